@@ -1,0 +1,26 @@
+// The `headroom` command: one CLI11 app, one file per subcommand.
+#include <CLI/CLI.hpp>
+
+#include <exception>
+#include <iostream>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"headroom: capacity planning for database-backed HTTP services, calibrated by live benchmarks"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  headroom::cli::add_load_command(app);
+  headroom::cli::add_predict_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 exits 0 for --help; bad input is exit code 2 everywhere in Headroom.
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  } catch (const std::exception& e) {
+    std::cerr << "headroom: " << e.what() << "\n";
+    return 1;
+  }
+  return headroom::cli::exit_code();
+}
