@@ -129,7 +129,8 @@ pool_policy::release_decision pool_policy::put(conn_id c, double now) {
 }
 
 bool pool_policy::cancel_wait(waiter_id w, double now) {
-  auto it = std::find_if(waiters_.begin(), waiters_.end(), [w](const waiter& x) { return x.id == w; });
+  auto it =
+      std::find_if(waiters_.begin(), waiters_.end(), [w](const waiter& x) { return x.id == w; });
   if (it == waiters_.end()) return false;
   stats_.wait_seconds += now - it->since;
   stats_.wait_timeouts++;
@@ -197,10 +198,18 @@ void pool_policy::free_conn(conn_id c, close_reason why) {
   closed_list_.push_back(c);
   stats_.open--;
   switch (why) {
-    case close_reason::max_idle: stats_.closed_max_idle++; break;
-    case close_reason::max_idle_time: stats_.closed_max_idle_time++; break;
-    case close_reason::max_lifetime: stats_.closed_max_lifetime++; break;
-    default: stats_.closed_other++; break;
+    case close_reason::max_idle:
+      stats_.closed_max_idle++;
+      break;
+    case close_reason::max_idle_time:
+      stats_.closed_max_idle_time++;
+      break;
+    case close_reason::max_lifetime:
+      stats_.closed_max_lifetime++;
+      break;
+    default:
+      stats_.closed_other++;
+      break;
   }
 }
 

@@ -19,12 +19,12 @@ waiter_order parse_waiter_order(const std::string& s);  // "fifo" | "random", el
 const char* to_string(waiter_order o);
 
 struct pool_config {
-  int max_open = 0;            // 0 = unlimited
-  int max_idle = 2;            // Go's default; negative means 0; clamped to max_open
-  double max_lifetime = 0;     // seconds since dial; 0 = forever
-  double max_idle_time = 0;    // seconds since last release; 0 = forever
+  int max_open = 0;          // 0 = unlimited
+  int max_idle = 2;          // Go's default; negative means 0; clamped to max_open
+  double max_lifetime = 0;   // seconds since dial; 0 = forever
+  double max_idle_time = 0;  // seconds since last release; 0 = forever
   waiter_order order = waiter_order::fifo;
-  std::uint64_t seed = 1;      // for waiter_order::random
+  std::uint64_t seed = 1;  // for waiter_order::random
 };
 
 // Why a connection was closed (each has its DBStats counter).
@@ -32,13 +32,13 @@ enum class close_reason { max_idle, max_idle_time, max_lifetime, over_max_open, 
 
 struct pool_stats {
   int max_open = 0;
-  int open = 0;     // dialed or being dialed, not yet closed (Go's numOpen)
-  int in_use = 0;   // handed to a caller and not yet released
+  int open = 0;    // dialed or being dialed, not yet closed (Go's numOpen)
+  int in_use = 0;  // handed to a caller and not yet released
   int idle = 0;
-  int waiting = 0;  // callers waiting right now
-  std::uint64_t wait_count = 0;    // callers that had to wait
-  double wait_seconds = 0;         // total time waited, by callers that got a connection or gave up
-  std::uint64_t dials = 0;         // dials started
+  int waiting = 0;               // callers waiting right now
+  std::uint64_t wait_count = 0;  // callers that had to wait
+  double wait_seconds = 0;       // total time waited, by callers that got a connection or gave up
+  std::uint64_t dials = 0;       // dials started
   std::uint64_t dial_failures = 0;
   std::uint64_t wait_timeouts = 0;
   std::uint64_t closed_max_idle = 0;
@@ -133,9 +133,9 @@ class pool_policy {
   pool_config cfg_;
   int max_idle_;
   bool closed_ = false;
-  std::vector<conn_info> conns_;    // by conn_id
+  std::vector<conn_info> conns_;  // by conn_id
   std::vector<conn_id> free_slots_;
-  std::vector<conn_id> idle_;       // most recently released at the back
+  std::vector<conn_id> idle_;  // most recently released at the back
   std::deque<waiter> waiters_;
   std::vector<conn_id> closed_list_;
   waiter_id next_waiter_ = 1;
