@@ -80,12 +80,12 @@ pool_policy::release_decision pool_policy::release(conn_id c, double now, bool b
   stats_.in_use--;
   if (broken) {
     free_conn(c, close_reason::broken);
-    return {release_decision::action::close, 0, close_reason::broken, dials_for_waiters()};
+    return {release_decision::action::close, 0, close_reason::broken, dials_for_waiters(), c};
   }
   // Too old to go back: close it now rather than hand a stale one out.
   if (cfg_.max_lifetime > 0 && now - ci.created >= cfg_.max_lifetime) {
     free_conn(c, close_reason::max_lifetime);
-    return {release_decision::action::close, 0, close_reason::max_lifetime, dials_for_waiters()};
+    return {release_decision::action::close, 0, close_reason::max_lifetime, dials_for_waiters(), c};
   }
   return put(c, now);
 }
@@ -93,7 +93,9 @@ pool_policy::release_decision pool_policy::release(conn_id c, double now, bool b
 pool_policy::release_decision pool_policy::waiter_dial_succeeded(double now) {
   closed_list_.clear();
   conn_id c = new_conn(now);
-  return put(c, now);
+  release_decision d = put(c, now);
+  d.conn = c;
+  return d;
 }
 
 // Go's putConnDBLocked: over the limit -> close; a waiter -> hand off;
@@ -102,7 +104,7 @@ pool_policy::release_decision pool_policy::put(conn_id c, double now) {
   conn_info& ci = conns_[c];
   if (cfg_.max_open > 0 && stats_.open > cfg_.max_open) {
     free_conn(c, close_reason::over_max_open);
-    return {release_decision::action::close, 0, close_reason::over_max_open, 0};
+    return {release_decision::action::close, 0, close_reason::over_max_open, 0, c};
   }
   // A waiter gets it before the idle list: it has waited longest for work.
   if (!waiters_.empty()) {
@@ -110,22 +112,22 @@ pool_policy::release_decision pool_policy::put(conn_id c, double now) {
     stats_.wait_seconds += now - w.since;
     ci.in_use = true;
     stats_.in_use++;
-    return {release_decision::action::to_waiter, w.id, close_reason::max_idle, 0};
+    return {release_decision::action::to_waiter, w.id, close_reason::max_idle, 0, c};
   }
   if (closed_) {
     free_conn(c, close_reason::shutdown);
-    return {release_decision::action::close, 0, close_reason::shutdown, 0};
+    return {release_decision::action::close, 0, close_reason::shutdown, 0, c};
   }
   if (static_cast<int>(idle_.size()) < max_idle_) {
     ci.released = now;
     idle_.push_back(c);
     stats_.idle++;
-    return {release_decision::action::to_idle, 0, close_reason::max_idle, 0};
+    return {release_decision::action::to_idle, 0, close_reason::max_idle, 0, c};
   }
   // The idle list is full: with Go's default of 2 this is the common case
   // under load, and the next request will have to dial again.
   free_conn(c, close_reason::max_idle);
-  return {release_decision::action::close, 0, close_reason::max_idle, 0};
+  return {release_decision::action::close, 0, close_reason::max_idle, 0, c};
 }
 
 bool pool_policy::cancel_wait(waiter_id w, double now) {

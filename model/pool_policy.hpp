@@ -74,6 +74,9 @@ class pool_policy {
     waiter_id waiter = 0;  // to_waiter: who gets it (the caller wakes it)
     close_reason reason = close_reason::max_idle;
     int dials_for_waiters = 0;  // close: dials the caller should start for waiters
+    // The connection decided about. After waiter_dial_succeeded this is the
+    // only way the caller learns which slot the new connection took.
+    conn_id conn = 0;
   };
   // `broken`: the caller saw the connection fail; it is closed.
   release_decision release(conn_id c, double now, bool broken = false);

@@ -1,0 +1,343 @@
+// The Beast HTTP layer, in the shape of Beast's advanced_server example: a
+// listener, and one session per connection whose asynchronous steps
+// (do_read, on_header, on_read, send, on_write) each handle their own error
+// first. Time limits live on the stream (expires_after). POST / and /readyz
+// run on a worker pool because libpqxx blocks; the reply is posted back to
+// the session's strand to be written.
+#include "http_server.hpp"
+
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace headroom {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+std::chrono::steady_clock::duration seconds(double s) {
+  return std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(s));
+}
+
+double since(steady::time_point t) {
+  return std::chrono::duration<double>(steady::now() - t).count();
+}
+
+class session;
+
+}  // namespace
+
+struct http_server::state {
+  state(const server_options& o, people_handler& h, service_metrics& m)
+      : opt(o), handler(h), metrics(m), workers(static_cast<std::size_t>(o.workers)) {}
+
+  const server_options opt;
+  people_handler& handler;
+  service_metrics& metrics;
+  net::io_context ioc;
+  net::thread_pool workers;
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<net::signal_set> signals;
+  std::vector<std::thread> io_threads;
+
+  std::atomic<bool> draining{false};
+  std::atomic<int> in_flight{0};  // requests read and not yet fully answered
+
+  std::mutex sessions_mu;
+  std::unordered_map<session*, std::weak_ptr<session>> sessions;
+
+  std::mutex signal_mu;
+  std::condition_variable signal_cv;
+  bool signalled = false;
+
+  void do_accept();
+};
+
+namespace {
+
+// Routes are a fixed set, which bounds the `path` label of http_request_seconds.
+const char* path_label(std::string_view path) {
+  for (const char* p : {"/", "/metrics", "/healthz", "/readyz"})
+    if (path == p) return p;
+  return "other";
+}
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket&& socket, http_server::state& st) : stream_(std::move(socket)), st_(st) {}
+  ~session() {
+    std::lock_guard lk(st_.sessions_mu);
+    st_.sessions.erase(this);
+  }
+
+  void run() {
+    {
+      std::lock_guard lk(st_.sessions_mu);
+      st_.sessions[this] = weak_from_this();
+    }
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&session::do_read, shared_from_this()));
+  }
+
+  // At shutdown: a connection waiting for its next request is closed now;
+  // one with a request in flight closes after writing the answer.
+  void close_if_idle() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->reading_) {
+        beast::error_code ec;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->stream_.socket().close(ec);
+      }
+    });
+  }
+
+ private:
+  void do_read() {
+    if (st_.draining) return do_close();
+    parser_.emplace();
+    parser_->body_limit(st_.opt.body_limit);
+    parser_->header_limit(static_cast<std::uint32_t>(st_.opt.header_limit));
+    reading_ = true;
+    stream_.expires_after(seconds(st_.opt.header_timeout));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec) return on_read_error(ec);
+    stream_.expires_after(seconds(st_.opt.body_timeout));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  void on_read_error(beast::error_code ec) {
+    reading_ = false;
+    // The client went away, was too slow (the stream already closed the
+    // socket), or shutdown closed us: nothing to answer.
+    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted || ec == net::error::bad_descriptor ||
+        ec == net::error::connection_reset)
+      return do_close();
+    parsed_ = steady::now();
+    st_.in_flight++;
+    if (ec == http::error::body_limit)
+      return send(error_reply(413, "request body is larger than " +
+                                       std::to_string(st_.opt.body_limit) + " bytes"),
+                  11, false, "other");
+    if (ec == http::error::header_limit)
+      return send(error_reply(431, "request headers are larger than " +
+                                       std::to_string(st_.opt.header_limit) + " bytes"),
+                  11, false, "other");
+    if (ec.category() == http::make_error_code(http::error::bad_target).category())
+      return send(error_reply(400, "malformed HTTP request: " + ec.message()), 11, false, "other");
+    st_.in_flight--;
+    do_close();
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) return on_read_error(ec);
+    reading_ = false;
+    parsed_ = steady::now();
+    st_.in_flight++;
+    // The handler's time is not the client's: no timeout until the write.
+    stream_.expires_never();
+    route(parser_->release());
+  }
+
+  void route(http::request<http::string_body>&& req) {
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::string_view path = target.substr(0, target.find('?'));
+    const char* label = path_label(path);
+    const unsigned version = req.version();
+    const bool keep = req.keep_alive();
+    const std::string_view l(label);
+    if (l == "other")
+      return send(error_reply(404, "no such path: " + std::string(path)), version, keep, label);
+    const http::verb want = l == "/" ? http::verb::post : http::verb::get;
+    if (req.method() != want) {
+      reply r =
+          error_reply(405, "method " + std::string(req.method_string()) + " is not allowed on " +
+                               std::string(path) + "; use " + std::string(http::to_string(want)));
+      r.headers.emplace_back("Allow", std::string(http::to_string(want)));
+      return send(std::move(r), version, keep, label);
+    }
+    if (l == "/metrics") {
+      reply r;
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = st_.metrics.serialize();
+      return send(std::move(r), version, keep, label);
+    }
+    if (l == "/healthz") {
+      reply r;
+      r.body = R"({"status":"ok"})";
+      return send(std::move(r), version, keep, label);
+    }
+    // POST / and /readyz block on the database: run them on a worker.
+    net::post(st_.workers, [self = shared_from_this(), body = std::move(req.body()), l, version,
+                            keep, parsed = parsed_]() {
+      reply r;
+      if (l == "/") {
+        phase_times ph;
+        r = self->st_.handler.find_people(body, since(parsed), ph);
+        // Only answered queries describe the request path the model studies.
+        if (r.status == 200) self->st_.metrics.observe_phases(ph);
+        r.headers.emplace_back("Server-Timing", server_timing(ph));
+      } else {
+        r = self->st_.handler.ready();
+      }
+      net::post(self->stream_.get_executor(), [self, r = std::move(r), version, keep, l]() mutable {
+        self->send(std::move(r), version, keep, l.data());
+      });
+    });
+  }
+
+  void send(reply r, unsigned version, bool keep_alive, const char* label) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(r.status), version);
+    res->set(http::field::server, "headroom-service");
+    res->set(http::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    res->body() = std::move(r.body);
+    const bool keep = keep_alive && !st_.draining;
+    res->keep_alive(keep);
+    res->prepare_payload();
+    st_.metrics.observe_request(label, r.status, since(parsed_));
+    response_ = res;
+    stream_.expires_after(seconds(st_.opt.body_timeout));
+    http::async_write(stream_, *res,
+                      beast::bind_front_handler(&session::on_write, shared_from_this(), keep));
+  }
+
+  void on_write(bool keep, beast::error_code ec, std::size_t) {
+    st_.in_flight--;
+    response_.reset();
+    if (ec) return do_close();
+    if (!keep) return do_close();
+    do_read();
+  }
+
+  // Shut down our side, then read and discard what the client still sends
+  // (briefly): closing with unread data would make the kernel send a reset,
+  // which can destroy our last response (a 413, say) before the client reads it.
+  void do_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return;
+    stream_.expires_after(std::chrono::seconds(1));
+    do_discard();
+  }
+  void do_discard() {
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (!ec) self->do_discard();
+                            });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<void> response_;  // kept alive until written
+  std::array<char, 4096> discard_;
+  http_server::state& st_;
+  bool reading_ = false;
+  steady::time_point parsed_;
+};
+
+}  // namespace
+
+void http_server::state::do_accept() {
+  acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (!acceptor->is_open()) return;  // stopped at shutdown
+    if (!ec) {
+      // Small responses must not wait for Nagle's algorithm.
+      socket.set_option(tcp::no_delay(true), ec);
+      std::make_shared<session>(std::move(socket), *this)->run();
+    }
+    do_accept();
+  });
+}
+
+http_server::http_server(const server_options& opt, people_handler& handler,
+                         service_metrics& metrics)
+    : st_(std::make_unique<state>(opt, handler, metrics)) {}
+
+http_server::~http_server() { stop(true); }
+
+unsigned short http_server::start() {
+  auto& st = *st_;
+  const auto address = net::ip::make_address(st.opt.host);
+  st.acceptor.emplace(net::make_strand(st.ioc));
+  const tcp::endpoint ep(address, st.opt.port);
+  st.acceptor->open(ep.protocol());
+  st.acceptor->set_option(net::socket_base::reuse_address(true));
+  st.acceptor->bind(ep);
+  st.acceptor->listen(net::socket_base::max_listen_connections);
+  const unsigned short port = st.acceptor->local_endpoint().port();
+
+  st.signals.emplace(st.ioc, SIGINT, SIGTERM);
+  st.signals->async_wait([&st](beast::error_code ec, int) {
+    if (ec) return;
+    std::lock_guard lk(st.signal_mu);
+    st.signalled = true;
+    st.signal_cv.notify_all();
+  });
+  st.do_accept();
+  int n = st.opt.io_threads > 0 ? st.opt.io_threads
+                                : static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  for (int i = 0; i < n; ++i) st.io_threads.emplace_back([&st] { st.ioc.run(); });
+  return port;
+}
+
+bool http_server::wait_for_signal_and_drain() {
+  auto& st = *st_;
+  {
+    std::unique_lock lk(st.signal_mu);
+    st.signal_cv.wait(lk, [&] { return st.signalled; });
+  }
+  st.draining = true;
+  net::post(st.acceptor->get_executor(), [&st] {
+    beast::error_code ec;
+    st.acceptor->close(ec);
+  });
+  // Collected first and used outside the lock: dropping the last reference
+  // to a session runs its destructor, which takes the same lock.
+  std::vector<std::shared_ptr<session>> live;
+  {
+    std::lock_guard lk(st.sessions_mu);
+    for (auto& [_, weak] : st.sessions)
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  for (auto& s : live) s->close_if_idle();
+  live.clear();
+  const auto deadline = steady::now() + seconds(st.opt.drain_timeout);
+  while (st.in_flight > 0 && steady::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return st.in_flight == 0;
+}
+
+void http_server::stop(bool workers_done) {
+  auto& st = *st_;
+  st.ioc.stop();
+  for (auto& t : st.io_threads)
+    if (t.joinable()) t.join();
+  st.io_threads.clear();
+  if (workers_done) st.workers.join();
+}
+
+}  // namespace headroom

@@ -1,0 +1,139 @@
+// headroom-service: the reference service that Headroom measures and models.
+// Flags and environment, wiring of pool, handler, metrics and HTTP server,
+// the "listening" line, and a clean exit on SIGTERM/SIGINT.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "http_server.hpp"
+#include "metrics.hpp"
+#include "people_handler.hpp"
+#include "real_pool.hpp"
+
+namespace {
+
+int fail(const std::string& message, int code) {
+  std::cerr << "headroom-service: " << message << std::endl;
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace headroom;
+  CLI::App app{
+      "headroom-service: POST / with {\"Age\": N} answers the people of that age from "
+      "PostgreSQL, through a connection pool with Go database/sql rules. Also GET /metrics "
+      "(Prometheus), /healthz, /readyz."};
+  std::string dsn;
+  server_options opt;
+  pool_config pool;
+  std::string order = "fifo";
+  double wait_timeout = 5;
+  std::size_t body_limit = opt.body_limit;
+  int port = opt.port;
+  app.add_option("--dsn", dsn,
+                 "PostgreSQL connection string (libpq), e.g. 'host=127.0.0.1 port=5432 "
+                 "dbname=people user=headroom'")
+      ->envname("HEADROOM_DSN")
+      ->required();
+  app.add_option("--host", opt.host, "address to listen on")
+      ->envname("HEADROOM_HOST")
+      ->capture_default_str();
+  app.add_option("--port", port, "port to listen on; 0 picks a free one")
+      ->envname("HEADROOM_PORT")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--io-threads", opt.io_threads, "threads for network I/O; 0 = one per core")
+      ->envname("HEADROOM_IO_THREADS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--workers", opt.workers, "threads for blocking database calls")
+      ->envname("HEADROOM_WORKERS")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  app.add_option("--max-open", pool.max_open,
+                 "most open connections; 0 = unlimited (Go SetMaxOpenConns)")
+      ->envname("HEADROOM_MAX_OPEN")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option(
+         "--max-idle", pool.max_idle,
+         "most idle connections kept; negative = 0; clamped to --max-open (Go SetMaxIdleConns)")
+      ->envname("HEADROOM_MAX_IDLE")
+      ->capture_default_str();
+  app.add_option("--max-lifetime", pool.max_lifetime,
+                 "seconds a connection may live; 0 = forever (Go SetConnMaxLifetime)")
+      ->envname("HEADROOM_MAX_LIFETIME")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-idle-time", pool.max_idle_time,
+                 "seconds a connection may stay idle; 0 = forever (Go SetConnMaxIdleTime)")
+      ->envname("HEADROOM_MAX_IDLE_TIME")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--pool-wait-timeout", wait_timeout,
+                 "seconds a request may wait for a connection before a 503; 0 = forever")
+      ->envname("HEADROOM_POOL_WAIT_TIMEOUT")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--waiter-order", order,
+                 "which waiter gets a released connection: fifo (Go 1.10) or random (Go 1.11+)")
+      ->envname("HEADROOM_WAITER_ORDER")
+      ->check(CLI::IsMember({"fifo", "random"}))
+      ->capture_default_str();
+  app.add_option("--body-limit", body_limit, "largest request body in bytes; larger gets 413")
+      ->envname("HEADROOM_BODY_LIMIT")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--header-timeout", opt.header_timeout,
+                 "seconds to receive a request's headers, also the idle keep-alive limit")
+      ->envname("HEADROOM_HEADER_TIMEOUT")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--body-timeout", opt.body_timeout,
+                 "seconds to receive a request's body or write a response")
+      ->envname("HEADROOM_BODY_TIMEOUT")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--drain-timeout", opt.drain_timeout,
+                 "seconds to finish in-flight requests on SIGTERM/SIGINT")
+      ->envname("HEADROOM_DRAIN_TIMEOUT")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(std::string(e.what()) + " (see --help)", 2);
+  }
+  opt.port = static_cast<unsigned short>(port);
+  opt.body_limit = body_limit;
+  pool.order = parse_waiter_order(order);
+  pool.seed = std::random_device{}();
+
+  try {
+    pg_pool connections(pool, [dsn] { return dial_postgres(dsn); });
+    service_metrics metrics([&connections] { return connections.stats(); });
+    people_handler handler(connections, wait_timeout);
+    http_server server(opt, handler, metrics);
+    const unsigned short bound = server.start();
+    std::cout << "headroom-service listening on http://" << opt.host << ":" << bound << std::endl;
+    const bool drained = server.wait_for_signal_and_drain();
+    connections.close();
+    if (!drained) {
+      // Workers may be blocked in the database: do not wait for them.
+      std::cerr << "headroom-service: drain timeout: exiting with requests still in flight"
+                << std::endl;
+      std::fflush(stdout);
+      std::_Exit(0);
+    }
+    server.stop(true);
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what(), 1);
+  }
+}

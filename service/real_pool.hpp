@@ -1,0 +1,345 @@
+// The real connection pool: pool_policy's Go database/sql decisions carried out
+// with real connections, one mutex, a condition variable per waiter and one
+// background thread (Go's connectionOpener + connectionCleaner).
+//
+// Every rule lives in pool_policy; this file only does what it is told: dial,
+// hand a connection to a waiter, close, time out. Connections are kept in a
+// vector indexed by pool_policy's conn_id. `Conn` is any type a dial function
+// can make: pqxx::connection in the service, something cheap in tests.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "pool_policy.hpp"
+
+namespace headroom {
+
+// Why acquire() gave no connection. All three become a 503 at the HTTP edge.
+class pool_error : public std::runtime_error {
+ public:
+  enum class kind { wait_timeout, dial_failed, closed };
+  pool_error(kind k, const std::string& what) : std::runtime_error(what), kind_(k) {}
+  kind which() const { return kind_; }
+
+ private:
+  kind kind_;
+};
+
+// Where acquire() spent its time, in seconds (the `wait` and `dial` phases).
+struct acquire_timing {
+  double wait = 0;
+  double dial = 0;
+};
+
+template <class Conn>
+class real_pool {
+ public:
+  // Opens a new connection; throws on failure. Called without the lock held.
+  using dial_fn = std::function<std::unique_ptr<Conn>()>;
+
+  // A connection on loan. Move-only; goes back to the pool when released or
+  // destroyed. Release with broken=true when the connection failed, so the
+  // pool closes it instead of handing it out again.
+  class lease {
+   public:
+    lease() = default;
+    lease(lease&& o) noexcept { *this = std::move(o); }
+    lease& operator=(lease&& o) noexcept {
+      if (this != &o) {
+        if (pool_) release();
+        pool_ = std::exchange(o.pool_, nullptr);
+        conn_ = std::exchange(o.conn_, nullptr);
+        id_ = o.id_;
+      }
+      return *this;
+    }
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    ~lease() {
+      if (pool_) release();
+    }
+
+    Conn& operator*() const { return *conn_; }
+    Conn* operator->() const { return conn_; }
+    conn_id id() const { return id_; }
+    explicit operator bool() const { return pool_ != nullptr; }
+
+    // Gives the connection back; returns the seconds it took (the `release`
+    // phase, which includes closing it when the policy says so).
+    double release(bool broken = false) {
+      real_pool* p = std::exchange(pool_, nullptr);
+      if (!p) return 0;
+      return p->give_back(id_, broken);
+    }
+
+   private:
+    friend class real_pool;
+    lease(real_pool* p, conn_id id, Conn* c) : pool_(p), conn_(c), id_(id) {}
+    real_pool* pool_ = nullptr;
+    Conn* conn_ = nullptr;
+    conn_id id_ = 0;
+  };
+
+  real_pool(const pool_config& cfg, dial_fn dial)
+      : policy_(cfg), dial_(std::move(dial)), start_(clock::now()) {
+    background_ = std::thread([this] { background_loop(); });
+  }
+  ~real_pool() {
+    close();
+    if (background_.joinable()) background_.join();
+  }
+  real_pool(const real_pool&) = delete;
+  real_pool& operator=(const real_pool&) = delete;
+
+  // Takes an idle connection, dials one on this thread, or waits up to
+  // `wait_timeout` seconds (0 = forever) for one. Throws pool_error.
+  lease acquire(double wait_timeout, acquire_timing* timing = nullptr) {
+    const double t0 = now();
+    // Declared before the lock so that closed connections are destroyed
+    // (which may talk to the server) after it is released.
+    std::vector<std::unique_ptr<Conn>> doomed;
+    std::unique_lock lk(mu_);
+    if (policy_.closed()) throw pool_error(pool_error::kind::closed, "connection pool is closed");
+    const auto d = policy_.acquire(t0);
+    doomed = take_closed();
+    switch (d.what) {
+      case pool_policy::acquire_decision::action::reuse:
+        return lease(this, d.conn, conns_[d.conn].get());
+      case pool_policy::acquire_decision::action::dial:
+        lk.unlock();
+        doomed.clear();
+        return dial_for_caller(timing);
+      case pool_policy::acquire_decision::action::wait:
+        break;
+    }
+    // Still under the lock: the waiter must be registered before any release
+    // can pick it.
+    return wait_for(d.waiter, t0, wait_timeout, lk, timing);
+  }
+
+  // Shutdown: idle connections close now, in-use ones when released, waiters
+  // fail, later acquires throw. Safe to call more than once.
+  void close() {
+    std::vector<std::unique_ptr<Conn>> doomed;
+    {
+      std::lock_guard lk(mu_);
+      if (!policy_.closed()) {
+        policy_.close();
+        doomed = take_closed();
+        const double t = now();
+        for (waiter_id w : policy_.waiters())
+          if (policy_.cancel_wait(w, t)) fail_waiter(w, "connection pool is closed");
+      }
+      stopping_ = true;
+    }
+    background_cv_.notify_all();
+  }
+
+  pool_stats stats() const {
+    std::lock_guard lk(mu_);
+    return policy_.stats();
+  }
+  const pool_config& config() const { return policy_.config(); }
+  int effective_max_idle() const { return policy_.effective_max_idle(); }
+
+ private:
+  using clock = std::chrono::steady_clock;
+
+  // A caller blocked in acquire(); lives on that caller's stack.
+  struct waiter_slot {
+    std::condition_variable cv;
+    bool done = false;
+    conn_id conn = 0;
+    std::string error;  // set instead of conn when the waiter is failed
+  };
+
+  double now() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
+
+  // Moves out the connections pool_policy just closed, so the caller can
+  // destroy them (which may talk to the server) after dropping the lock.
+  std::vector<std::unique_ptr<Conn>> take_closed() {
+    std::vector<std::unique_ptr<Conn>> out;
+    for (conn_id c : policy_.closed_by_last_call())
+      if (c < conns_.size() && conns_[c]) out.push_back(std::move(conns_[c]));
+    return out;
+  }
+
+  void store(conn_id id, std::unique_ptr<Conn> c) {
+    if (conns_.size() <= id) conns_.resize(id + 1);
+    conns_[id] = std::move(c);
+  }
+
+  lease dial_for_caller(acquire_timing* timing) {
+    const double t = now();
+    std::unique_ptr<Conn> c;
+    std::string error;
+    try {
+      c = dial_();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    const double done = now();
+    if (timing) timing->dial = done - t;
+    std::lock_guard lk(mu_);
+    if (!c) {
+      schedule_waiter_dials(policy_.dial_failed());
+      throw pool_error(pool_error::kind::dial_failed, "cannot connect to the database: " + error);
+    }
+    const conn_id id = policy_.dial_succeeded(done);
+    Conn* raw = c.get();
+    store(id, std::move(c));
+    return lease(this, id, raw);
+  }
+
+  lease wait_for(waiter_id w, double t0, double wait_timeout, std::unique_lock<std::mutex>& lk,
+                 acquire_timing* timing) {
+    waiter_slot slot;
+    waiters_[w] = &slot;
+    const auto deadline =
+        start_ + std::chrono::duration_cast<clock::duration>(
+                     std::chrono::duration<double>(t0 + (wait_timeout > 0 ? wait_timeout : 0)));
+    while (!slot.done) {
+      if (wait_timeout <= 0) {
+        slot.cv.wait(lk);
+      } else if (slot.cv.wait_until(lk, deadline) == std::cv_status::timeout && !slot.done) {
+        // Not handed anything yet: give up. cancel_wait is false only when a
+        // connection was handed to us meanwhile, which sets slot.done too.
+        if (policy_.cancel_wait(w, now())) {
+          waiters_.erase(w);
+          if (timing) timing->wait = now() - t0;
+          throw pool_error(pool_error::kind::wait_timeout,
+                           "timed out waiting for a database connection");
+        }
+      }
+    }
+    waiters_.erase(w);
+    if (timing) timing->wait = now() - t0;
+    if (!slot.error.empty()) throw pool_error(pool_error::kind::dial_failed, slot.error);
+    return lease(this, slot.conn, conns_[slot.conn].get());
+  }
+
+  // Called with the lock held.
+  void hand_to_waiter(waiter_id w, conn_id c) {
+    waiter_slot* s = waiters_.at(w);
+    s->conn = c;
+    s->done = true;
+    s->cv.notify_one();
+  }
+  void fail_waiter(waiter_id w, const std::string& why) {
+    waiter_slot* s = waiters_.at(w);
+    s->error = why;
+    s->done = true;
+    s->cv.notify_one();
+  }
+  void schedule_waiter_dials(int n) {
+    if (n <= 0) return;
+    pending_dials_ += n;
+    background_cv_.notify_all();
+  }
+
+  // Carries out a release decision (from release or waiter_dial_succeeded).
+  void apply(const pool_policy::release_decision& d, conn_id c) {
+    using action = pool_policy::release_decision::action;
+    if (d.what == action::to_waiter) hand_to_waiter(d.waiter, c);
+    if (d.what == action::close) schedule_waiter_dials(d.dials_for_waiters);
+  }
+
+  double give_back(conn_id c, bool broken) {
+    const double t = now();
+    std::vector<std::unique_ptr<Conn>> doomed;
+    {
+      std::lock_guard lk(mu_);
+      const auto d = policy_.release(c, t, broken);
+      doomed = take_closed();
+      apply(d, c);
+    }
+    doomed.clear();  // closes them, outside the lock
+    return now() - t;
+  }
+
+  // Dials for waiters one at a time (as Go's connectionOpener does) and runs
+  // the cleaner at pool_policy's interval.
+  void background_loop() {
+    std::unique_lock lk(mu_);
+    double next_clean = 0;
+    while (!stopping_) {
+      if (pending_dials_ > 0) {
+        pending_dials_--;
+        lk.unlock();
+        std::unique_ptr<Conn> c;
+        std::string error;
+        try {
+          c = dial_();
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+        std::vector<std::unique_ptr<Conn>> doomed;
+        lk.lock();
+        if (c) {
+          const auto d = policy_.waiter_dial_succeeded(now());
+          store(d.conn, std::move(c));
+          doomed = take_closed();
+          apply(d, d.conn);
+        } else {
+          // Go hands a failed dial's error to one waiter, so a dead database
+          // fails waiters promptly instead of at their deadline.
+          const auto ws = policy_.waiters();
+          if (!ws.empty() && policy_.cancel_wait(ws.front(), now()))
+            fail_waiter(ws.front(), "cannot connect to the database: " + error);
+          schedule_waiter_dials(policy_.waiter_dial_failed());
+        }
+        lk.unlock();
+        doomed.clear();
+        lk.lock();
+        continue;
+      }
+      const double interval = policy_.cleaner_interval();
+      if (interval <= 0) {
+        background_cv_.wait(lk);
+        continue;
+      }
+      const double t = now();
+      if (next_clean == 0) next_clean = t + interval;
+      if (t >= next_clean) {
+        schedule_waiter_dials(policy_.expire_idle(t));
+        auto doomed = take_closed();
+        next_clean = t + interval;
+        lk.unlock();
+        doomed.clear();
+        lk.lock();
+        continue;
+      }
+      background_cv_.wait_for(lk, std::chrono::duration<double>(next_clean - t));
+    }
+    // Dials promised to the policy but never started: give the slots back.
+    while (pending_dials_ > 0) {
+      pending_dials_--;
+      policy_.waiter_dial_failed();
+    }
+  }
+
+  mutable std::mutex mu_;
+  pool_policy policy_;
+  dial_fn dial_;
+  const clock::time_point start_;
+  std::vector<std::unique_ptr<Conn>> conns_;  // by conn_id; null when closed
+  std::unordered_map<waiter_id, waiter_slot*> waiters_;
+  std::condition_variable background_cv_;
+  int pending_dials_ = 0;
+  bool stopping_ = false;
+  std::thread background_;
+};
+
+}  // namespace headroom
