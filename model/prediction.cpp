@@ -1,0 +1,297 @@
+// The stop rule and the statistics of independent replications (QUEUEING.md "Estimating a
+// percentile honestly": replications, not one long correlated run).
+#include "prediction.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <sstream>
+#include <thread>
+
+namespace headroom {
+
+namespace {
+void field_check(bool ok, const std::string& field, const std::string& what) {
+  if (!ok) throw scenario_error(field + ": " + what);
+}
+
+double offered_rate(const scenario& s) {
+  if (s.arrivals.process != arrival_process::trace) return s.arrivals.rate;
+  const auto& t = s.arrivals.times;
+  if (t.size() < 2 || t.back() <= t.front()) return 0;
+  return static_cast<double>(t.size() - 1) / (t.back() - t.front());
+}
+
+std::string format_ratio(const char* what, double ratio, const std::string& of) {
+  std::ostringstream os;
+  os.precision(3);
+  os << "overloaded: " << what << " " << ratio << " x capacity (" << of << ")";
+  return os.str();
+}
+
+// Mean and t-interval of one figure across replications.
+estimate interval(const std::vector<double>& x, double confidence) {
+  estimate e;
+  if (x.empty()) return e;
+  double n = static_cast<double>(x.size()), sum = 0;
+  for (double v : x) sum += v;
+  e.value = sum / n;
+  if (x.size() < 2) return e;
+  double ss = 0;
+  for (double v : x) ss += (v - e.value) * (v - e.value);
+  double sd = std::sqrt(ss / (n - 1));
+  double h = student_t_quantile(0.5 + confidence / 2, n - 1) * sd / std::sqrt(n);
+  e.ci_low = e.value - h;
+  e.ci_high = e.value + h;
+  e.has_ci = true;
+  return e;
+}
+}  // namespace
+
+void validate(const scenario& s) {
+  const auto& a = s.arrivals;
+  if (a.process == arrival_process::trace) {
+    field_check(!a.times.empty(), "arrivals.times", "a trace needs at least one arrival time");
+    for (std::size_t i = 0; i < a.times.size(); ++i) {
+      field_check(std::isfinite(a.times[i]) && a.times[i] >= 0, "arrivals.times",
+                  "times must be >= 0");
+      if (i) field_check(a.times[i] >= a.times[i - 1], "arrivals.times", "times must not decrease");
+    }
+  } else {
+    field_check(std::isfinite(a.rate) && a.rate > 0, "arrivals.rate", "must be > 0");
+  }
+  field_check(std::isfinite(s.cores) && s.cores > 0, "cpu.cores", "must be > 0");
+  field_check(s.background_utilization >= 0 && s.background_utilization < 1,
+              "cpu.background.utilization", "must be in [0, 1)");
+  if (s.background_utilization > 0)
+    field_check(s.background_job.mean() > 0, "cpu.background.job_cpu", "must have a mean > 0");
+  field_check(s.workers >= 0, "workers", "must be >= 0 (0 = unlimited)");
+  field_check(s.pool.max_open >= 0, "pool.max_open", "must be >= 0 (0 = unlimited)");
+  field_check(s.pool.max_lifetime >= 0, "pool.max_lifetime", "must be >= 0");
+  field_check(s.pool.max_idle_time >= 0, "pool.max_idle_time", "must be >= 0");
+  field_check(std::isfinite(s.wait_timeout) && s.wait_timeout >= 0, "pool.wait_timeout",
+              "must be >= 0");
+  field_check(s.run.requests >= 1, "run.requests", "must be >= 1");
+  field_check(s.run.confidence > 0 && s.run.confidence < 1, "run.confidence", "must be in (0, 1)");
+  field_check(s.run.target_half_width > 0, "run.target_half_width", "must be > 0");
+  field_check(s.run.min_replications >= 2, "run.min_replications",
+              "must be >= 2 (an interval needs two)");
+  field_check(s.run.max_replications >= s.run.min_replications, "run.max_replications",
+              "must be >= run.min_replications");
+  field_check(s.run.threads >= 0, "run.threads", "must be >= 0 (0 = all cores)");
+  field_check(s.run.max_in_flight >= 1, "run.max_in_flight", "must be >= 1");
+}
+
+std::string overload_check(const scenario& s) {
+  double rate = offered_rate(s);
+  if (rate <= 0) return "";
+  std::string worst;
+  double worst_ratio = 1.0;  // report only ratios >= 1
+  auto consider = [&](double ratio, const std::string& message) {
+    if (ratio >= worst_ratio) {
+      worst_ratio = ratio;
+      worst = message;
+    }
+  };
+  // CPU: every request's own demand, the generator's and the background's. Dials and
+  // closes are left out: how many there will be is what the simulation finds out.
+  double query_cpu = s.query_db_cpu.mean() + s.query_service_cpu.mean();
+  double cpu = s.parse_cpu.mean() + query_cpu + s.release_cpu.mean() + s.respond_cpu.mean() +
+               s.generator_cpu.mean();
+  std::ostringstream cores;
+  cores << s.cores << " cores";
+  double cpu_ratio = (rate * cpu) / s.cores + s.background_utilization;
+  consider(cpu_ratio, format_ratio("CPU demand", cpu_ratio, cores.str()));
+  // A worker or a connection is held at least for the query and the release.
+  double held = s.query_delay.mean() + query_cpu + s.release_delay.mean() + s.release_cpu.mean();
+  if (s.workers > 0) {
+    double r = rate * (held + s.respond_cpu.mean()) / s.workers;
+    consider(r, format_ratio("worker demand", r, std::to_string(s.workers) + " workers"));
+  }
+  if (s.use_pool && s.pool.max_open > 0 && s.wait_timeout == 0) {
+    double r = rate * held / s.pool.max_open;
+    consider(r,
+             format_ratio("connection demand", r, "max_open " + std::to_string(s.pool.max_open)));
+  }
+  // With no idle connections kept, every request dials through the serial postmaster.
+  if (s.use_pool && s.pool.max_idle <= 0) {
+    double r = rate * s.dial_fork.mean();
+    consider(r, format_ratio("dial demand", r, "one fork at a time, max_idle 0"));
+  }
+  return worst;
+}
+
+double normal_quantile(double p) {
+  // Acklam's rational approximation (relative error < 1.2e-9).
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
+                             1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                             6.680131188771972e+01, -1.328068155288572e+01};
+  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                             -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+  static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                             3.754408661907416e+00};
+  const double plow = 0.02425;
+  if (p < plow) {
+    double q = std::sqrt(-2 * std::log(p));
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  if (p > 1 - plow) return -normal_quantile(1 - p);
+  double q = p - 0.5, r = q * q;
+  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+         (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+double student_t_quantile(double p, double dof) {
+  if (dof <= 1) return std::tan(3.141592653589793 * (p - 0.5));
+  if (dof <= 2) return (2 * p - 1) / std::sqrt(2 * p * (1 - p));
+  // Cornish-Fisher expansion in 1/dof (Abramowitz & Stegun 26.7.5): within 0.1 % for
+  // dof >= 5 at the 99.5 % point, more than close enough for an interval's width.
+  double z = normal_quantile(p), z2 = z * z, v = dof;
+  double g1 = (z2 + 1) * z / 4;
+  double g2 = ((5 * z2 + 16) * z2 + 3) * z / 96;
+  double g3 = (((3 * z2 + 19) * z2 + 17) * z2 - 15) * z / 384;
+  double g4 = ((((79 * z2 + 776) * z2 + 1482) * z2 - 1920) * z2 - 945) * z / 92160;
+  return z + g1 / v + g2 / (v * v) + g3 / (v * v * v) + g4 / (v * v * v * v);
+}
+
+prediction combine(const scenario& s, const std::vector<replication_result>& reps) {
+  prediction out;
+  out.confidence = s.run.confidence;
+  out.replications = static_cast<int>(reps.size());
+  out.requests_per_replication = s.run.requests;
+  out.has_pool = s.use_pool;
+  const double conf = s.run.confidence;
+  for (const auto& r : reps) {
+    out.events += r.events;
+    out.simulated_seconds += r.window;
+    if (!r.stable && out.stable) {
+      out.stable = false;
+      out.reason = r.unstable_reason;
+    }
+  }
+  auto over = [&](auto get) {
+    std::vector<double> v;
+    v.reserve(reps.size());
+    for (const auto& r : reps) v.push_back(get(r));
+    return interval(v, conf);
+  };
+  for (int p = 0; p < phase_count; ++p) {
+    latency_estimate& l = out.phases[p];
+    for (const auto& r : reps) {
+      l.count += r.phases[p].count;
+      l.max = std::max(l.max, r.phases[p].max);
+    }
+    l.mean = over([p](const replication_result& r) { return r.phases[p].mean; });
+    l.p50 = over([p](const replication_result& r) { return r.phases[p].p50; });
+    l.p90 = over([p](const replication_result& r) { return r.phases[p].p90; });
+    l.p95 = over([p](const replication_result& r) { return r.phases[p].p95; });
+    l.p99 = over([p](const replication_result& r) { return r.phases[p].p99; });
+    l.p999 = over([p](const replication_result& r) { return r.phases[p].p999; });
+  }
+  out.throughput = over([](const replication_result& r) { return r.throughput; });
+  out.error_rate = over([](const replication_result& r) { return r.error_rate; });
+  out.mean_in_system = over([](const replication_result& r) { return r.mean_in_system; });
+  out.arrival_rate = over([](const replication_result& r) { return r.arrival_rate; });
+  out.mean_sojourn = over([](const replication_result& r) { return r.mean_sojourn; });
+  if (!reps.empty()) {
+    for (std::size_t i = 0; i < reps.front().utilization.size(); ++i) {
+      out.utilization.push_back(
+          {reps.front().utilization[i].first, over([i](const replication_result& r) {
+             return i < r.utilization.size() ? r.utilization[i].second : 0.0;
+           })});
+    }
+  }
+  auto per_s = [](std::uint64_t n, double w) { return w > 0 ? static_cast<double>(n) / w : 0.0; };
+  pool_estimate& p = out.pool;
+  p.dials_per_s = over([&](const replication_result& r) { return per_s(r.pool.dials, r.window); });
+  p.closes_per_s =
+      over([&](const replication_result& r) { return per_s(r.pool.closes, r.window); });
+  p.waits_per_s = over([&](const replication_result& r) { return per_s(r.pool.waits, r.window); });
+  p.wait_timeouts_per_s =
+      over([&](const replication_result& r) { return per_s(r.pool.wait_timeouts, r.window); });
+  p.mean_open = over([](const replication_result& r) { return r.pool.mean_open; });
+  p.mean_idle = over([](const replication_result& r) { return r.pool.mean_idle; });
+  p.mean_in_use = over([](const replication_result& r) { return r.pool.mean_in_use; });
+  for (const auto& r : reps) {
+    p.dials += r.pool.dials;
+    p.closes += r.pool.closes;
+    p.policy_dials += r.pool.policy_dials;
+    p.policy_closes += r.pool.policy_closes;
+  }
+  return out;
+}
+
+std::vector<replication_result> run_replications(const scenario& s, std::uint64_t first,
+                                                 std::uint64_t last, int threads) {
+  std::vector<replication_result> out(last - first);
+  std::atomic<std::uint64_t> next{first};
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+  auto work = [&] {
+    for (;;) {
+      std::uint64_t i = next.fetch_add(1);
+      if (i >= last || failed) return;
+      try {
+        out[i - first] = simulate_replication(s, i);
+      } catch (...) {
+        if (!failed.exchange(true)) error = std::current_exception();
+        return;
+      }
+    }
+  };
+  int n = std::max(1, std::min<int>(threads, static_cast<int>(last - first)));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < n; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+  return out;
+}
+
+prediction predict(const scenario& s) {
+  auto start = std::chrono::steady_clock::now();
+  validate(s);
+  std::string overload = overload_check(s);
+  if (!overload.empty()) {
+    prediction p;
+    p.stable = false;
+    p.reason = overload;
+    p.confidence = s.run.confidence;
+    p.requests_per_replication = s.run.requests;
+    return p;
+  }
+  int threads =
+      s.run.threads > 0 ? s.run.threads : static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::max(threads, 1);
+  std::uint64_t target = static_cast<std::uint64_t>(std::max(s.run.min_replications, threads));
+  const auto cap = static_cast<std::uint64_t>(s.run.max_replications);
+  target = std::min(target, cap);
+  std::vector<replication_result> reps;
+  prediction p;
+  for (;;) {
+    auto batch = run_replications(s, reps.size(), target, threads);
+    for (auto& r : batch) reps.push_back(std::move(r));
+    p = combine(s, reps);
+    if (!p.stable) break;
+    double h = p.phases[phase_total].p99.relative_half_width();
+    if (p.phases[phase_total].p99.has_ci && h <= s.run.target_half_width) {
+      p.target_reached = true;
+      break;
+    }
+    if (reps.size() >= cap) break;
+    // The half-width shrinks as 1/sqrt(R): aim for the R that should meet the target,
+    // with 10 % to spare, and always add at least one replication per thread.
+    double ratio = h / s.run.target_half_width;
+    auto need = static_cast<std::uint64_t>(
+        std::ceil(static_cast<double>(reps.size()) * ratio * ratio * 1.1));
+    target = std::min(cap, std::max(need, reps.size() + static_cast<std::uint64_t>(threads)));
+  }
+  p.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return p;
+}
+
+}  // namespace headroom

@@ -1,0 +1,82 @@
+// From a scenario to a prediction: checks the scenario, refuses obvious overload up front,
+// runs independent replications in parallel until the p99 interval is tight enough, and
+// combines them into estimates with confidence intervals. Reporting lives elsewhere.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "request_path_model.hpp"
+#include "scenario.hpp"
+
+namespace headroom {
+
+// A bad scenario: what() names the field ("arrivals.rate: must be > 0").
+struct scenario_error : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+void validate(const scenario& s);  // throws scenario_error
+
+// "" if not obviously overloaded; else "overloaded: CPU demand 1.3 x capacity (2 cores)".
+// Only lower bounds of demand are used, so a scenario it passes may still prove unstable
+// in simulation (dials, waits), which the replications detect.
+std::string overload_check(const scenario& s);
+
+struct estimate {
+  double value = 0;
+  double ci_low = 0, ci_high = 0;  // meaningful when has_ci
+  bool has_ci = false;
+  double half_width() const { return has_ci ? 0.5 * (ci_high - ci_low) : 0; }
+  double relative_half_width() const { return value != 0 ? half_width() / value : 0; }
+};
+
+struct latency_estimate {
+  std::uint64_t count = 0;  // successful requests measured, all replications
+  estimate mean, p50, p90, p95, p99, p999;
+  double max = 0;  // largest observed: no interval
+};
+
+struct pool_estimate {
+  estimate dials_per_s, closes_per_s, waits_per_s, wait_timeouts_per_s, mean_open, mean_idle,
+      mean_in_use;
+  // Totals over the measured windows, the model's count and the policy's own.
+  std::uint64_t dials = 0, closes = 0, policy_dials = 0, policy_closes = 0;
+};
+
+struct prediction {
+  bool stable = true;
+  std::string reason;  // why not stable
+  int replications = 0;
+  std::uint64_t requests_per_replication = 0;
+  double confidence = 0.95;
+  latency_estimate phases[phase_count];  // phases[phase_total]: end to end
+  estimate throughput, error_rate;
+  std::vector<std::pair<std::string, estimate>> utilization;
+  bool has_pool = false;
+  pool_estimate pool;
+  // Little's law, averaged over replications: L against lambda x W.
+  estimate mean_in_system, arrival_rate, mean_sojourn;
+  double simulated_seconds = 0;
+  std::uint64_t events = 0;
+  bool target_reached = false;  // the stop rule's p99 half-width was met
+  double wall_seconds = 0;
+};
+
+// Student t quantile (p in (0,1), dof >= 1) and the standard normal one.
+double normal_quantile(double p);
+double student_t_quantile(double p, double dof);
+
+// Combines finished replications (any stable = false makes the prediction unstable).
+prediction combine(const scenario& s, const std::vector<replication_result>& reps);
+
+// Runs replications [first, last) of s on `threads` threads; results by replication number.
+std::vector<replication_result> run_replications(const scenario& s, std::uint64_t first,
+                                                 std::uint64_t last, int threads);
+
+// The whole stop rule. Throws scenario_error for a bad scenario.
+prediction predict(const scenario& s);
+
+}  // namespace headroom

@@ -1,0 +1,715 @@
+// The request-path simulation: an event loop over three sources of "what happens next"
+// (the event calendar, the PS CPU's next completion, the FIFO of wait deadlines) and one
+// continuation per step of a request.
+#include "request_path_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "event_calendar.hpp"
+#include "pool_policy.hpp"
+#include "random_stream.hpp"
+#include "resources.hpp"
+
+namespace headroom {
+
+const char* phase_name(int p) {
+  static const char* names[phase_count] = {"queue", "wait", "dial", "query", "release", "total"};
+  return names[p];
+}
+
+latency_summary summarize(std::vector<double>& v) {
+  latency_summary s;
+  s.count = v.size();
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  double sum = 0;
+  for (double x : v) sum += x;
+  s.mean = sum / static_cast<double>(v.size());
+  // Linear interpolation between order statistics (Hyndman & Fan type 7).
+  auto q = [&](double p) {
+    double h = p * static_cast<double>(v.size() - 1);
+    std::size_t i = static_cast<std::size_t>(h);
+    if (i + 1 >= v.size()) return v.back();
+    return v[i] + (h - static_cast<double>(i)) * (v[i + 1] - v[i]);
+  };
+  s.p50 = q(0.50);
+  s.p90 = q(0.90);
+  s.p95 = q(0.95);
+  s.p99 = q(0.99);
+  s.p999 = q(0.999);
+  s.max = v.back();
+  return s;
+}
+
+namespace {
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+// Job and event ids: a request slot, or one of two anonymous tags.
+constexpr std::uint32_t tag_waiter_dial = 0x80000000u;  // a dial Go starts for waiters
+constexpr std::uint32_t tag_other = 0xC0000000u;        // CPU work off the request path
+
+enum event_kind : std::uint32_t {
+  ev_arrival,
+  ev_delay_done,
+  ev_fork_done,
+  ev_dial_delay_done,
+  ev_background,
+  ev_cleaner
+};
+
+enum class stage : std::uint8_t {
+  parse,
+  queue,
+  dial,
+  waiting,
+  query_delay,
+  query_cpu,
+  release_delay,
+  release_cpu,
+  respond
+};
+
+// Who burns a CPU second (for utilisation per owner).
+enum owner : int { own_service, own_database, own_generator, own_background, owner_count };
+
+// One stream per purpose: changing one part of a scenario leaves the others' draws alone.
+enum stream_id : std::uint64_t {
+  st_arrivals = 1,
+  st_parse,
+  st_respond,
+  st_fork,
+  st_dial_cpu,
+  st_dial_delay,
+  st_query_delay,
+  st_query_db,
+  st_query_service,
+  st_query_cold,
+  st_release_delay,
+  st_release_cpu,
+  st_close,
+  st_generator,
+  st_background_arrivals,
+  st_background_job,
+  st_rtt,
+  st_pool
+};
+
+struct request {
+  double arrival = 0, stamp = 0;
+  double t[phase_count] = {};
+  waiter_id waiter = 0;
+  conn_id conn = 0;
+  stage at = stage::parse;
+  bool measured = false;
+};
+
+struct deadline {
+  double time;
+  waiter_id waiter;
+  std::uint32_t slot;
+};
+
+class request_path_sim {
+ public:
+  request_path_sim(const scenario& s, std::uint64_t rep)
+      : s_(s),
+        cpu_(s.cores),
+        workers_(s.workers),
+        fork_(1),
+        pool_(pool_cfg(s, rep)),
+        r_arrivals_(s.run.seed, rep, st_arrivals),
+        r_parse_(s.run.seed, rep, st_parse),
+        r_respond_(s.run.seed, rep, st_respond),
+        r_fork_(s.run.seed, rep, st_fork),
+        r_dial_cpu_(s.run.seed, rep, st_dial_cpu),
+        r_dial_delay_(s.run.seed, rep, st_dial_delay),
+        r_query_delay_(s.run.seed, rep, st_query_delay),
+        r_query_db_(s.run.seed, rep, st_query_db),
+        r_query_service_(s.run.seed, rep, st_query_service),
+        r_query_cold_(s.run.seed, rep, st_query_cold),
+        r_release_delay_(s.run.seed, rep, st_release_delay),
+        r_release_cpu_(s.run.seed, rep, st_release_cpu),
+        r_close_(s.run.seed, rep, st_close),
+        r_generator_(s.run.seed, rep, st_generator),
+        r_bg_arrivals_(s.run.seed, rep, st_background_arrivals),
+        r_bg_job_(s.run.seed, rep, st_background_job),
+        r_rtt_(s.run.seed, rep, st_rtt) {
+    warmup_ = s.run.warmup_requests ? s.run.warmup_requests : s.run.requests / 10;
+    total_ = warmup_ + s.run.requests;
+    if (s.arrivals.process == arrival_process::trace) {
+      total_ = std::min<std::uint64_t>(total_, s.arrivals.times.size());
+      if (warmup_ >= total_) warmup_ = total_ / 10;
+    }
+    mid_ = warmup_ + (total_ - warmup_) / 2;
+    for (auto& v : samples_) v.reserve(total_ - warmup_);
+    cal_.reserve(1024);
+  }
+
+  replication_result run() {
+    if (total_ == 0) return res_;
+    cal_.push(first_arrival_time(), ev_arrival, 0);
+    if (s_.background_utilization > 0) cal_.push(next_background_gap(), ev_background, 0);
+    if (s_.use_pool && pool_.cleaner_interval() > 0)
+      cal_.push(pool_.cleaner_interval(), ev_cleaner, 0);
+
+    for (;;) {
+      if (arrivals_done_ && in_flight_ == 0) break;
+      double tc = cal_.empty() ? inf : cal_.top().time;
+      double tp = cpu_.next_completion();
+      double td = deadlines_.empty() ? inf : deadlines_.front().time;
+      double t = std::min(tc, std::min(tp, td));
+      if (t == inf)
+        throw std::logic_error("request-path model: requests in flight but nothing scheduled");
+      integrate(t);
+      now_ = t;
+      ++res_.events;
+      if (tc <= tp && tc <= td) {
+        event e = cal_.pop();
+        on_event(e);
+      } else if (tp <= td) {
+        on_cpu_done(cpu_.pop(now_));
+      } else {
+        deadline d = deadlines_.front();
+        deadlines_.pop_front();
+        on_deadline(d);
+      }
+      if (in_flight_ > s_.run.max_in_flight) {
+        close_window_if_open();
+        declare_overloaded("more than " + std::to_string(s_.run.max_in_flight) +
+                           " requests in flight");
+        return finish_result();
+      }
+    }
+    return finish_result();
+  }
+
+ private:
+  static pool_config pool_cfg(const scenario& s, std::uint64_t rep) {
+    pool_config c = s.pool;
+    random_stream r(s.run.seed, rep, st_pool);
+    c.seed = r.next_u64();
+    return c;
+  }
+
+  // ---- arrivals -------------------------------------------------------------------------
+  double first_arrival_time() {
+    if (s_.arrivals.process == arrival_process::trace) return s_.arrivals.times[0];
+    return gap();
+  }
+  double gap() {
+    if (s_.arrivals.process == arrival_process::constant) return 1.0 / s_.arrivals.rate;
+    return r_arrivals_.exponential(1.0 / s_.arrivals.rate);
+  }
+  double next_arrival_time() {
+    if (s_.arrivals.process == arrival_process::trace) return s_.arrivals.times[arrived_];
+    return now_ + gap();
+  }
+  double next_background_gap() {
+    double rate = s_.background_utilization * s_.cores / s_.background_job.mean();
+    return r_bg_arrivals_.exponential(1.0 / rate);
+  }
+
+  void on_arrival() {
+    std::uint64_t index = arrived_++;
+    if (index == warmup_) open_window();
+    if (index == mid_) {
+      first_half_ = false;
+      t_mid_ = now_;
+    }
+    std::uint32_t id = new_slot();
+    request& r = reqs_[id];
+    r = request{};
+    r.arrival = now_;
+    r.measured = index >= warmup_;
+    ++in_flight_;
+    if (arrived_ < total_) {
+      cal_.push(next_arrival_time(), ev_arrival, 0);
+    } else {
+      arrivals_done_ = true;
+    }
+    if (!s_.generator_cpu.is_zero())
+      cpu_off_path(s_.generator_cpu.sample(r_generator_), own_generator);
+    r.at = stage::parse;
+    if (!cpu_step(id, s_.parse_cpu, r_parse_, own_service)) enter_queue(id);
+    if (arrivals_done_) close_window_if_open();
+  }
+
+  // ---- steps ----------------------------------------------------------------------------
+  // Submits a CPU demand for request `id`; false if the demand is zero (step skipped).
+  bool cpu_step(std::uint32_t id, const distribution& d, random_stream& rng, owner who) {
+    if (d.is_zero()) return false;
+    double x = d.sample(rng);
+    if (x <= 0) return false;
+    account(who, x);
+    cpu_.add(now_, x, id);
+    return true;
+  }
+  bool delay_step(std::uint32_t id, const distribution& d, random_stream& rng, event_kind k) {
+    if (d.is_zero()) return false;
+    double x = d.sample(rng);
+    if (x <= 0) return false;
+    cal_.push(now_ + x, k, id);
+    return true;
+  }
+  void cpu_off_path(double x, owner who) {
+    if (x <= 0) return;
+    account(who, x);
+    cpu_.add(now_, x, tag_other);
+  }
+
+  void enter_queue(std::uint32_t id) {
+    request& r = reqs_[id];
+    r.at = stage::queue;
+    r.stamp = now_;
+    if (workers_.acquire(now_, id)) got_worker(id);
+  }
+
+  void got_worker(std::uint32_t id) {
+    request& r = reqs_[id];
+    r.t[phase_queue] = now_ - r.stamp;
+    r.stamp = now_;
+    if (!s_.use_pool) return start_query(id);
+    pool_touch();
+    auto d = pool_.acquire(now_);
+    after_pool_call();
+    switch (d.what) {
+      case pool_policy::acquire_decision::action::reuse:
+        r.conn = d.conn;
+        start_query(id);
+        break;
+      case pool_policy::acquire_decision::action::dial:
+        if (window_open_) ++res_.pool.dials;
+        r.at = stage::dial;
+        start_dial(id);
+        break;
+      case pool_policy::acquire_decision::action::wait:
+        r.at = stage::waiting;
+        r.waiter = d.waiter;
+        waiting_[d.waiter] = id;
+        if (s_.wait_timeout > 0) deadlines_.push_back({now_ + s_.wait_timeout, d.waiter, id});
+        break;
+    }
+  }
+
+  // Dials go through the postmaster one at a time, then the backend starts on the CPU,
+  // then the handshake's round trips.
+  void start_dial(std::uint32_t id) {
+    if (s_.dial_fork.is_zero()) return dial_cpu_step(id);
+    if (fork_.acquire(now_, id)) cal_.push(now_ + s_.dial_fork.sample(r_fork_), ev_fork_done, id);
+  }
+  void on_fork_done(std::uint32_t id) {
+    std::uint32_t next;
+    if (fork_.release(now_, next))
+      cal_.push(now_ + s_.dial_fork.sample(r_fork_), ev_fork_done, next);
+    dial_cpu_step(id);
+  }
+  void dial_cpu_step(std::uint32_t id) {
+    if (!cpu_step(id, s_.dial_cpu, r_dial_cpu_, own_database)) dial_delay_step(id);
+  }
+  void dial_delay_step(std::uint32_t id) {
+    if (!delay_step(id, s_.dial_delay, r_dial_delay_, ev_dial_delay_done)) dial_done(id);
+  }
+  void dial_done(std::uint32_t id) {
+    pool_touch();
+    if (id == tag_waiter_dial) {
+      auto d = pool_.waiter_dial_succeeded(now_);
+      mark_fresh(d.conn);
+      after_put(d);
+      return;
+    }
+    request& r = reqs_[id];
+    r.conn = pool_.dial_succeeded(now_);
+    mark_fresh(r.conn);
+    r.t[phase_dial] = now_ - r.stamp;
+    start_query(id);
+  }
+
+  void start_query(std::uint32_t id) {
+    request& r = reqs_[id];
+    r.at = stage::query_delay;
+    r.stamp = now_;
+    if (!delay_step(id, s_.query_delay, r_query_delay_, ev_delay_done)) query_cpu(id);
+  }
+  void query_cpu(std::uint32_t id) {
+    request& r = reqs_[id];
+    r.at = stage::query_cpu;
+    double x = 0;
+    if (!s_.query_db_cpu.is_zero()) {
+      double y = s_.query_db_cpu.sample(r_query_db_);
+      account(own_database, y);
+      x += y;
+    }
+    if (!s_.query_service_cpu.is_zero()) {
+      double y = s_.query_service_cpu.sample(r_query_service_);
+      account(own_service, y);
+      x += y;
+    }
+    // A new backend's caches are cold: its first query costs more (DESIGN.md).
+    if (s_.use_pool && r.conn < fresh_.size() && fresh_[r.conn]) {
+      fresh_[r.conn] = 0;
+      if (!s_.query_cold_db_cpu.is_zero()) {
+        double y = s_.query_cold_db_cpu.sample(r_query_cold_);
+        account(own_database, y);
+        x += y;
+      }
+    }
+    // Service and database work run one after the other; under PS a single job of the
+    // summed demand takes the same time and costs one event instead of two.
+    if (x > 0) {
+      cpu_.add(now_, x, id);
+    } else {
+      query_done(id);
+    }
+  }
+  void query_done(std::uint32_t id) {
+    request& r = reqs_[id];
+    r.t[phase_query] = now_ - r.stamp;
+    r.stamp = now_;
+    r.at = stage::release_delay;
+    if (!delay_step(id, s_.release_delay, r_release_delay_, ev_delay_done)) release_cpu(id);
+  }
+  void release_cpu(std::uint32_t id) {
+    reqs_[id].at = stage::release_cpu;
+    if (!cpu_step(id, s_.release_cpu, r_release_cpu_, own_service)) release_conn(id);
+  }
+  void release_conn(std::uint32_t id) {
+    request& r = reqs_[id];
+    r.t[phase_release] = now_ - r.stamp;
+    if (s_.use_pool) {
+      pool_touch();
+      auto d = pool_.release(r.conn, now_);
+      after_put(d);
+    }
+    r.at = stage::respond;
+    if (!cpu_step(id, s_.respond_cpu, r_respond_, own_service)) finish(id, false);
+  }
+
+  // Where a released or newly dialed connection went.
+  void after_put(const pool_policy::release_decision& d) {
+    after_pool_call();
+    switch (d.what) {
+      case pool_policy::release_decision::action::to_waiter: {
+        auto it = waiting_.find(d.waiter);
+        if (it == waiting_.end())
+          throw std::logic_error("pool handed a connection to an unknown waiter");
+        std::uint32_t w = it->second;
+        waiting_.erase(it);
+        request& r = reqs_[w];
+        r.conn = d.conn;
+        r.t[phase_wait] = now_ - r.stamp;
+        start_query(w);
+        break;
+      }
+      case pool_policy::release_decision::action::to_idle:
+        break;
+      case pool_policy::release_decision::action::close:
+        start_waiter_dials(d.dials_for_waiters);
+        break;
+    }
+  }
+  void start_waiter_dials(int n) {
+    if (window_open_) res_.pool.dials += static_cast<std::uint64_t>(n);
+    for (int i = 0; i < n; ++i) start_dial(tag_waiter_dial);
+  }
+  // Every pool call that clears closed_by_last_call(): count the closes and pay for them.
+  void after_pool_call() {
+    for (std::size_t i = 0; i < pool_.closed_by_last_call().size(); ++i) {
+      if (window_open_) ++res_.pool.closes;
+      if (!s_.close_db_cpu.is_zero()) cpu_off_path(s_.close_db_cpu.sample(r_close_), own_database);
+    }
+  }
+  void mark_fresh(conn_id c) {
+    if (c >= fresh_.size()) fresh_.resize(c + 1, 0);
+    fresh_[c] = 1;
+  }
+
+  void on_deadline(const deadline& d) {
+    request& r = reqs_[d.slot];
+    // Served before its deadline (or the slot is someone else's now): nothing to do.
+    if (r.at != stage::waiting || r.waiter != d.waiter) return;
+    pool_touch();
+    if (!pool_.cancel_wait(d.waiter, now_))
+      throw std::logic_error("a waiter past its deadline was not waiting");
+    waiting_.erase(d.waiter);
+    finish(d.slot, true);
+  }
+
+  void finish(std::uint32_t id, bool failed) {
+    request& r = reqs_[id];
+    double sojourn = now_ - r.arrival;
+    if (window_open_ && !failed) ++window_completions_;
+    if (r.measured) {
+      ++res_.measured;
+      sojourn_sum_ += sojourn;
+      if (failed) {
+        ++res_.errors;
+      } else {
+        ++res_.completed;
+        r.t[phase_total] =
+            sojourn + (s_.network_rtt.is_zero() ? 0.0 : s_.network_rtt.sample(r_rtt_));
+        for (int p = 0; p < phase_count; ++p) samples_[p].push_back(r.t[p]);
+      }
+    }
+    --in_flight_;
+    free_.push_back(id);
+    std::uint32_t next;
+    if (!workers_.unlimited() && workers_.release(now_, next)) got_worker(next);
+  }
+
+  // ---- dispatch -------------------------------------------------------------------------
+  void on_event(const event& e) {
+    switch (e.kind) {
+      case ev_arrival:
+        on_arrival();
+        break;
+      case ev_delay_done:
+        if (reqs_[e.id].at == stage::query_delay) {
+          query_cpu(e.id);
+        } else {
+          release_cpu(e.id);
+        }
+        break;
+      case ev_fork_done:
+        on_fork_done(e.id);
+        break;
+      case ev_dial_delay_done:
+        dial_done(e.id);
+        break;
+      case ev_background:
+        cpu_off_path(s_.background_job.sample(r_bg_job_), own_background);
+        if (!arrivals_done_ || in_flight_ > 0)
+          cal_.push(now_ + next_background_gap(), ev_background, 0);
+        break;
+      case ev_cleaner: {
+        pool_touch();
+        int n = pool_.expire_idle(now_);
+        after_pool_call();
+        start_waiter_dials(n);
+        if (!arrivals_done_ || in_flight_ > 0)
+          cal_.push(now_ + pool_.cleaner_interval(), ev_cleaner, 0);
+        break;
+      }
+    }
+  }
+
+  void on_cpu_done(std::uint32_t id) {
+    if (id == tag_other) return;
+    if (id == tag_waiter_dial) return dial_delay_step(id);
+    switch (reqs_[id].at) {
+      case stage::parse:
+        enter_queue(id);
+        break;
+      case stage::dial:
+        dial_delay_step(id);
+        break;
+      case stage::query_cpu:
+        query_done(id);
+        break;
+      case stage::release_cpu:
+        release_conn(id);
+        break;
+      case stage::respond:
+        finish(id, false);
+        break;
+      default:
+        throw std::logic_error("CPU finished work for a request not on the CPU");
+    }
+  }
+
+  // ---- measurement ----------------------------------------------------------------------
+  void account(owner who, double x) {
+    if (window_open_) owner_demand_[who] += x;
+  }
+  void integrate(double t) {
+    if (!window_open_) return;
+    double dt = t - last_;
+    double n = static_cast<double>(in_flight_) * dt;
+    (first_half_ ? l_first_ : l_second_) += n;
+    last_ = t;
+  }
+  // Time averages of the pool's open/idle/in-use counts over the window.
+  void pool_touch() {
+    if (!window_open_) return;
+    const pool_stats& st = pool_.stats();
+    double dt = now_ - pool_last_;
+    pool_open_ += st.open * dt;
+    pool_idle_ += st.idle * dt;
+    pool_in_use_ += st.in_use * dt;
+    pool_last_ = now_;
+  }
+  struct snapshot {
+    double t = 0, cpu = 0, workers = 0, fork = 0, cpu_demand = 0;
+    pool_stats pool;
+  };
+  snapshot take_snapshot() {
+    snapshot s;
+    s.t = now_;
+    s.cpu = cpu_.busy_integral(now_);
+    s.workers = workers_.busy_integral(now_);
+    s.fork = fork_.busy_integral(now_);
+    s.cpu_demand = cpu_.demand_submitted();
+    s.pool = pool_.stats();
+    return s;
+  }
+  void open_window() {
+    window_open_ = true;
+    start_ = take_snapshot();
+    last_ = pool_last_ = now_;
+  }
+  void close_window_if_open() {
+    if (!window_open_) return;
+    pool_touch();
+    end_ = take_snapshot();
+    window_open_ = false;
+    window_closed_ = true;
+  }
+
+  void declare_overloaded(const std::string& why) {
+    res_.stable = false;
+    res_.unstable_reason = why;
+  }
+
+  replication_result finish_result() {
+    replication_result& r = res_;
+    if (!window_closed_) {
+      // Aborted during warm-up: measure what there is from the start.
+      end_ = take_snapshot();
+    }
+    double w = end_.t - start_.t;
+    r.window = w;
+    for (int p = 0; p < phase_count; ++p) r.phases[p] = summarize(samples_[p]);
+    if (w > 0) {
+      r.throughput = static_cast<double>(window_completions_) / w;
+      r.arrival_rate = static_cast<double>(total_ - warmup_) / w;
+      r.mean_in_system = (l_first_ + l_second_) / w;
+      double cores = s_.cores;
+      r.utilization.push_back({"cpu", (end_.cpu - start_.cpu) / (cores * w)});
+      static const char* names[owner_count] = {"cpu_service", "cpu_database", "cpu_generator",
+                                               "cpu_background"};
+      for (int o = 0; o < owner_count; ++o)
+        r.utilization.push_back({names[o], owner_demand_[o] / (cores * w)});
+      if (!workers_.unlimited())
+        r.utilization.push_back({"workers", (end_.workers - start_.workers) / (s_.workers * w)});
+      if (s_.use_pool) {
+        r.utilization.push_back({"dial_server", (end_.fork - start_.fork) / w});
+        if (s_.pool.max_open > 0)
+          r.utilization.push_back({"pool", pool_in_use_ / (s_.pool.max_open * w)});
+        auto& p = r.pool;
+        p.policy_dials = end_.pool.dials - start_.pool.dials;
+        auto closes = [](const pool_stats& s) {
+          return s.closed_max_idle + s.closed_max_idle_time + s.closed_max_lifetime +
+                 s.closed_other;
+        };
+        p.policy_closes = closes(end_.pool) - closes(start_.pool);
+        p.waits = end_.pool.wait_count - start_.pool.wait_count;
+        p.wait_timeouts = end_.pool.wait_timeouts - start_.pool.wait_timeouts;
+        p.closed_max_idle = end_.pool.closed_max_idle - start_.pool.closed_max_idle;
+        p.closed_max_idle_time = end_.pool.closed_max_idle_time - start_.pool.closed_max_idle_time;
+        p.closed_max_lifetime = end_.pool.closed_max_lifetime - start_.pool.closed_max_lifetime;
+        p.mean_open = pool_open_ / w;
+        p.mean_idle = pool_idle_ / w;
+        p.mean_in_use = pool_in_use_ / w;
+      }
+      // Overload shows as a backlog that grows through the window: the second half holds
+      // clearly more requests than the first. Name the busiest resource.
+      double first = t_mid_ - start_.t, second = end_.t - t_mid_;
+      double l1 = first > 0 ? l_first_ / first : 0, l2 = second > 0 ? l_second_ / second : 0;
+      if (r.stable && l2 > 1.5 * l1 + 20 && busiest_utilization() > 0.97)
+        declare_overloaded("backlog grew");
+    }
+    if (r.measured > 0) {
+      r.error_rate = static_cast<double>(r.errors) / static_cast<double>(r.measured);
+      r.mean_sojourn = sojourn_sum_ / static_cast<double>(r.measured);
+    }
+    if (!r.stable) r.unstable_reason = "overloaded: " + diagnose() + " (" + r.unstable_reason + ")";
+    return r;
+  }
+
+  double busiest_utilization() const {
+    double u = 0;
+    for (auto& [name, v] : res_.utilization)
+      if (name == "cpu" || name == "workers" || name == "dial_server" || name == "pool")
+        u = std::max(u, v);
+    return u;
+  }
+
+  // The resource whose offered demand is furthest above its capacity, as a sentence.
+  std::string diagnose() {
+    double t = now_ > 0 ? now_ : 1;
+    std::ostringstream os;
+    os.precision(3);
+    double cpu = cpu_.demand_submitted() / (s_.cores * t);
+    double fork = s_.dial_fork.mean() * static_cast<double>(pool_.stats().dials) / t;
+    double best = cpu;
+    std::string what = "CPU demand";
+    if (s_.use_pool && fork > best) {
+      best = fork;
+      what = "dial demand";
+    }
+    if (!workers_.unlimited() && workers_.busy() >= workers_.servers() && workers_.queued() > 0 &&
+        best < 1) {
+      os << "all " << s_.workers << " workers busy, " << workers_.queued() << " requests queued";
+      return os.str();
+    }
+    if (s_.use_pool && s_.pool.max_open > 0 && pool_.stats().waiting > 0 && best < 1) {
+      os << "all " << s_.pool.max_open << " connections busy, " << pool_.stats().waiting
+         << " requests waiting";
+      return os.str();
+    }
+    os << what << " " << best << " x capacity";
+    return os.str();
+  }
+
+  std::uint32_t new_slot() {
+    if (!free_.empty()) {
+      std::uint32_t id = free_.back();
+      free_.pop_back();
+      return id;
+    }
+    if (reqs_.size() >= tag_waiter_dial) throw std::length_error("too many requests in flight");
+    reqs_.emplace_back();
+    return static_cast<std::uint32_t>(reqs_.size() - 1);
+  }
+
+  const scenario& s_;
+  event_calendar cal_;
+  ps_cpu cpu_;
+  fcfs_station workers_, fork_;
+  pool_policy pool_;
+  random_stream r_arrivals_, r_parse_, r_respond_, r_fork_, r_dial_cpu_, r_dial_delay_,
+      r_query_delay_, r_query_db_, r_query_service_, r_query_cold_, r_release_delay_,
+      r_release_cpu_, r_close_, r_generator_, r_bg_arrivals_, r_bg_job_, r_rtt_;
+
+  std::vector<request> reqs_;
+  std::vector<std::uint32_t> free_;
+  std::unordered_map<waiter_id, std::uint32_t> waiting_;
+  std::deque<deadline> deadlines_;   // FIFO: every wait has the same timeout
+  std::vector<std::uint8_t> fresh_;  // by conn_id: not yet queried
+
+  double now_ = 0;
+  std::uint64_t warmup_ = 0, total_ = 0, mid_ = 0, arrived_ = 0, in_flight_ = 0;
+  bool arrivals_done_ = false, window_open_ = false, window_closed_ = false, first_half_ = true;
+
+  std::vector<double> samples_[phase_count];
+  double last_ = 0, t_mid_ = 0, l_first_ = 0, l_second_ = 0, sojourn_sum_ = 0;
+  double pool_last_ = 0, pool_open_ = 0, pool_idle_ = 0, pool_in_use_ = 0;
+  double owner_demand_[owner_count] = {};
+  std::uint64_t window_completions_ = 0;
+  snapshot start_, end_;
+  replication_result res_;
+};
+
+}  // namespace
+
+replication_result simulate_replication(const scenario& s, std::uint64_t replication) {
+  request_path_sim sim(s, replication);
+  return sim.run();
+}
+
+}  // namespace headroom

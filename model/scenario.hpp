@@ -1,0 +1,68 @@
+// A scenario: everything the request-path model needs, as plain data (SCENARIO.md gives the
+// JSON form). A calibration file is a scenario whose distributions were fitted.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "distribution.hpp"
+#include "pool_policy.hpp"
+
+namespace headroom {
+
+enum class arrival_process { poisson, constant, trace };
+
+struct arrival_spec {
+  arrival_process process = arrival_process::poisson;
+  double rate = 0;            // requests per second (poisson, constant)
+  std::vector<double> times;  // trace: arrival instants in seconds, non-decreasing
+};
+
+// How long a run is and when to stop replicating.
+struct run_spec {
+  std::uint64_t requests = 20000;     // measured requests per replication
+  std::uint64_t warmup_requests = 0;  // discarded first; 0 = requests / 10
+  std::uint64_t seed = 1;
+  int min_replications = 8;              // the first batch (raised to the thread count)
+  int max_replications = 400;            // cap of the stop rule
+  double target_half_width = 0.02;       // stop when the p99 interval is within +-2 %
+  double confidence = 0.95;              // of every interval reported
+  int threads = 0;                       // 0 = all cores
+  std::uint64_t max_in_flight = 200000;  // a replication past this is declared overloaded
+};
+
+// The request path of DESIGN.md. Each step has a pure delay (I/O, network, locks: time that
+// uses no CPU here) and/or a CPU demand served by the processor-sharing CPU. A step whose
+// distributions are `none` costs nothing and schedules no event.
+struct scenario {
+  std::string name;
+  arrival_spec arrivals;
+
+  double cores = 2;                   // CPU shared by service, database, generator, background
+  double background_utilization = 0;  // fraction of the cores busy with other work (Poisson jobs)
+  distribution background_job = distribution::exponential(0.001);
+
+  int workers = 0;  // requests served at once; 0 = unlimited (one goroutine per request)
+
+  bool use_pool = true;     // false: the query needs no connection (textbook queue tests)
+  pool_config pool;         // Go database/sql rules (pool_policy)
+  double wait_timeout = 0;  // seconds a request waits for a connection before a 503; 0 = forever
+
+  distribution network_rtt;  // client <-> service round trip, added to each response
+
+  // Service side, before the worker queue (accept + parse) and after (encode + write).
+  distribution parse_cpu, respond_cpu;
+  // dial: the postmaster forks backends one at a time (fork), then the backend starts
+  // (CPU), then authentication round trips (delay).
+  distribution dial_fork, dial_cpu, dial_delay;
+  // query: delay plus CPU on both sides; a fresh connection's first query pays cold_db_cpu more.
+  distribution query_delay, query_db_cpu, query_service_cpu, query_cold_db_cpu;
+  distribution release_delay, release_cpu;
+  distribution close_db_cpu;   // backend exit after a close (off the request's path)
+  distribution generator_cpu;  // the co-located load generator's CPU per request (off path)
+
+  run_spec run;
+};
+
+}  // namespace headroom
