@@ -1,14 +1,252 @@
-// headroom load: placeholder until its issue lands (prints so and exits 2).
+// headroom load: the open-loop load generator (calibrate/open_loop_generator) and its reports;
+// `headroom load merge` combines JSON reports from several machines into one.
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <memory>
+#include <sstream>
 
 #include "commands.hpp"
+#include "load_report.hpp"
+#include "open_loop_generator.hpp"
 
 namespace headroom::cli {
+namespace cal = headroom::calibrate;
+
+namespace {
+
+struct output_files {
+  std::string json, hdr, csv;
+};
+
+struct load_args {
+  std::vector<std::string> targets;
+  double rate = 0;
+  std::string duration;
+  std::string steps;
+  std::string step_duration;
+  std::string ramp;
+  std::string warmup = "0";
+  std::string arrivals = "uniform";
+  int max_connections = 100;
+  int threads = 1;
+  std::string timeout = "10s";
+  std::string method = "GET";
+  std::vector<std::string> headers;
+  std::string body_file;
+  std::uint64_t seed = 1;
+  output_files out;
+  std::vector<std::string> merge_inputs;
+};
+
+// Opened before the run, so a typo in a path costs nothing and a long run is never lost.
+struct open_outputs {
+  std::ofstream json, hdr, csv;
+};
+
+void open_for_writing(std::ofstream& f, const std::string& path) {
+  if (path.empty()) return;
+  f.open(path);
+  if (!f) throw cal::load_input_error("cannot write " + path);
+}
+
+void save(const cal::load_result& r, const output_files& paths, open_outputs& files) {
+  std::cout << cal::text_report(r) << std::flush;
+  if (!paths.json.empty()) files.json << boost::json::serialize(cal::to_json(r)) << "\n";
+  if (!paths.hdr.empty()) cal::write_percentile_distribution(files.hdr, r.latency);
+  if (!paths.csv.empty()) cal::write_per_second_csv(files.csv, r);
+  for (auto* f : {&files.json, &files.hdr, &files.csv})
+    if (f->is_open()) {
+      f->flush();
+      if (!*f) throw std::runtime_error("writing a report file failed");
+    }
+}
+
+cal::load_schedule build_schedule(const load_args& a) {
+  int kinds = (a.rate != 0 ? 1 : 0) + (!a.steps.empty() ? 1 : 0) + (!a.ramp.empty() ? 1 : 0);
+  if (kinds == 0) throw cal::load_input_error("give --rate, --steps or --ramp");
+  if (kinds > 1) throw cal::load_input_error("give only one of --rate, --steps, --ramp");
+  try {
+    cal::load_schedule s = cal::load_schedule::constant(1, 1);
+    if (!a.steps.empty()) {
+      if (a.step_duration.empty()) throw cal::load_input_error("--steps needs --step-duration");
+      s = cal::load_schedule::steps(cal::parse_rate_list(a.steps),
+                                    cal::parse_duration(a.step_duration));
+    } else {
+      if (a.duration.empty()) throw cal::load_input_error("--duration is needed");
+      double d = cal::parse_duration(a.duration);
+      if (!a.ramp.empty()) {
+        auto colon = a.ramp.find(':');
+        if (colon == std::string::npos)
+          throw cal::load_input_error("--ramp is FROM:TO, e.g. 100:3000");
+        auto from = cal::parse_rate_list(a.ramp.substr(0, colon));
+        auto to = cal::parse_rate_list(a.ramp.substr(colon + 1));
+        if (from.size() != 1 || to.size() != 1)
+          throw cal::load_input_error("--ramp is FROM:TO, e.g. 100:3000");
+        s = cal::load_schedule::ramp(from[0], to[0], d);
+      } else {
+        s = cal::load_schedule::constant(a.rate, d);
+      }
+    }
+    return s.with_warmup(cal::parse_duration(a.warmup));
+  } catch (const cal::load_input_error&) {
+    throw;
+  } catch (const std::invalid_argument& e) {
+    throw cal::load_input_error(e.what());
+  }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw cal::load_input_error("cannot read body file " + path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) throw cal::load_input_error("cannot read body file " + path);
+  return s.str();
+}
+
+int run_load(const load_args& a) {
+  cal::load_options o;
+  o.targets = a.targets;
+  o.schedule = build_schedule(a);
+  try {
+    o.arrivals = cal::parse_arrival_process(a.arrivals);
+    o.timeout = cal::parse_duration(a.timeout);
+  } catch (const std::invalid_argument& e) {
+    throw cal::load_input_error(e.what());
+  }
+  o.threads = a.threads;
+  o.max_connections = a.max_connections;
+  o.method = a.method;
+  o.seed = a.seed;
+  for (const auto& h : a.headers) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos) throw cal::load_input_error("--header is 'Name: value': " + h);
+    std::string value = h.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    o.headers.emplace_back(h.substr(0, colon), value);
+  }
+  if (!a.body_file.empty()) o.body = read_file(a.body_file);
+  o.handle_signals = true;
+
+  cal::open_loop_generator generator(o);
+  open_outputs files;
+  open_for_writing(files.json, a.out.json);
+  open_for_writing(files.hdr, a.out.hdr);
+  open_for_writing(files.csv, a.out.csv);
+  generator.check_reachable();
+
+  std::function<void(const cal::load_progress&)> progress;
+  bool tty = isatty(STDERR_FILENO) == 1;
+  if (tty) {
+    progress = [](const cal::load_progress& p) {
+      std::fprintf(
+          stderr, "\r%s %7.1f s  %8.1f rps  p99 %9.3f ms  sent %llu  done %llu  errors %llu   ",
+          p.elapsed < 0 ? "warmup" : "load  ", p.elapsed, p.rate, p.p99 * 1e3,
+          static_cast<unsigned long long>(p.sent), static_cast<unsigned long long>(p.completed),
+          static_cast<unsigned long long>(p.failed));
+      std::fflush(stderr);
+    };
+  }
+  cal::load_result r = generator.run(progress);
+  if (tty) std::fprintf(stderr, "\n");
+  save(r, a.out, files);
+  return r.interrupted ? 130 : 0;
+}
+
+int run_merge(const load_args& a) {
+  if (a.merge_inputs.size() < 1) throw cal::load_input_error("merge needs JSON reports");
+  open_outputs files;
+  open_for_writing(files.json, a.out.json);
+  open_for_writing(files.hdr, a.out.hdr);
+  open_for_writing(files.csv, a.out.csv);
+  std::unique_ptr<cal::load_result> merged;
+  for (const auto& path : a.merge_inputs) {
+    std::ifstream in(path);
+    if (!in) throw cal::load_input_error("cannot read " + path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    boost::system::error_code ec;
+    auto value = boost::json::parse(text.str(), ec);
+    if (ec) throw cal::load_input_error(path + ": not JSON (" + ec.message() + ")");
+    cal::load_result r;
+    try {
+      r = cal::from_json(value);
+    } catch (const std::invalid_argument& e) {
+      throw cal::load_input_error(path + ": " + e.what());
+    }
+    if (!merged)
+      merged = std::make_unique<cal::load_result>(std::move(r));
+    else
+      cal::merge_into(*merged, r);
+  }
+  save(*merged, a.out, files);
+  return 0;
+}
+
+void add_outputs(CLI::App* app, output_files& out) {
+  app->add_option("--json", out.json, "Write every figure (seconds) and the histograms to FILE");
+  app->add_option("--hdr", out.hdr,
+                  "Write the latency percentile distribution (HdrHistogram format, ms) to FILE");
+  app->add_option("--csv", out.csv, "Write per-second sent, completed, p50, p99, errors to FILE");
+}
+
+}  // namespace
+
 void add_load_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("load", "not built yet");
-  sub->callback([] {
-    std::cerr << "headroom load: not built yet\n";
-    set_exit_code(2);
+  auto args = std::make_shared<load_args>();
+  auto* sub = app.add_subcommand(
+      "load",
+      "Open-loop HTTP load generator: latency from intended send times, no coordinated omission");
+  sub->add_option("--target", args->targets, "URL http://host:port/path (repeat: round-robin)");
+  sub->add_option("--rate", args->rate, "Requests per second (with --duration)");
+  sub->add_option("--duration", args->duration, "Length of the run: 20s, 500ms, 2m or seconds");
+  sub->add_option("--steps", args->steps, "Step rates, e.g. 50,500,1000 (with --step-duration)");
+  sub->add_option("--step-duration", args->step_duration, "Length of each step");
+  sub->add_option("--ramp", args->ramp, "Linear ramp FROM:TO rps over --duration, e.g. 100:3000");
+  sub->add_option("--warmup", args->warmup, "Sent at the first rate before measuring, not reported")
+      ->capture_default_str();
+  sub->add_option("--arrivals", args->arrivals, "uniform (evenly spaced) or poisson")
+      ->capture_default_str();
+  sub->add_option("--max-connections", args->max_connections, "Keep-alive connections, at most")
+      ->capture_default_str();
+  sub->add_option("--threads", args->threads, "Generator threads")->capture_default_str();
+  sub->add_option("--timeout", args->timeout, "Per request")->capture_default_str();
+  sub->add_option("--method", args->method, "HTTP method")->capture_default_str();
+  sub->add_option("--header", args->headers, "'Name: value' (repeatable)");
+  sub->add_option("--body", args->body_file, "Request body from FILE");
+  sub->add_option("--seed", args->seed, "Seed for Poisson arrivals")->capture_default_str();
+  add_outputs(sub, args->out);
+
+  auto* merge = sub->add_subcommand("merge", "Merge JSON reports of runs made at the same time");
+  merge->add_option("reports", args->merge_inputs, "JSON reports from headroom load --json")
+      ->required();
+  auto merge_out = std::make_shared<output_files>();
+  add_outputs(merge, *merge_out);
+  merge->callback([args, merge_out] {
+    try {
+      load_args a = *args;
+      a.out = *merge_out;
+      set_exit_code(run_merge(a));
+    } catch (const cal::load_input_error& e) {
+      std::cerr << "headroom load merge: " << e.what() << "\n";
+      set_exit_code(2);
+    }
+  });
+
+  sub->callback([args, merge] {
+    if (merge->parsed()) return;  // the merge callback did the work
+    try {
+      if (args->targets.empty()) throw cal::load_input_error("at least one --target is needed");
+      set_exit_code(run_load(*args));
+    } catch (const cal::load_input_error& e) {
+      std::cerr << "headroom load: " << e.what() << "\n";
+      set_exit_code(2);
+    }
   });
 }
+
 }  // namespace headroom::cli
