@@ -620,14 +620,19 @@ class request_path_sim {
       // clearly more requests than the first. Name the busiest resource.
       double first = t_mid_ - start_.t, second = end_.t - t_mid_;
       double l1 = first > 0 ? l_first_ / first : 0, l2 = second > 0 ? l_second_ / second : 0;
-      if (r.stable && l2 > 1.5 * l1 + 20 && busiest_utilization() > 0.97)
-        declare_overloaded("backlog grew");
+      if (r.stable && l2 > 1.5 * l1 + 20 && busiest_utilization() > 0.97) {
+        std::ostringstream os;
+        os.precision(3);
+        os << "requests in flight grew from " << l1 << " to " << l2
+           << " on average through the run";
+        declare_overloaded(os.str());
+      }
     }
     if (r.measured > 0) {
       r.error_rate = static_cast<double>(r.errors) / static_cast<double>(r.measured);
       r.mean_sojourn = sojourn_sum_ / static_cast<double>(r.measured);
     }
-    if (!r.stable) r.unstable_reason = "overloaded: " + diagnose() + " (" + r.unstable_reason + ")";
+    if (!r.stable) r.unstable_reason = "overloaded: " + diagnose() + "; " + r.unstable_reason;
     return r;
   }
 
@@ -639,30 +644,35 @@ class request_path_sim {
     return u;
   }
 
-  // The resource whose offered demand is furthest above its capacity, as a sentence.
+  // The resource whose offered demand is furthest above its capacity, as a sentence, from
+  // the measured window (or the whole run when it stopped during warm-up).
   std::string diagnose() {
-    double t = now_ > 0 ? now_ : 1;
+    double t0 = window_closed_ ? start_.t : 0, t1 = window_closed_ ? end_.t : now_;
+    double w = t1 > t0 ? t1 - t0 : 1;
+    double cpu_work = 0;
+    if (window_closed_) {
+      for (double d : owner_demand_) cpu_work += d;
+    } else {
+      cpu_work = cpu_.demand_submitted();
+    }
+    std::uint64_t dials = window_closed_ ? res_.pool.policy_dials : pool_.stats().dials;
+    double cpu = cpu_work / (s_.cores * w);
+    double fork = s_.dial_fork.mean() * static_cast<double>(dials) / w;
     std::ostringstream os;
     os.precision(3);
-    double cpu = cpu_.demand_submitted() / (s_.cores * t);
-    double fork = s_.dial_fork.mean() * static_cast<double>(pool_.stats().dials) / t;
-    double best = cpu;
-    std::string what = "CPU demand";
-    if (s_.use_pool && fork > best) {
-      best = fork;
-      what = "dial demand";
-    }
-    if (!workers_.unlimited() && workers_.busy() >= workers_.servers() && workers_.queued() > 0 &&
-        best < 1) {
+    if (s_.use_pool && fork > cpu && fork >= 1) {
+      os << "dial demand " << fork << " x capacity (the postmaster forks one backend at a time; "
+         << static_cast<double>(dials) / w << " dials/s)";
+    } else if (cpu >= 1) {
+      os << "CPU demand " << cpu << " x capacity (" << s_.cores << " cores)";
+    } else if (!workers_.unlimited() && workers_.queued() > 0) {
       os << "all " << s_.workers << " workers busy, " << workers_.queued() << " requests queued";
-      return os.str();
-    }
-    if (s_.use_pool && s_.pool.max_open > 0 && pool_.stats().waiting > 0 && best < 1) {
+    } else if (s_.use_pool && s_.pool.max_open > 0 && pool_.stats().waiting > 0) {
       os << "all " << s_.pool.max_open << " connections busy, " << pool_.stats().waiting
          << " requests waiting";
-      return os.str();
+    } else {
+      os << "CPU demand " << cpu << " x capacity, dial demand " << fork << " x capacity";
     }
-    os << what << " " << best << " x capacity";
     return os.str();
   }
 

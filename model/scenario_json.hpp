@@ -1,0 +1,23 @@
+// Scenario files (JSON, schema in model/SCENARIO.md) to scenario structs, and predictions to
+// JSON and to a readable table. Kept out of headroom_model so the core stays pure.
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <string>
+
+#include "prediction.hpp"
+#include "scenario.hpp"
+
+namespace headroom {
+
+// Throws scenario_error naming the field ("phases.query.delay.type: unknown distribution 'x'").
+scenario scenario_from_json(const boost::json::value& v);
+scenario load_scenario_file(const std::string& path);  // also for calibration files
+distribution distribution_from_json(const boost::json::value& v, const std::string& field);
+
+boost::json::value distribution_to_json(const distribution& d);
+boost::json::value scenario_to_json(const scenario& s);
+boost::json::value prediction_to_json(const scenario& s, const prediction& p);
+std::string prediction_table(const scenario& s, const prediction& p);
+
+}  // namespace headroom
