@@ -243,6 +243,7 @@ std::vector<replication_result> run_replications(const scenario& s, std::uint64_
       }
     }
   };
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
   int n = std::max(1, std::min<int>(threads, static_cast<int>(last - first)));
   std::vector<std::thread> pool;
   for (int t = 1; t < n; ++t) pool.emplace_back(work);

@@ -72,7 +72,8 @@ double student_t_quantile(double p, double dof);
 // Combines finished replications (any stable = false makes the prediction unstable).
 prediction combine(const scenario& s, const std::vector<replication_result>& reps);
 
-// Runs replications [first, last) of s on `threads` threads; results by replication number.
+// Runs replications [first, last) of s on `threads` threads (0 = all cores); results by
+// replication number.
 std::vector<replication_result> run_replications(const scenario& s, std::uint64_t first,
                                                  std::uint64_t last, int threads);
 
