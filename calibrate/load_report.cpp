@@ -91,6 +91,7 @@ void merge_into(load_result& into, const load_result& from) {
   into.late += from.late;
   into.unsent += from.unsent;
   into.unfinished += from.unfinished;
+  into.retries += from.retries;
   into.transport_errors += from.transport_errors;
   into.interrupted = into.interrupted || from.interrupted;
   into.elapsed = std::max(into.elapsed, from.elapsed);
@@ -137,7 +138,7 @@ std::string text_report(const load_result& r) {
   out << "\n";
   out << "requests      " << r.scheduled << " scheduled, " << r.sent << " sent, " << r.completed
       << " completed, " << r.late << " late (waited for a connection), " << r.unsent << " unsent, "
-      << r.unfinished << " unfinished\n";
+      << r.unfinished << " unfinished, " << r.retries << " resent on a fresh connection\n";
   out << "rate          offered " << format("%.2f", r.offered_rate) << "/s, achieved throughput "
       << format("%.2f", r.throughput()) << "/s over " << format("%.3f", r.elapsed) << " s\n";
   out << "latency from intended send time, ms:\n" << percentile_line(r.latency);
@@ -226,13 +227,10 @@ json::object to_json(const load_result& r) {
   o["max_connections"] = r.max_connections;
   o["timeout_s"] = r.timeout;
   o["interrupted"] = r.interrupted;
-  o["requests"] = json::object{{"scheduled", r.scheduled},
-                               {"sent", r.sent},
-                               {"completed", r.completed},
-                               {"late", r.late},
-                               {"unsent", r.unsent},
-                               {"unfinished", r.unfinished},
-                               {"transport_errors", r.transport_errors},
+  o["requests"] = json::object{{"scheduled", r.scheduled}, {"sent", r.sent},
+                               {"completed", r.completed}, {"late", r.late},
+                               {"unsent", r.unsent},       {"unfinished", r.unfinished},
+                               {"retries", r.retries},     {"transport_errors", r.transport_errors},
                                {"failed", r.failed()}};
   o["elapsed_s"] = r.elapsed;
   o["throughput"] = r.throughput();
@@ -296,6 +294,7 @@ load_result from_json(const json::value& v) {
     r.late = get_u64(q, "late");
     r.unsent = get_u64(q, "unsent");
     r.unfinished = get_u64(q, "unfinished");
+    r.retries = get_u64(q, "retries");
     r.transport_errors = get_u64(q, "transport_errors");
     r.elapsed = get_double(o, "elapsed_s");
     for (const auto& [k, val] : o.at("status_counts").as_object())

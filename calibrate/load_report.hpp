@@ -42,6 +42,7 @@ struct load_result {
   std::uint64_t late = 0;        // found every connection busy at their intended time and waited
   std::uint64_t unsent = 0;      // still waiting for a connection when the run ended
   std::uint64_t unfinished = 0;  // in flight when the run was stopped
+  std::uint64_t retries = 0;     // resent once after the server closed a keep-alive connection
   std::uint64_t transport_errors = 0;
   bool interrupted = false;
   double elapsed = 0;  // measured start to last completion (at least `duration` unless stopped)

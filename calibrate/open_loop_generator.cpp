@@ -4,10 +4,12 @@
 #include "open_loop_generator.hpp"
 
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -121,7 +123,8 @@ namespace {
 struct pending_request {
   clock_type::time_point intended;
   int target;
-  bool measured;  // false during warmup
+  bool measured;         // false during warmup
+  bool retried = false;  // already resent once after a stale keep-alive connection
 };
 
 struct connection {
@@ -134,6 +137,7 @@ struct connection {
   state st = state::connecting;
   pending_request request{};
   clock_type::time_point sent_at{};
+  std::uint64_t responses = 0;  // on this connection so far: 0 means freshly connected
   std::list<std::unique_ptr<connection>>::iterator self;
 };
 
@@ -225,9 +229,13 @@ class open_loop_generator::worker {
       std::lock_guard lock(mutex_);
       ++result_.scheduled;
     }
-    if (!idle_[p.target].empty()) {
+    while (!idle_[p.target].empty()) {
       connection* c = idle_[p.target].back();  // most recently used: its socket is warm
       idle_[p.target].pop_back();
+      if (closed_by_peer(*c)) {  // the server closed it while idle: not an error, just gone
+        close(c);
+        continue;
+      }
       send(c, p);
       return;
     }
@@ -278,7 +286,7 @@ class open_loop_generator::worker {
 
   void do_write(connection* c) {
     c->sent_at = clock_type::now();
-    if (c->request.measured) {
+    if (c->request.measured && !c->request.retried) {  // a resend is not a second request
       std::lock_guard lock(mutex_);
       ++result_.sent;
       result_.send_delay.record(to_seconds(c->sent_at - c->request.intended));
@@ -301,6 +309,7 @@ class open_loop_generator::worker {
     if (ec) return fail(c, ec);
     auto now = clock_type::now();
     --in_flight_;
+    ++c->responses;
     record_response(*c, now);
     bool keep_alive = c->parser->keep_alive();
     c->parser.reset();
@@ -314,6 +323,24 @@ class open_loop_generator::worker {
 
   void fail(connection* c, error_code ec) {
     --in_flight_;
+    // A reused keep-alive connection the server closed just as we sent on it: nothing was
+    // answered, so resend once on a fresh connection (as HTTP clients do); the latency still
+    // counts from the first intended send time.
+    bool stale = c->responses > 0 && !c->request.retried && !stopping_ &&
+                 (ec == http::error::end_of_stream || ec == asio::error::eof ||
+                  ec == asio::error::connection_reset || ec == asio::error::broken_pipe) &&
+                 (!c->parser || !c->parser->got_some());
+    if (stale) {
+      pending_request p = c->request;
+      p.retried = true;
+      if (p.measured) {
+        std::lock_guard lock(mutex_);
+        ++result_.retries;
+      }
+      close(c);
+      open_connection(p);
+      return;
+    }
     if (c->request.measured) {
       std::lock_guard lock(mutex_);
       if (stopping_) {
@@ -346,6 +373,13 @@ class open_loop_generator::worker {
     c->stream.expires_never();
     idle_[c->target].push_back(c);
     maybe_finish();
+  }
+
+  // True when the peer has closed an idle connection (a non-blocking peek reads end-of-file).
+  static bool closed_by_peer(connection& c) {
+    char byte;
+    ssize_t n = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
   }
 
   void close(connection* c) {
