@@ -53,6 +53,9 @@ struct http_server::state {
   net::thread_pool workers;
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::signal_set> signals;
+  // Keeps the I/O threads running while a request is on a worker and no I/O
+  // is pending (at shutdown, once the acceptor is closed, that can be all of them).
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   std::vector<std::thread> io_threads;
 
   std::atomic<bool> draining{false};
@@ -135,6 +138,7 @@ class session : public std::enable_shared_from_this<session> {
       return do_close();
     parsed_ = steady::now();
     st_.in_flight++;
+    st_.metrics.request_started();
     if (ec == http::error::body_limit)
       return send(error_reply(413, "request body is larger than " +
                                        std::to_string(st_.opt.body_limit) + " bytes"),
@@ -146,6 +150,7 @@ class session : public std::enable_shared_from_this<session> {
     if (ec.category() == http::make_error_code(http::error::bad_target).category())
       return send(error_reply(400, "malformed HTTP request: " + ec.message()), 11, false, "other");
     st_.in_flight--;
+    st_.metrics.request_finished();
     do_close();
   }
 
@@ -154,6 +159,7 @@ class session : public std::enable_shared_from_this<session> {
     reading_ = false;
     parsed_ = steady::now();
     st_.in_flight++;
+    st_.metrics.request_started();
     // The handler's time is not the client's: no timeout until the write.
     stream_.expires_never();
     route(parser_->release());
@@ -225,6 +231,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_write(bool keep, beast::error_code ec, std::size_t) {
     st_.in_flight--;
+    st_.metrics.request_finished();
     response_.reset();
     if (ec) return do_close();
     if (!keep) return do_close();
@@ -297,6 +304,7 @@ unsigned short http_server::start() {
     st.signal_cv.notify_all();
   });
   st.do_accept();
+  st.keep_running.emplace(st.ioc.get_executor());
   int n = st.opt.io_threads > 0 ? st.opt.io_threads
                                 : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
@@ -333,6 +341,7 @@ bool http_server::wait_for_signal_and_drain() {
 
 void http_server::stop(bool workers_done) {
   auto& st = *st_;
+  st.keep_running.reset();
   st.ioc.stop();
   for (auto& t : st.io_threads)
     if (t.joinable()) t.join();

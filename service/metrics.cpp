@@ -4,6 +4,7 @@
 #include "metrics.hpp"
 
 #include <dirent.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
@@ -79,9 +80,17 @@ service_metrics::service_metrics(std::function<pool_stats()> pool)
                .Name("http_request_seconds")
                .Help("Time from request parsed to response ready, by path and status code")
                .Register(*registry_);
+  in_flight_ = &prometheus::BuildGauge()
+                    .Name("headroom_http_in_flight")
+                    .Help("Requests read and not yet fully answered")
+                    .Register(*registry_)
+                    .Add({});
 }
 
 service_metrics::~service_metrics() = default;
+
+void service_metrics::request_started() { in_flight_->Increment(); }
+void service_metrics::request_finished() { in_flight_->Decrement(); }
 
 void service_metrics::observe_phases(const phase_times& p) {
   queue_->Observe(p.queue);

@@ -12,6 +12,7 @@
 namespace prometheus {
 class Registry;
 class Histogram;
+class Gauge;
 template <typename T>
 class Family;
 }  // namespace prometheus
@@ -51,6 +52,10 @@ class service_metrics {
   void observe_phases(const phase_times& p);
   // `path` must be one of a fixed set (the router's), to bound label cardinality.
   void observe_request(const std::string& path, int code, double seconds);
+  // Requests read and not yet fully answered (headroom_http_in_flight), so
+  // that a scraper (or a shutdown test) can see work in progress.
+  void request_started();
+  void request_finished();
   // The Prometheus text exposition format, version 0.0.4.
   std::string serialize() const;
 
@@ -64,6 +69,7 @@ class service_metrics {
   prometheus::Histogram* query_;
   prometheus::Histogram* release_;
   prometheus::Histogram* total_;
+  prometheus::Gauge* in_flight_;
 };
 
 }  // namespace headroom

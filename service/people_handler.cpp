@@ -112,11 +112,16 @@ reply people_handler::find_people(std::string_view body, double queue, phase_tim
   phases.dial = at.dial;
   const auto q0 = std::chrono::steady_clock::now();
   try {
-    pqxx::nontransaction tx(*conn);
-    const pqxx::result rows = tx.exec_prepared(statement, age);
+    pqxx::result rows;
+    {
+      // The transaction object must be gone before the connection goes back
+      // to the pool: libpqxx allows one per connection at a time.
+      pqxx::nontransaction tx(*conn);
+      rows = tx.exec_prepared(statement, age);
+    }
     phases.query = since(q0);
-    // Built after the query but before release, so the connection is not
-    // held while JSON is encoded.
+    // Released before the JSON is built, so the connection is not held while
+    // encoding.
     phases.release = conn.release();
     boost::json::array people;
     people.reserve(rows.size());

@@ -140,7 +140,8 @@ class real_pool {
         doomed = take_closed();
         const double t = now();
         for (waiter_id w : policy_.waiters())
-          if (policy_.cancel_wait(w, t)) fail_waiter(w, "connection pool is closed");
+          if (policy_.cancel_wait(w, t))
+            fail_waiter(w, pool_error::kind::closed, "connection pool is closed");
       }
       stopping_ = true;
     }
@@ -163,6 +164,7 @@ class real_pool {
     bool done = false;
     conn_id conn = 0;
     std::string error;  // set instead of conn when the waiter is failed
+    pool_error::kind error_kind = pool_error::kind::dial_failed;
   };
 
   double now() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
@@ -226,7 +228,7 @@ class real_pool {
     }
     waiters_.erase(w);
     if (timing) timing->wait = now() - t0;
-    if (!slot.error.empty()) throw pool_error(pool_error::kind::dial_failed, slot.error);
+    if (!slot.error.empty()) throw pool_error(slot.error_kind, slot.error);
     return lease(this, slot.conn, conns_[slot.conn].get());
   }
 
@@ -237,9 +239,10 @@ class real_pool {
     s->done = true;
     s->cv.notify_one();
   }
-  void fail_waiter(waiter_id w, const std::string& why) {
+  void fail_waiter(waiter_id w, pool_error::kind k, const std::string& why) {
     waiter_slot* s = waiters_.at(w);
     s->error = why;
+    s->error_kind = k;
     s->done = true;
     s->cv.notify_one();
   }
@@ -297,7 +300,8 @@ class real_pool {
           // fails waiters promptly instead of at their deadline.
           const auto ws = policy_.waiters();
           if (!ws.empty() && policy_.cancel_wait(ws.front(), now()))
-            fail_waiter(ws.front(), "cannot connect to the database: " + error);
+            fail_waiter(ws.front(), pool_error::kind::dial_failed,
+                        "cannot connect to the database: " + error);
           schedule_waiter_dials(policy_.waiter_dial_failed());
         }
         lk.unlock();

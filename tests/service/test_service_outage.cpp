@@ -1,0 +1,153 @@
+// Black-box tests that disturb the shared PostgreSQL or stop the service:
+// the database stopped and restarted under a running service, and SIGTERM
+// with requests in flight. CTest runs this file's tests alone (RUN_SERIAL).
+#include <signal.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "service_process.hpp"
+
+using namespace headroom::test;
+
+namespace {
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+bool is_json_error(const std::string& body) {
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(body, ec);
+  return !ec && v.is_object() && v.as_object().contains("error");
+}
+
+// Restarts PostgreSQL if a test fails while it is stopped, so that later
+// tests (and the fixture's cleanup) find it running.
+struct pg_restarter {
+  int port;
+  bool stopped = false;
+  ~pg_restarter() {
+    if (stopped) try {
+        pg_start(port);
+      } catch (...) {
+      }
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "while PostgreSQL is down the service answers 503 with Retry-After and recovers by itself") {
+  const int pg_port = dsn_port(pg_dsn());
+  service_process svc({"--pool-wait-timeout", "2", "--max-open", "2"});
+  http_client c(svc.port());
+  REQUIRE(c.request("POST", "/", R"({"Age": 30})").status == 200);
+  REQUIRE(c.request("GET", "/readyz").status == 200);
+
+  pg_restarter restarter{pg_port};
+  pg_stop();
+  restarter.stopped = true;
+  // Sequential requests, then a concurrent burst bigger than --max-open so
+  // that some wait for a connection whose dial fails.
+  for (int i = 0; i < 5; ++i) {
+    const auto r = c.request("POST", "/", R"({"Age": 30})");
+    INFO("request " << i << ": " << r.body);
+    CHECK(r.status == 503);
+    CHECK(r.header("Retry-After") == "1");
+    CHECK(is_json_error(r.body));
+    // Refused connections fail fast; 2 s is the pool wait limit, +1 s slack.
+    CHECK(r.seconds < 3);
+  }
+  std::atomic<int> unavailable{0}, other{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 8; ++t)
+    ts.emplace_back([&] {
+      http_client k(svc.port());
+      const auto r = k.request("POST", "/", R"({"Age": 300})");
+      (r.status == 503 && !r.header("Retry-After").empty() ? unavailable : other)++;
+    });
+  for (auto& t : ts) t.join();
+  CHECK(unavailable == 8);
+  CHECK(other == 0);
+  CHECK(c.request("GET", "/readyz").status == 503);
+  CHECK(c.request("GET", "/healthz").status == 200);
+
+  pg_start(pg_port);
+  restarter.stopped = false;
+  // Idle connections from before the outage are broken: each may cost one
+  // 503 (at most --max-open of them) before a fresh dial succeeds.
+  const auto t0 = std::chrono::steady_clock::now();
+  int status = 0, attempts = 0;
+  while (since(t0) < 20) {
+    attempts++;
+    status = c.request("POST", "/", R"({"Age": 30})").status;
+    if (status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(status == 200);
+  CHECK(attempts <= 3);
+  for (int i = 0; i < 5; ++i) CHECK(c.request("POST", "/", R"({"Age": 30})").status == 200);
+  CHECK(c.request("GET", "/readyz").status == 200);
+  const auto m = c.request("GET", "/metrics");
+  CHECK(metric_value(m.body, "headroom_pool_dial_failures_total").value_or(0) > 0);
+  CHECK(metric_value(m.body, "headroom_pool_open").value_or(99) <= 2);
+}
+
+TEST_CASE(
+    "SIGTERM with requests in flight answers every one of them and closes idle connections and "
+    "exits "
+    "0") {
+  const std::string dsn = pg_dsn();
+  service_process svc({"--drain-timeout", "30"});
+  http_client idle(svc.port());
+  REQUIRE(idle.request("GET", "/healthz").status == 200);
+
+  // Hold a lock that every query (and every new connection's PREPARE) waits
+  // for, so the requests stay in flight until we let them go.
+  pqxx::connection locker(dsn);
+  auto lock = std::make_unique<pqxx::work>(locker);
+  lock->exec("lock table people in access exclusive mode");
+
+  constexpr int n = 8;
+  std::vector<int> status(n, -1);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < n; ++i)
+    ts.emplace_back([&, i] {
+      http_client c(svc.port());
+      status[i] = c.request("POST", "/", R"({"Age": 30})").status;
+    });
+  // Wait until the service reports all n (plus the scrape itself) in flight.
+  http_client probe(svc.port());
+  double in_flight = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (since(t0) < 10) {
+    in_flight =
+        metric_value(probe.request("GET", "/metrics").body, "headroom_http_in_flight").value_or(0);
+    if (in_flight >= n + 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(in_flight >= n + 1);
+  probe.close();
+
+  svc.signal(SIGTERM);
+  // The idle keep-alive connection is closed at once (2 s allows for a busy machine).
+  const auto closed = idle.wait_for_close(2);
+  CHECK(closed.has_value());
+  // Still draining: the process waits for the blocked requests.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK_FALSE(svc.wait_exit(0).has_value());
+  // New connections are refused once draining started.
+  CHECK_THROWS(http_client(svc.port(), 2));
+
+  lock->commit();
+  lock.reset();
+  for (auto& t : ts) t.join();
+  for (int i = 0; i < n; ++i) CHECK(status[i] == 200);
+  const auto code = svc.wait_exit(10);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+}
