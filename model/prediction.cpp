@@ -284,11 +284,13 @@ prediction predict(const scenario& s) {
       break;
     }
     if (reps.size() >= cap) break;
-    // The half-width shrinks as 1/sqrt(R): aim for the R that should meet the target,
-    // with 10 % to spare, and always add at least one replication per thread.
+    // The half-width shrinks as 1/sqrt(R): aim for the R that should meet the target, but
+    // at most double R per step (a few replications estimate the spread poorly, and an
+    // overshoot costs wall time), and always add at least one replication per thread.
     double ratio = h / s.run.target_half_width;
-    auto need = static_cast<std::uint64_t>(
-        std::ceil(static_cast<double>(reps.size()) * ratio * ratio * 1.1));
+    auto need =
+        static_cast<std::uint64_t>(std::ceil(static_cast<double>(reps.size()) * ratio * ratio));
+    need = std::min<std::uint64_t>(need, 2 * reps.size());
     target = std::min(cap, std::max(need, reps.size() + static_cast<std::uint64_t>(threads)));
   }
   p.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

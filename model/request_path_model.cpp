@@ -26,23 +26,34 @@ latency_summary summarize(std::vector<double>& v) {
   latency_summary s;
   s.count = v.size();
   if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  double sum = 0;
-  for (double x : v) sum += x;
+  double sum = 0, mx = v[0];
+  for (double x : v) {
+    sum += x;
+    mx = std::max(mx, x);
+  }
   s.mean = sum / static_cast<double>(v.size());
-  // Linear interpolation between order statistics (Hyndman & Fan type 7).
+  s.max = mx;
+  if (mx == 0) return s;  // a phase this scenario never spends time in
+  // Linear interpolation between order statistics (Hyndman & Fan type 7). Selection instead of
+  // a full sort: sorting every phase's samples was a third of the run time. Quantiles are taken
+  // in increasing order, each selection searching only above the previous one.
+  std::size_t lo = 0;
   auto q = [&](double p) {
     double h = p * static_cast<double>(v.size() - 1);
     std::size_t i = static_cast<std::size_t>(h);
-    if (i + 1 >= v.size()) return v.back();
-    return v[i] + (h - static_cast<double>(i)) * (v[i + 1] - v[i]);
+    auto first = v.begin() + static_cast<std::ptrdiff_t>(lo);
+    auto nth = v.begin() + static_cast<std::ptrdiff_t>(i);
+    std::nth_element(first, nth, v.end());
+    lo = i;
+    if (i + 1 >= v.size()) return v[i];
+    double next = *std::min_element(nth + 1, v.end());
+    return v[i] + (h - static_cast<double>(i)) * (next - v[i]);
   };
   s.p50 = q(0.50);
   s.p90 = q(0.90);
   s.p95 = q(0.95);
   s.p99 = q(0.99);
   s.p999 = q(0.999);
-  s.max = v.back();
   return s;
 }
 

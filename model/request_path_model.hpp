@@ -22,7 +22,7 @@ struct latency_summary {
   std::uint64_t count = 0;
   double mean = 0, p50 = 0, p90 = 0, p95 = 0, p99 = 0, p999 = 0, max = 0;
 };
-latency_summary summarize(std::vector<double>& samples);  // sorts `samples`
+latency_summary summarize(std::vector<double>& samples);  // reorders `samples`
 
 struct pool_window_stats {
   // Counted by the model from the decisions pool_policy returned...

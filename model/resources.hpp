@@ -75,14 +75,14 @@ class ps_cpu {
   void add(double now, double demand, std::uint32_t job) {
     advance(now);
     heap_.push_back({vtime_ + demand, job});
-    std::push_heap(heap_.begin(), heap_.end(), later);
+    std::push_heap(heap_.begin(), heap_.end(), later{});
     demand_seconds_ += demand;
     reschedule();
   }
   // Removes the job that finishes at next_completion() (call with now == next_completion()).
   std::uint32_t pop(double now) {
     advance(now);
-    std::pop_heap(heap_.begin(), heap_.end(), later);
+    std::pop_heap(heap_.begin(), heap_.end(), later{});
     job j = heap_.back();
     heap_.pop_back();
     // Rounding may leave V a hair short of the finishing job's mark: snap to it.
@@ -103,7 +103,10 @@ class ps_cpu {
     double finish;  // in virtual time
     std::uint32_t id;
   };
-  static bool later(const job& a, const job& b) { return a.finish > b.finish; }
+  // A function object, not a function pointer, so that the heap's comparisons inline.
+  struct later {
+    bool operator()(const job& a, const job& b) const { return a.finish > b.finish; }
+  };
   double rate() const {
     double n = static_cast<double>(heap_.size());
     return n <= cores_ ? 1.0 : cores_ / n;
