@@ -154,7 +154,11 @@ class request_path_sim {
     warmup_ = s.run.warmup_requests ? s.run.warmup_requests : s.run.requests / 10;
     total_ = warmup_ + s.run.requests;
     if (s.arrivals.process == arrival_process::trace) {
-      total_ = std::min<std::uint64_t>(total_, s.arrivals.times.size());
+      // A trace is replayed once per replication: its length bounds the run.
+      const std::uint64_t n = s.arrivals.times.size();
+      if (!s.run.warmup_requests)
+        warmup_ = std::min<std::uint64_t>(n, warmup_ + s.run.requests) / 11;
+      total_ = std::min<std::uint64_t>(n, warmup_ + s.run.requests);
       if (warmup_ >= total_) warmup_ = total_ / 10;
     }
     mid_ = warmup_ + (total_ - warmup_) / 2;

@@ -24,7 +24,8 @@ class fcfs_station {
 
   // True: a server is granted now. False: `id` waits in the queue.
   bool acquire(double now, std::uint32_t id) {
-    if (unlimited() || busy_ < servers_) {
+    if (unlimited()) return true;  // nothing to count or queue
+    if (busy_ < servers_) {
       advance(now);
       ++busy_;
       return true;

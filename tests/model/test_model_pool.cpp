@@ -177,3 +177,31 @@ TEST_CASE("replications are independent: consecutive replications' mean waits ar
   CHECK(std::fabs(num / den) < 0.4);
   for (std::size_t i = 1; i < x.size(); ++i) CHECK(x[i] != x[i - 1]);
 }
+
+TEST_CASE("constant arrivals slower than a deterministic service never queue") {
+  scenario s;
+  s.use_pool = false;
+  s.workers = 1;
+  s.arrivals.process = arrival_process::constant;
+  s.arrivals.rate = 0.5;
+  s.query_delay = distribution::deterministic(1.0);
+  s.run.requests = 1000;
+  replication_result r = simulate_replication(s, 0);
+  CHECK(r.phases[phase_queue].max == 0.0);
+  CHECK(r.phases[phase_total].mean == Approx(1.0).epsilon(1e-12));
+  CHECK(r.throughput == Approx(0.5).epsilon(0.01));
+}
+
+TEST_CASE("a trace replays its arrival times: three at once queue for one worker") {
+  scenario s;
+  s.use_pool = false;
+  s.workers = 1;
+  s.arrivals.process = arrival_process::trace;
+  s.arrivals.times = {0, 0, 0};
+  s.query_delay = distribution::deterministic(1.0);
+  replication_result r = simulate_replication(s, 0);
+  REQUIRE(r.measured == 3);
+  CHECK(r.phases[phase_queue].mean == Approx(1.0));  // waits 0, 1, 2
+  CHECK(r.phases[phase_queue].max == Approx(2.0));
+  CHECK(r.phases[phase_total].max == Approx(3.0));
+}
