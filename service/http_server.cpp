@@ -123,6 +123,23 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_header(beast::error_code ec, std::size_t) {
     if (ec) return on_read_error(ec);
+    // Clients such as curl announce larger bodies and wait (up to a second)
+    // for permission to send them.
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue") &&
+        !parser_->is_done()) {
+      static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+      return net::async_write(stream_, net::buffer(go_on),
+                              beast::bind_front_handler(&session::on_continue, shared_from_this()));
+    }
+    do_read_body();
+  }
+
+  void on_continue(beast::error_code ec, std::size_t) {
+    if (ec) return do_close();
+    do_read_body();
+  }
+
+  void do_read_body() {
     stream_.expires_after(seconds(st_.opt.body_timeout));
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&session::on_read, shared_from_this()));
@@ -197,14 +214,19 @@ class session : public std::enable_shared_from_this<session> {
     net::post(st_.workers, [self = shared_from_this(), body = std::move(req.body()), l, version,
                             keep, parsed = parsed_]() {
       reply r;
-      if (l == "/") {
-        phase_times ph;
-        r = self->st_.handler.find_people(body, since(parsed), ph);
-        // Only answered queries describe the request path the model studies.
-        if (r.status == 200) self->st_.metrics.observe_phases(ph);
-        r.headers.emplace_back("Server-Timing", server_timing(ph));
-      } else {
-        r = self->st_.handler.ready();
+      try {
+        if (l == "/") {
+          phase_times ph;
+          r = self->st_.handler.find_people(body, since(parsed), ph);
+          // Only answered queries describe the request path the model studies.
+          if (r.status == 200) self->st_.metrics.observe_phases(ph);
+          r.headers.emplace_back("Server-Timing", server_timing(ph));
+        } else {
+          r = self->st_.handler.ready();
+        }
+      } catch (const std::exception& e) {
+        // An exception escaping a worker would end the process.
+        r = error_reply(500, std::string("internal error: ") + e.what());
       }
       net::post(self->stream_.get_executor(), [self, r = std::move(r), version, keep, l]() mutable {
         self->send(std::move(r), version, keep, l.data());
@@ -270,11 +292,19 @@ class session : public std::enable_shared_from_this<session> {
 void http_server::state::do_accept() {
   acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (!acceptor->is_open()) return;  // stopped at shutdown
-    if (!ec) {
-      // Small responses must not wait for Nagle's algorithm.
-      socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<session>(std::move(socket), *this)->run();
+    if (ec) {
+      // Out of descriptors (say): retrying at once would spin a core while
+      // the condition lasts, so pause briefly.
+      auto timer = std::make_shared<net::steady_timer>(acceptor->get_executor(),
+                                                       std::chrono::milliseconds(50));
+      timer->async_wait([this, timer](beast::error_code) {
+        if (acceptor->is_open()) do_accept();
+      });
+      return;
     }
+    // Small responses must not wait for Nagle's algorithm.
+    socket.set_option(tcp::no_delay(true), ec);
+    std::make_shared<session>(std::move(socket), *this)->run();
     do_accept();
   });
 }

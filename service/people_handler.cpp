@@ -99,50 +99,61 @@ reply people_handler::find_people(std::string_view body, double queue, phase_tim
   } catch (const bad_request& e) {
     return finish(error_reply(e.status, e.what()));
   }
-  acquire_timing at;
-  pg_pool::lease conn;
-  try {
-    conn = pool_.acquire(wait_timeout_, &at);
-  } catch (const pool_error& e) {
-    phases.wait = at.wait;
-    phases.dial = at.dial;
-    return finish(unavailable(e.what()));
-  }
-  phases.wait = at.wait;
-  phases.dial = at.dial;
-  const auto q0 = std::chrono::steady_clock::now();
-  try {
-    pqxx::result rows;
-    {
-      // The transaction object must be gone before the connection goes back
-      // to the pool: libpqxx allows one per connection at a time.
-      pqxx::nontransaction tx(*conn);
-      rows = tx.exec_prepared(statement, age);
+  // Go's database/sql retries a query whose pooled connection turns out to
+  // be dead (driver.ErrBadConn) twice more before giving up
+  // (maxBadConnRetries): after a database restart every idle connection is
+  // broken, and clients should not pay for that.
+  constexpr int attempts = 3;
+  pqxx::result rows;
+  for (int attempt = 1;; ++attempt) {
+    acquire_timing at;
+    pg_pool::lease conn;
+    try {
+      conn = pool_.acquire(wait_timeout_, &at);
+    } catch (const pool_error& e) {
+      phases.wait += at.wait;
+      phases.dial += at.dial;
+      return finish(unavailable(e.what()));
     }
-    phases.query = since(q0);
-    // Released before the JSON is built, so the connection is not held while
-    // encoding.
-    phases.release = conn.release();
-    boost::json::array people;
-    people.reserve(rows.size());
-    for (const auto& row : rows)
-      people.push_back(boost::json::object{
-          {"FullName", row[1].c_str()}, {"Address", row[0].c_str()}, {"Age", row[2].as<int>()}});
-    reply r;
-    r.body = boost::json::serialize(boost::json::object{{"People", std::move(people)}});
-    return finish(std::move(r));
-  } catch (const pqxx::broken_connection& e) {
-    phases.query = since(q0);
-    phases.release = conn.release(true);
-    return finish(unavailable(std::string("database connection lost: ") + e.what()));
-  } catch (const std::exception& e) {
-    phases.query = since(q0);
-    // A failed query may leave the connection unusable; only reuse it if it
-    // still says it is open.
-    const bool broken = conn && !conn->is_open();
-    phases.release = conn.release(broken);
-    return finish(error_reply(500, std::string("query failed: ") + e.what()));
+    phases.wait += at.wait;
+    phases.dial += at.dial;
+    const bool dialed_now = at.dial > 0;
+    const auto q0 = std::chrono::steady_clock::now();
+    try {
+      {
+        // The transaction object must be gone before the connection goes
+        // back to the pool: libpqxx allows one per connection at a time.
+        pqxx::nontransaction tx(*conn);
+        rows = tx.exec_prepared(statement, age);
+      }
+      phases.query += since(q0);
+      // Released before the JSON is built, so the connection is not held
+      // while encoding.
+      phases.release += conn.release();
+      break;
+    } catch (const pqxx::broken_connection& e) {
+      phases.query += since(q0);
+      phases.release += conn.release(true);
+      // A connection dialed just now failing means the database is gone.
+      if (!dialed_now && attempt < attempts) continue;
+      return finish(unavailable(std::string("database connection lost: ") + e.what()));
+    } catch (const std::exception& e) {
+      phases.query += since(q0);
+      // A failed query may leave the connection unusable; only reuse it if
+      // it still says it is open.
+      const bool broken = !conn->is_open();
+      phases.release += conn.release(broken);
+      return finish(error_reply(500, std::string("query failed: ") + e.what()));
+    }
   }
+  boost::json::array people;
+  people.reserve(rows.size());
+  for (const auto& row : rows)
+    people.push_back(boost::json::object{
+        {"FullName", row[1].c_str()}, {"Address", row[0].c_str()}, {"Age", row[2].as<int>()}});
+  reply r;
+  r.body = boost::json::serialize(boost::json::object{{"People", std::move(people)}});
+  return finish(std::move(r));
 }
 
 reply people_handler::ready() {

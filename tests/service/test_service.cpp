@@ -362,3 +362,21 @@ TEST_CASE(
     CHECK(help.find(flag) != std::string::npos);
   }
 }
+
+TEST_CASE(
+    "a client that asks to continue before sending its body is told to go on and then answered") {
+  service_process svc;
+  http_client c(svc.port());
+  const std::string body = R"({"Age": 300})";
+  const auto go_on =
+      c.raw("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n");
+  CHECK(go_on.status == 100);
+  const auto r = c.raw(body);
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"People":[]})");
+  // Over the limit, the answer is 413 at once instead of an invitation.
+  http_client d(svc.port());
+  CHECK(d.raw("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 70000\r\n\r\n")
+            .status == 413);
+}

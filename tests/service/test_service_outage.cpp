@@ -151,3 +151,24 @@ TEST_CASE(
   REQUIRE(code.has_value());
   CHECK(*code == 0);
 }
+
+TEST_CASE("idle connections broken by a database restart are replaced without failing a request") {
+  const int pg_port = dsn_port(pg_dsn());
+  service_process svc({"--max-idle", "2"});
+  http_client c(svc.port());
+  REQUIRE(c.request("POST", "/", R"({"Age": 300})").status == 200);
+  REQUIRE(metric_value(c.request("GET", "/metrics").body, "headroom_pool_idle") == 1);
+  pg_restarter restarter{pg_port};
+  pg_stop();
+  restarter.stopped = true;
+  pg_start(pg_port);
+  restarter.stopped = false;
+  // The idle connection is dead; like Go's database/sql, the service retries
+  // on a new connection instead of failing the request.
+  const auto r = c.request("POST", "/", R"({"Age": 300})");
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"People":[]})");
+  const auto m = c.request("GET", "/metrics").body;
+  CHECK(metric_value(m, "headroom_pool_closed_other_total") == 1);  // the broken one
+  CHECK(metric_value(m, "headroom_pool_dials_total") == 2);
+}
