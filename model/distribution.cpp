@@ -224,7 +224,7 @@ double distribution::second_moment() const {
   return m2 + 2 * shift * m1 + shift * shift;
 }
 
-double distribution::sample(random_stream& rng) const {
+double distribution::sample_other(random_stream& rng) const {
   double x = 0;
   switch (kind) {
     case distribution_kind::zero:

@@ -52,7 +52,20 @@ struct distribution {
   double mean() const;
   // E[X^2], for Pollaczek-Khinchine style checks and the stability estimate.
   double second_moment() const;
-  double sample(random_stream& rng) const;
+  // The common kinds inline (a sample is drawn for almost every event); the rest out of line.
+  double sample(random_stream& rng) const {
+    switch (kind) {
+      case distribution_kind::zero:
+        return shift;
+      case distribution_kind::deterministic:
+        return p1 + shift;
+      case distribution_kind::exponential:
+        return rng.exponential(p1) + shift;
+      default:
+        return sample_other(rng);
+    }
+  }
+  double sample_other(random_stream& rng) const;
   std::string describe() const;  // "lognormal(mean 0.0005 s, cv 1.2)" for messages
 };
 

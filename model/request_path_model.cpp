@@ -162,7 +162,15 @@ class request_path_sim {
       if (warmup_ >= total_) warmup_ = total_ / 10;
     }
     mid_ = warmup_ + (total_ - warmup_) / 2;
-    for (auto& v : samples_) v.reserve(total_ - warmup_);
+    // Phases this scenario can never spend time in are not stored (fewer writes per request).
+    record_[phase_queue] = s.workers > 0;
+    record_[phase_wait] = s.use_pool && s.pool.max_open > 0;
+    record_[phase_dial] = s.use_pool;
+    record_[phase_query] = true;
+    record_[phase_release] = !s.release_delay.is_zero() || !s.release_cpu.is_zero();
+    record_[phase_total] = true;
+    for (int p = 0; p < phase_count; ++p)
+      if (record_[p]) samples_[p].reserve(total_ - warmup_);
     cal_.reserve(1024);
   }
 
@@ -468,7 +476,8 @@ class request_path_sim {
         ++res_.completed;
         r.t[phase_total] =
             sojourn + (s_.network_rtt.is_zero() ? 0.0 : s_.network_rtt.sample(r_rtt_));
-        for (int p = 0; p < phase_count; ++p) samples_[p].push_back(r.t[p]);
+        for (int p = 0; p < phase_count; ++p)
+          if (record_[p]) samples_[p].push_back(r.t[p]);
       }
     }
     --in_flight_;
@@ -598,7 +607,10 @@ class request_path_sim {
     }
     double w = end_.t - start_.t;
     r.window = w;
-    for (int p = 0; p < phase_count; ++p) r.phases[p] = summarize(samples_[p]);
+    for (int p = 0; p < phase_count; ++p) {
+      r.phases[p] = summarize(samples_[p]);
+      if (!record_[p]) r.phases[p].count = r.completed;  // all zero
+    }
     if (w > 0) {
       r.throughput = static_cast<double>(window_completions_) / w;
       r.arrival_rate = static_cast<double>(total_ - warmup_) / w;
@@ -722,6 +734,7 @@ class request_path_sim {
   bool arrivals_done_ = false, window_open_ = false, window_closed_ = false, first_half_ = true;
 
   std::vector<double> samples_[phase_count];
+  bool record_[phase_count] = {};
   double last_ = 0, t_mid_ = 0, l_first_ = 0, l_second_ = 0, sojourn_sum_ = 0;
   double pool_last_ = 0, pool_open_ = 0, pool_idle_ = 0, pool_in_use_ = 0;
   double owner_demand_[owner_count] = {};
