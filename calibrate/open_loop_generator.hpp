@@ -45,6 +45,9 @@ struct load_options {
   std::uint64_t seed = 1;       // Poisson arrivals
   bool handle_signals = false;  // SIGINT/SIGTERM stop the run (the report is still produced)
   double progress_interval = 1.0;
+  // Shortest time between two wake-ups of a thread's schedule timer (seconds). Below 1 / rate it
+  // changes nothing; above, requests due together are sent together, at most this late.
+  double min_tick = 100e-6;
 };
 
 struct load_progress {
