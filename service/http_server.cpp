@@ -156,10 +156,19 @@ class session : public std::enable_shared_from_this<session> {
     parsed_ = steady::now();
     st_.in_flight++;
     st_.metrics.request_started();
-    if (ec == http::error::body_limit)
-      return send(error_reply(413, "request body is larger than " +
-                                       std::to_string(st_.opt.body_limit) + " bytes"),
-                  11, false, "other");
+    if (ec == http::error::body_limit) {
+      reply r = error_reply(
+          413, "request body is larger than " + std::to_string(st_.opt.body_limit) + " bytes");
+      // The request line is parsed before any header (Content-Length may be
+      // what tripped the limit); if it was not, the target is empty.
+      const auto target = parser_->get().target();
+      label =
+          path_label(std::string_view(target.data(), target.size()).substr(0, target.find('?')));
+      // Every answer to POST / carries Server-Timing, even this one.
+      if (std::string_view(label) == "/" && parser_->get().method() == http::verb::post)
+        r.headers.emplace_back("Server-Timing", server_timing(phase_times{}));
+      return send(std::move(r), 11, false, label);
+    }
     if (ec == http::error::header_limit)
       return send(error_reply(431, "request headers are larger than " +
                                        std::to_string(st_.opt.header_limit) + " bytes"),

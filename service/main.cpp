@@ -1,6 +1,8 @@
 // headroom-service: the reference service that Headroom measures and models.
 // Flags and environment, wiring of pool, handler, metrics and HTTP server,
 // the "listening" line, and a clean exit on SIGTERM/SIGINT.
+#include <arpa/inet.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -39,8 +41,18 @@ int main(int argc, char** argv) {
                  "dbname=people user=headroom'")
       ->envname("HEADROOM_DSN")
       ->required();
-  app.add_option("--host", opt.host, "address to listen on")
+  // Checked here so that a typo is a bad flag (exit 2), not a failure to bind.
+  const CLI::Validator ip_address(
+      [](std::string& s) {
+        unsigned char buf[sizeof(in6_addr)];
+        if (inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1)
+          return std::string();
+        return "'" + s + "' is not an IPv4 or IPv6 address";
+      },
+      "IP", "ip address");
+  app.add_option("--host", opt.host, "address to listen on (an IP address)")
       ->envname("HEADROOM_HOST")
+      ->check(ip_address)
       ->capture_default_str();
   app.add_option("--port", port, "port to listen on; 0 picks a free one")
       ->envname("HEADROOM_PORT")

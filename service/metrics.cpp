@@ -107,8 +107,14 @@ void service_metrics::observe_request(const std::string& path, int code, double 
     for (int i = -40; i <= 10; ++i) b.push_back(std::pow(10.0, i / 10.0));
     return b;
   }();
-  // Family::Add returns the existing series for known labels (and locks).
-  http_->Add({{"path", path}, {"code", std::to_string(code)}}, buckets).Observe(seconds);
+  prometheus::Histogram* h;
+  {
+    std::lock_guard lk(http_mu_);
+    auto& slot = http_series_[{path, code}];
+    if (!slot) slot = &http_->Add({{"path", path}, {"code", std::to_string(code)}}, buckets);
+    h = slot;
+  }
+  h->Observe(seconds);
 }
 
 namespace {

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,10 @@ class service_metrics {
   std::function<pool_stats()> pool_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>* http_;
+  // Family::Add builds a whole histogram before finding an existing series,
+  // so series are looked up here first.
+  std::mutex http_mu_;
+  std::map<std::pair<std::string, int>, prometheus::Histogram*> http_series_;
   prometheus::Histogram* queue_;
   prometheus::Histogram* wait_;
   prometheus::Histogram* dial_;

@@ -298,6 +298,8 @@ TEST_CASE("bad input gets the right status and a JSON error and the service keep
     REQUIRE(v.as_object().contains("error"));
     CHECK(v.as_object().at("error").as_string().size() > 5);
     if (bc.status == 405) CHECK(r.header("Allow") == (bc.target == "/" ? "POST" : "GET"));
+    // Errors to POST / carry Server-Timing like its answers do.
+    if (bc.method == "POST" && bc.target == "/") CHECK(!r.header("Server-Timing").empty());
   }
   // A chunked body is fine HTTP, and the service is still healthy after all that.
   http_client c(svc.port());
@@ -345,7 +347,7 @@ TEST_CASE(
     "bad flags are refused with one line on stderr and exit code 2 and --help lists every flag") {
   const std::string bin = env("HEADROOM_BINARY_DIR") + "/service/headroom-service";
   for (const char* args : {"--max-open -1", "--waiter-order lifo", "--port 70000", "--no-such-flag",
-                           "--pool-wait-timeout soon", "--workers 0"}) {
+                           "--pool-wait-timeout soon", "--workers 0", "--host localhostx"}) {
     INFO(args);
     const std::string out =
         run(bin + " --dsn 'host=127.0.0.1' " + args + " 2>&1 >/dev/null; echo \"exit=$?\"");
