@@ -78,6 +78,7 @@ void merge_into(load_result& into, const load_result& from) {
     if (std::find(into.targets.begin(), into.targets.end(), t) == into.targets.end())
       into.targets.push_back(t);
   if (into.schedule != from.schedule) into.schedule += "; " + from.schedule;
+  if (into.arrivals != from.arrivals) into.arrivals += "+" + from.arrivals;
   into.offered_rate += from.offered_rate;
   into.duration = std::max(into.duration, from.duration);
   into.warmup = std::max(into.warmup, from.warmup);

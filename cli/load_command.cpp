@@ -25,6 +25,7 @@ struct output_files {
 struct load_args {
   std::vector<std::string> targets;
   double rate = 0;
+  bool rate_given = false;
   std::string duration;
   std::string steps;
   std::string step_duration;
@@ -66,7 +67,7 @@ void save(const cal::load_result& r, const output_files& paths, open_outputs& fi
 }
 
 cal::load_schedule build_schedule(const load_args& a) {
-  int kinds = (a.rate != 0 ? 1 : 0) + (!a.steps.empty() ? 1 : 0) + (!a.ramp.empty() ? 1 : 0);
+  int kinds = (a.rate_given ? 1 : 0) + (!a.steps.empty() ? 1 : 0) + (!a.ramp.empty() ? 1 : 0);
   if (kinds == 0) throw cal::load_input_error("give --rate, --steps or --ramp");
   if (kinds > 1) throw cal::load_input_error("give only one of --rate, --steps, --ramp");
   try {
@@ -202,7 +203,7 @@ void add_load_command(CLI::App& app) {
       "load",
       "Open-loop HTTP load generator: latency from intended send times, no coordinated omission");
   sub->add_option("--target", args->targets, "URL http://host:port/path (repeat: round-robin)");
-  sub->add_option("--rate", args->rate, "Requests per second (with --duration)");
+  auto* rate = sub->add_option("--rate", args->rate, "Requests per second (with --duration)");
   sub->add_option("--duration", args->duration, "Length of the run: 20s, 500ms, 2m or seconds");
   sub->add_option("--steps", args->steps, "Step rates, e.g. 50,500,1000 (with --step-duration)");
   sub->add_option("--step-duration", args->step_duration, "Length of each step");
@@ -237,9 +238,10 @@ void add_load_command(CLI::App& app) {
     }
   });
 
-  sub->callback([args, merge] {
+  sub->callback([args, merge, rate] {
     if (merge->parsed()) return;  // the merge callback did the work
     try {
+      args->rate_given = rate->count() > 0;
       if (args->targets.empty()) throw cal::load_input_error("at least one --target is needed");
       set_exit_code(run_load(*args));
     } catch (const cal::load_input_error& e) {

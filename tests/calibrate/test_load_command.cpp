@@ -1,0 +1,139 @@
+// Tests of the `headroom load` command as a user runs it: exit codes, Ctrl-C, merge.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_http_server.hpp"
+
+extern char** environ;
+
+namespace {
+
+struct outcome {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string temp_path(const std::string& name) {
+  return "/tmp/headroom-test-load-" + std::to_string(::getpid()) + "-" + name;
+}
+
+// Runs headroom with `args`; if interrupt_after > 0, sends SIGINT after that many seconds.
+outcome run_headroom(std::vector<std::string> args, double interrupt_after = 0) {
+  std::string out_path = temp_path("stdout"), err_path = temp_path("stderr");
+  args.insert(args.begin(), HEADROOM_CLI);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, HEADROOM_CLI, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  REQUIRE(rc == 0);
+  if (interrupt_after > 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(interrupt_after));
+    ::kill(pid, SIGINT);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  outcome o{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), slurp(out_path),
+            slurp(err_path)};
+  std::remove(out_path.c_str());
+  std::remove(err_path.c_str());
+  return o;
+}
+
+bool one_line(const std::string& s) {
+  return !s.empty() && s.back() == '\n' && s.find('\n') == s.size() - 1;
+}
+
+}  // namespace
+
+TEST_CASE("bad input gives one line on stderr and exit code 2") {
+  std::string closed_url;
+  {
+    headroom::test::test_http_server s;
+    closed_url = s.url();
+  }
+  headroom::test::test_http_server server;
+  const std::vector<std::vector<std::string>> cases = {
+      {"load", "--target", "not-a-url", "--rate", "10", "--duration", "1s"},
+      {"load", "--target", closed_url, "--rate", "10", "--duration", "1s"},  // unreachable
+      {"load", "--target", server.url(), "--rate", "0", "--duration", "1s"},
+      {"load", "--target", server.url(), "--rate", "-5", "--duration", "1s"},
+      {"load", "--target", server.url(), "--rate", "10", "--duration", "0s"},
+      {"load", "--target", server.url(), "--rate", "10", "--duration", "1s", "--body",
+       "/nonexistent/body.json"},
+      {"load", "--target", server.url(), "--steps", "10,x", "--step-duration", "1s"},
+  };
+  for (const auto& args : cases) {
+    auto o = run_headroom(args);
+    INFO(args[2] << " " << args[3] << " " << args[4] << ": " << o.err);
+    CHECK(o.exit_code == 2);
+    CHECK(one_line(o.err));
+    CHECK(o.out.empty());
+  }
+  CHECK(server.requests() == 0);
+}
+
+TEST_CASE("Ctrl-C stops the run and still prints and saves what was measured") {
+  headroom::test::test_http_server server;
+  std::string json = temp_path("interrupted.json");
+  auto o = run_headroom(
+      {"load", "--target", server.url(), "--rate", "200", "--duration", "60s", "--json", json},
+      1.5);
+  CHECK(o.exit_code == 130);  // the shell's convention for "ended by SIGINT"
+  CHECK(o.out.find("INTERRUPTED") != std::string::npos);
+  auto report = boost::json::parse(slurp(json)).as_object();
+  std::remove(json.c_str());
+  CHECK(report.at("interrupted").as_bool());
+  // ~1.5 s at 200 rps, less process start-up: 150..320 allows for a slow start on a busy machine.
+  auto completed = report.at("requests").at("completed").as_int64();
+  CHECK(completed >= 150);
+  CHECK(completed <= 320);
+}
+
+TEST_CASE("headroom load merge combines two JSON reports into one") {
+  headroom::test::test_http_server server;
+  std::string a = temp_path("a.json"), b = temp_path("b.json"), m = temp_path("m.json");
+  REQUIRE(run_headroom(
+              {"load", "--target", server.url(), "--rate", "100", "--duration", "1s", "--json", a})
+              .exit_code == 0);
+  REQUIRE(run_headroom(
+              {"load", "--target", server.url(), "--rate", "50", "--duration", "1s", "--json", b})
+              .exit_code == 0);
+  auto o = run_headroom({"load", "merge", a, b, "--json", m});
+  CHECK(o.exit_code == 0);
+  CHECK(o.out.find("2 runs merged") != std::string::npos);
+  auto merged = boost::json::parse(slurp(m)).as_object();
+  CHECK(merged.at("runs").as_int64() == 2);
+  CHECK(merged.at("requests").at("completed").as_int64() == 150);
+  CHECK(merged.at("latency").at("count").as_int64() == 150);
+  CHECK(merged.at("offered_rate").as_double() == Approx(150));
+  for (const auto& p : {a, b, m}) std::remove(p.c_str());
+}
