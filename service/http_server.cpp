@@ -162,7 +162,7 @@ class session : public std::enable_shared_from_this<session> {
       // The request line is parsed before any header (Content-Length may be
       // what tripped the limit); if it was not, the target is empty.
       const auto target = parser_->get().target();
-      label =
+      const char* label =
           path_label(std::string_view(target.data(), target.size()).substr(0, target.find('?')));
       // Every answer to POST / carries Server-Timing, even this one.
       if (std::string_view(label) == "/" && parser_->get().method() == http::verb::post)
