@@ -366,3 +366,31 @@ TEST_CASE(
   } while (seconds_since(t0) < 5);
   CHECK(backends == s.open);
 }
+
+TEST_CASE("with fifo order waiters get the connection in the order they asked") {
+  pool_config cfg;
+  cfg.max_open = 1;
+  cfg.order = waiter_order::fifo;
+  real_pool<fake_conn> pool(cfg, [] { return std::make_unique<fake_conn>(); });
+  auto held = pool.acquire(5);
+  std::mutex mu;
+  std::vector<int> served;
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 5; ++i) {
+    ts.emplace_back([&, i] {
+      auto l = pool.acquire(10);
+      {
+        std::lock_guard lk(mu);
+        served.push_back(i);
+      }
+      l.release();
+    });
+    // Queue them one at a time so that the order of asking is known.
+    while (pool.stats().waiting < i + 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  held.release();
+  for (auto& t : ts) t.join();
+  CHECK(served == std::vector<int>{0, 1, 2, 3, 4});
+  CHECK(pool.stats().wait_count == 5);
+  CHECK(pool.stats().dials == 1);
+}

@@ -172,3 +172,43 @@ TEST_CASE("idle connections broken by a database restart are replaced without fa
   CHECK(metric_value(m, "headroom_pool_closed_other_total") == 1);  // the broken one
   CHECK(metric_value(m, "headroom_pool_dials_total") == 2);
 }
+
+TEST_CASE("a request that waits longer than --pool-wait-timeout gets 503 with Retry-After") {
+  const std::string dsn = pg_dsn();
+  service_process svc({"--max-open", "1", "--pool-wait-timeout", "0.3"});
+  {
+    http_client warm(svc.port());
+    REQUIRE(warm.request("POST", "/", R"({"Age": 300})").status == 200);
+  }
+  // The lock keeps the first request on the only connection.
+  pqxx::connection locker(dsn);
+  auto lock = std::make_unique<pqxx::work>(locker);
+  lock->exec("lock table people in access exclusive mode");
+  int first = -1;
+  std::thread holder([&] {
+    http_client c(svc.port());
+    first = c.request("POST", "/", R"({"Age": 300})").status;
+  });
+  http_client probe(svc.port());
+  const auto t0 = std::chrono::steady_clock::now();
+  while (metric_value(probe.request("GET", "/metrics").body, "headroom_pool_in_use").value_or(0) <
+             1 &&
+         since(t0) < 10)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+
+  http_client c(svc.port());
+  const auto r = c.request("POST", "/", R"({"Age": 30})");
+  lock->commit();
+  lock.reset();
+  holder.join();
+  CHECK(first == 200);
+  CHECK(r.status == 503);
+  CHECK(r.header("Retry-After") == "1");
+  CHECK(is_json_error(r.body));
+  // It waited the limit (0.3 s), and not much longer (1 s allows for a busy machine).
+  CHECK(r.seconds >= 0.3);
+  CHECK(r.seconds < 1.3);
+  const auto m = probe.request("GET", "/metrics").body;
+  CHECK(metric_value(m, "headroom_pool_wait_timeouts_total") == 1);
+  CHECK(metric_value(m, "headroom_pool_wait_count_total") == 1);
+}
