@@ -21,7 +21,8 @@ const std::string dir = HEADROOM_SCENARIO_DIR;
 }  // namespace
 
 TEST_CASE("the example scenarios parse and validate") {
-  for (const char* f : {"study_default_pool.json", "study_tuned_pool.json", "mm1.json"}) {
+  for (const char* f : {"study_default_pool.json", "study_tuned_pool.json",
+                        "study_random_waiters.json", "mm1.json"}) {
     INFO(f);
     scenario s = load_scenario_file(dir + "/" + f);
     CHECK_NOTHROW(validate(s));
