@@ -212,3 +212,33 @@ TEST_CASE("a request that waits longer than --pool-wait-timeout gets 503 with Re
   CHECK(metric_value(m, "headroom_pool_wait_timeouts_total") == 1);
   CHECK(metric_value(m, "headroom_pool_wait_count_total") == 1);
 }
+
+TEST_CASE("a query that fails gets a 500 with the database's message and never an empty list") {
+  const std::string dsn = pg_dsn();
+  service_process svc({"--max-idle", "1"});
+  http_client c(svc.port());
+  REQUIRE(c.request("POST", "/", R"({"Age": 30})").status == 200);
+  // Changing the column's type makes PostgreSQL refuse the statement the
+  // pooled connection prepared ("cached plan must not change result type").
+  pqxx::connection admin(dsn);
+  struct restore_type {
+    pqxx::connection& db;
+    ~restore_type() {
+      try {
+        pqxx::nontransaction(db).exec("alter table people alter column age type integer");
+      } catch (...) {
+      }
+    }
+  } restore{admin};
+  pqxx::nontransaction(admin).exec("alter table people alter column age type bigint");
+  const auto r = c.request("POST", "/", R"({"Age": 30})");
+  CHECK(r.status == 500);
+  CHECK(is_json_error(r.body));
+  CHECK(r.body.find("People") == std::string::npos);
+  CHECK(r.body.find("cached plan must not change result type") != std::string::npos);
+  pqxx::nontransaction(admin).exec("alter table people alter column age type integer");
+  // The connection was still sound, so it went back to the pool and works again.
+  const auto again = c.request("POST", "/", R"({"Age": 30})");
+  CHECK(again.status == 200);
+  CHECK(metric_value(c.request("GET", "/metrics").body, "headroom_pool_dials_total") == 1);
+}
