@@ -594,7 +594,7 @@ void open_loop_generator::check_reachable() const {
 }
 
 void open_loop_generator::request_stop() {
-  stop_requested_ = true;
+  if (!stop_requested_.exchange(true)) stopped_at_ = clock_type::now().time_since_epoch().count();
   for (auto& w : workers_) w->stop();
 }
 
@@ -649,11 +649,11 @@ load_result open_loop_generator::run(const std::function<void(const load_progres
   asio::io_context control;
   auto guard = asio::make_work_guard(control);
   asio::signal_set signals(control);
-  std::optional<clock_type::time_point> stopped_at;
+  bool signalled = false;
   std::function<void(error_code, int)> on_signal = [&](error_code ec, int) {
     if (ec) return;
-    if (stopped_at) std::_Exit(130);  // a second Ctrl-C: the user wants out now
-    stopped_at = clock_type::now();
+    if (signalled) std::_Exit(130);  // a second Ctrl-C: the user wants out now
+    signalled = true;
     request_stop();
     signals.async_wait(on_signal);
   };
@@ -748,7 +748,7 @@ load_result open_loop_generator::run(const std::function<void(const load_progres
   }
   r.interrupted = stop_requested_.load();
   if (r.interrupted) {
-    auto end = stopped_at.value_or(clock_type::now());
+    auto end = clock_type::time_point(clock_type::duration(stopped_at_.load()));
     r.elapsed = std::max(0.0, to_seconds(end - plan.measured_start));
   } else {
     double last_s = last == clock_type::time_point{} ? 0.0 : to_seconds(last - plan.measured_start);

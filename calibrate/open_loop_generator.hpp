@@ -47,7 +47,7 @@ struct load_options {
   double progress_interval = 1.0;
   // Shortest time between two wake-ups of a thread's schedule timer (seconds). Below 1 / rate it
   // changes nothing; above, requests due together are sent together, at most this late.
-  double min_tick = 100e-6;
+  double min_tick = 250e-6;
 };
 
 struct load_progress {
@@ -79,6 +79,8 @@ class open_loop_generator {
   std::vector<http_target> targets_;
   std::vector<std::unique_ptr<worker>> workers_;
   std::atomic<bool> stop_requested_{false};
+  std::atomic<std::int64_t> stopped_at_{
+      0};  // steady_clock ticks when request_stop was first called
 };
 
 }  // namespace headroom::calibrate
