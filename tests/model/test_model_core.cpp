@@ -1,5 +1,6 @@
 // The simulation core on its own: random streams, distributions, the event calendar and the
 // processor-sharing CPU. Exact where the answer is exact, else tolerances from the standard error.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <vector>
@@ -54,6 +55,26 @@ TEST_CASE("each distribution's samples have the mean and second moment it declar
   check_mean(distribution::mixture(
                  {0.9, 0.1}, {distribution::exponential(0.5), distribution::exponential(5.5)}),
              10);
+}
+
+TEST_CASE("the ziggurat exponential has the exponential CDF, tail included") {
+  random_stream rng(11, 0, 0);
+  const int n = 1000000;
+  std::vector<double> x(n);
+  for (double& v : x) v = rng.exponential(1.0);
+  std::sort(x.begin(), x.end());
+  double d = 0;
+  long tail = 0;
+  for (int i = 0; i < n; ++i) {
+    double F = 1 - std::exp(-x[i]);
+    d = std::max({d, std::fabs(F - static_cast<double>(i) / n),
+                  std::fabs(F - static_cast<double>(i + 1) / n)});
+    if (x[i] > exponential_ziggurat::r) ++tail;
+  }
+  // Kolmogorov-Smirnov at the 99.9 % level: 1.95 / sqrt(n).
+  CHECK(d < 1.95 / std::sqrt(static_cast<double>(n)));
+  // The tail past the last layer (drawn separately): expected n e^-r = 454, sd ~21; +-5 sd.
+  CHECK(std::fabs(static_cast<double>(tail) - n * std::exp(-exponential_ziggurat::r)) < 110);
 }
 
 TEST_CASE("lognormal by mean and cv has that mean and cv") {
