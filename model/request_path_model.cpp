@@ -176,6 +176,7 @@ class request_path_sim {
 
   replication_result run() {
     if (total_ == 0) return res_;
+    if (s_.use_pool && s_.pool_warm_start) warm_start_pool();
     cal_.push(first_arrival_time(), ev_arrival, 0);
     if (s_.background_utilization > 0) cal_.push(next_background_gap(), ev_background, 0);
     if (s_.use_pool && pool_.cleaner_interval() > 0)
@@ -218,6 +219,18 @@ class request_path_sim {
     random_stream r(s.run.seed, rep, st_pool);
     c.seed = r.next_u64();
     return c;
+  }
+
+  // Opens max_idle connections at time 0 through the policy itself (dial, then release), so
+  // the pool's state is one its own rules can reach. They count as used (warm caches).
+  void warm_start_pool() {
+    std::vector<conn_id> opened;
+    for (int i = 0; i < pool_.effective_max_idle(); ++i) {
+      auto d = pool_.acquire(0);
+      if (d.what != pool_policy::acquire_decision::action::dial) break;
+      opened.push_back(pool_.dial_succeeded(0));
+    }
+    for (conn_id c : opened) pool_.release(c, 0);
   }
 
   // ---- arrivals -------------------------------------------------------------------------

@@ -48,6 +48,10 @@ struct scenario {
   bool use_pool = true;     // false: the query needs no connection (textbook queue tests)
   pool_config pool;         // Go database/sql rules (pool_policy)
   double wait_timeout = 0;  // seconds a request waits for a connection before a 503; 0 = forever
+  // Start with the pool's idle list full (max_idle warm connections), as a pool that has been
+  // serving looks, instead of empty as a just-started Go process: the cold start's burst of
+  // dials is a transient that otherwise leaks past the warm-up into the measured p99.
+  bool pool_warm_start = true;
 
   distribution network_rtt;  // client <-> service round trip, added to each response
 

@@ -269,6 +269,7 @@ scenario scenario_from_json(const json::value& v) {
       fail("pool.waiter_order", e.what());
     }
     s.wait_timeout = r.number("wait_timeout", 0);
+    s.pool_warm_start = r.boolean("warm_start", true);
     r.no_unknown_keys();
   }
 
@@ -448,7 +449,8 @@ json::value scenario_to_json(const scenario& s) {
                            {"max_lifetime", s.pool.max_lifetime},
                            {"max_idle_time", s.pool.max_idle_time},
                            {"waiter_order", to_string(s.pool.order)},
-                           {"wait_timeout", s.wait_timeout}};
+                           {"wait_timeout", s.wait_timeout},
+                           {"warm_start", s.pool_warm_start}};
   o["network"] = json::object{{"rtt", distribution_to_json(s.network_rtt)}};
   auto d = distribution_to_json;
   o["phases"] = json::object{

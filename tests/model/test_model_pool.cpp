@@ -61,6 +61,7 @@ TEST_CASE(
 TEST_CASE("with max_idle = max_open no connection is dialed after warm-up") {
   // 700 req/s x 10 ms = 7 of 8 connections busy on average: all 8 open early in warm-up.
   scenario s = pool_scenario(700, 8, 8);
+  s.pool_warm_start = false;  // from an empty pool, as a Go process starts
   prediction p = predict(s);
   REQUIRE(p.stable);
   CHECK(p.pool.dials == 0);
@@ -69,6 +70,20 @@ TEST_CASE("with max_idle = max_open no connection is dialed after warm-up") {
   CHECK(p.pool.mean_open.value == Approx(8.0));
   CHECK(p.phases[phase_dial].max == 0.0);
   check_little(p);
+}
+
+TEST_CASE("a warm start opens max_idle connections through the policy; a cold start opens none") {
+  // At 10 req/s x 10 ms almost nothing overlaps: the pool keeps what it started with.
+  scenario s = pool_scenario(10, 0, 3);
+  s.run.requests = 5000;
+  prediction warm = predict(s);
+  CHECK(warm.pool.mean_open.value == Approx(3.0).epsilon(0.01));
+  s.pool_warm_start = false;
+  s.pool.max_idle = 1;
+  prediction cold = predict(s);
+  // One connection dialed by the first request, kept idle after: open 1, never more than a
+  // brief second one when two requests overlap.
+  CHECK(cold.pool.mean_open.value == Approx(1.0).epsilon(0.05));
 }
 
 TEST_CASE("a wait past the deadline fails the request and the run stays stable") {
