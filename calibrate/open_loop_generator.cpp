@@ -130,7 +130,6 @@ struct pending_request {
 
 struct connection {
   connection(asio::io_context& io, int t) : socket(io), target(t) {}
-  enum class state { connecting, busy, idle };
   // A plain socket with one deadline checked by a periodic sweep: beast::tcp_stream would arm
   // and cancel a timer on every read and write, which costs more than the request at high rates.
   tcp::socket socket;
@@ -139,7 +138,6 @@ struct connection {
   beast::flat_buffer buffer;
   std::optional<http::response_parser<http::string_body>> parser;
   int target;
-  state st = state::connecting;
   pending_request request{};
   clock_type::time_point sent_at{};
   std::uint64_t responses = 0;  // on this connection so far: 0 means freshly connected
@@ -290,7 +288,6 @@ class open_loop_generator::worker {
     connection* c = connections_.front().get();
     c->self = connections_.begin();
     c->request = p;
-    c->st = connection::state::connecting;
     ++open_;
     ++in_flight_;
     c->deadline = clock_type::now() + plan_.timeout;
@@ -305,13 +302,11 @@ class open_loop_generator::worker {
       std::lock_guard lock(mutex_);
       ++result_.connections_opened;
     }
-    c->st = connection::state::busy;
     do_write(c);
   }
 
   void send(connection* c, const pending_request& p) {
     c->request = p;
-    c->st = connection::state::busy;
     ++in_flight_;
     do_write(c);
   }
@@ -401,7 +396,6 @@ class open_loop_generator::worker {
       after_close();
       return;
     }
-    c->st = connection::state::idle;
     c->deadline = clock_type::time_point::max();
     idle_[c->target].push_back(c);
     maybe_finish();
