@@ -121,8 +121,15 @@ class ps_cpu {
     last_ = now;
   }
   void reschedule() {
-    next_ = heap_.empty() ? std::numeric_limits<double>::infinity()
-                          : last_ + std::max(0.0, heap_.front().finish - vtime_) / rate();
+    // Time to the next finish = virtual work left / rate; the rate is 1 unless the cores are
+    // shared, so multiply by 1/rate = n/c and divide only then.
+    if (heap_.empty()) {
+      next_ = std::numeric_limits<double>::infinity();
+      return;
+    }
+    const double n = static_cast<double>(heap_.size());
+    const double left = std::max(0.0, heap_.front().finish - vtime_);
+    next_ = last_ + (n <= cores_ ? left : left * (n / cores_));
   }
   double cores_;
   std::vector<job> heap_;
