@@ -132,6 +132,15 @@ TEST_CASE("an obvious CPU overload is reported without simulating") {
   CHECK(p.reason.find("CPU demand 1.3 x capacity") != std::string::npos);
 }
 
+TEST_CASE("more connection demand than max_open, with no deadline, is refused up front") {
+  scenario s = pool_scenario(250, 2, 2);  // 250 req/s x 10 ms = 2.5 connections busy
+  prediction p = predict(s);
+  CHECK_FALSE(p.stable);
+  CHECK(p.replications == 0);
+  INFO(p.reason);
+  CHECK(p.reason.find("connection demand 1.25 x capacity (max_open 2)") != std::string::npos);
+}
+
 TEST_CASE("an overload that only simulation reveals (dials under max_idle 2) is reported quickly") {
   scenario s = pool_scenario(2000, 0, 2);
   s.dial_fork = distribution::deterministic(0.028);  // ~36 dials/s through the postmaster
