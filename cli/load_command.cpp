@@ -144,11 +144,16 @@ int run_load(const load_args& a) {
   bool tty = isatty(STDERR_FILENO) == 1;
   if (tty) {
     progress = [](const cal::load_progress& p) {
-      std::fprintf(
-          stderr, "\r%s %7.1f s  %8.1f rps  p99 %9.3f ms  sent %llu  done %llu  errors %llu   ",
-          p.elapsed < 0 ? "warmup" : "load  ", p.elapsed, p.rate, p.p99 * 1e3,
-          static_cast<unsigned long long>(p.sent), static_cast<unsigned long long>(p.completed),
-          static_cast<unsigned long long>(p.failed));
+      // Rate and p99 are those of the last whole second, so there are none before it ends.
+      char last_second[64] = "      -  rps  p99         - ms";
+      if (p.elapsed >= 1)
+        std::snprintf(last_second, sizeof last_second, "%8.1f rps  p99 %9.3f ms", p.rate,
+                      p.p99 * 1e3);
+      std::fprintf(stderr, "\r%s %7.1f s  %s  sent %llu  done %llu  errors %llu   ",
+                   p.elapsed < 0 ? "warmup" : "load  ", p.elapsed, last_second,
+                   static_cast<unsigned long long>(p.sent),
+                   static_cast<unsigned long long>(p.completed),
+                   static_cast<unsigned long long>(p.failed));
       std::fflush(stderr);
     };
   }
