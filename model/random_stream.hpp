@@ -38,11 +38,10 @@ class random_stream {
   // integer comparison and one multiply instead of a logarithm. Most of the model's
   // samples are exponential (Poisson arrivals, exponential demands).
   double exponential(double mean);
-  // Box-Muller, one value per call: no cached second value, so a stream's state is only s_.
-  double normal() {
-    double u1 = uniform_open(), u2 = uniform01();
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-  }
+  // Standard normal by the ziggurat (normal_ziggurat below): Box-Muller's log, sqrt and cos
+  // cost more than the rest of a lognormal demand's draw. No cached value: the stream's state
+  // is only s_.
+  double normal();
 
  private:
   static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -102,6 +101,59 @@ inline double random_stream::exponential(double mean) {
     if (i == 0) return mean * (exponential_ziggurat::r - std::log(uniform_open()));
     const double x = static_cast<double>(j) * z.w[i];
     if (z.f[i] + uniform01() * (z.f[i - 1] - z.f[i]) < std::exp(-x)) return mean * x;
+  }
+}
+
+// The same construction for the standard normal (Marsaglia & Tsang 2000), 128 layers: the
+// top 7 bits pick the layer, the next bit the sign, bits 3..55 the position. Layer 0's tail
+// beyond r is drawn by Marsaglia's exponential method.
+struct normal_ziggurat {
+  static constexpr double r = 3.442619855899;
+  static constexpr double v = 9.91256303526217e-3;
+  static constexpr double scale = 9007199254740992.0;  // 2^53
+  std::uint64_t k[128];
+  double w[128], f[128];
+  normal_ziggurat() {
+    double dn = r, tn = r;
+    const double q = v / std::exp(-0.5 * dn * dn);
+    k[0] = static_cast<std::uint64_t>((dn / q) * scale);
+    k[1] = 0;
+    w[0] = q / scale;
+    w[127] = dn / scale;
+    f[0] = 1.0;
+    f[127] = std::exp(-0.5 * dn * dn);
+    for (int i = 126; i >= 1; --i) {
+      dn = std::sqrt(-2.0 * std::log(v / dn + std::exp(-0.5 * dn * dn)));
+      k[i + 1] = static_cast<std::uint64_t>((dn / tn) * scale);
+      tn = dn;
+      f[i] = std::exp(-0.5 * dn * dn);
+      w[i] = dn / scale;
+    }
+  }
+  static const normal_ziggurat& tables() {
+    static const normal_ziggurat z;
+    return z;
+  }
+};
+
+inline double random_stream::normal() {
+  const normal_ziggurat& z = normal_ziggurat::tables();
+  for (;;) {
+    const std::uint64_t bits = next_u64();
+    const unsigned i = static_cast<unsigned>(bits >> 57);
+    const double sign = (bits >> 56) & 1 ? -1.0 : 1.0;
+    const std::uint64_t j = (bits >> 3) & ((std::uint64_t{1} << 53) - 1);
+    if (j < z.k[i]) return sign * (static_cast<double>(j) * z.w[i]);
+    if (i == 0) {
+      double x, y;
+      do {
+        x = -std::log(uniform_open()) / normal_ziggurat::r;
+        y = -std::log(uniform_open());
+      } while (y + y < x * x);
+      return sign * (normal_ziggurat::r + x);
+    }
+    const double x = static_cast<double>(j) * z.w[i];
+    if (z.f[i] + uniform01() * (z.f[i - 1] - z.f[i]) < std::exp(-0.5 * x * x)) return sign * x;
   }
 }
 

@@ -77,6 +77,28 @@ TEST_CASE("the ziggurat exponential has the exponential CDF, tail included") {
   CHECK(std::fabs(static_cast<double>(tail) - n * std::exp(-exponential_ziggurat::r)) < 110);
 }
 
+TEST_CASE("the ziggurat normal has the normal CDF, tails included") {
+  random_stream rng(12, 0, 0);
+  const int n = 1000000;
+  std::vector<double> x(n);
+  for (double& v : x) v = rng.normal();
+  std::sort(x.begin(), x.end());
+  double d = 0, sum = 0;
+  long tail = 0;
+  for (int i = 0; i < n; ++i) {
+    double F = 0.5 * std::erfc(-x[i] / std::sqrt(2.0));
+    d = std::max({d, std::fabs(F - static_cast<double>(i) / n),
+                  std::fabs(F - static_cast<double>(i + 1) / n)});
+    sum += x[i];
+    if (std::fabs(x[i]) > normal_ziggurat::r) ++tail;
+  }
+  CHECK(d < 1.95 / std::sqrt(static_cast<double>(n)));                // Kolmogorov-Smirnov, 99.9 %
+  CHECK(std::fabs(sum / n) < 5 / std::sqrt(static_cast<double>(n)));  // 5 standard errors
+  // Both tails past the last layer: expected n erfc(r / sqrt 2) = 576, sd ~24; +-5 sd.
+  CHECK(std::fabs(static_cast<double>(tail) - n * std::erfc(normal_ziggurat::r / std::sqrt(2.0))) <
+        120);
+}
+
 TEST_CASE("lognormal by mean and cv has that mean and cv") {
   distribution d = distribution::lognormal_mean_cv(2.0, 0.5);
   CHECK(d.mean() == Approx(2.0).epsilon(1e-12));
