@@ -158,7 +158,14 @@ double student_t_quantile(double p, double dof) {
   return z + g1 / v + g2 / (v * v) + g3 / (v * v * v) + g4 / (v * v * v * v);
 }
 
-prediction combine(const scenario& s, const std::vector<replication_result>& reps) {
+prediction combine(const scenario& s, const std::vector<replication_result>& reps,
+                   const quantile_histogram* pooled) {
+  quantile_histogram own[phase_count];
+  if (!pooled) {
+    for (const auto& r : reps)
+      for (int p = 0; p < phase_count; ++p) own[p].merge(r.pooled[p]);
+    pooled = own;
+  }
   prediction out;
   out.confidence = s.run.confidence;
   out.replications = static_cast<int>(reps.size());
@@ -186,11 +193,23 @@ prediction combine(const scenario& s, const std::vector<replication_result>& rep
       l.max = std::max(l.max, r.phases[p].max);
     }
     l.mean = over([p](const replication_result& r) { return r.phases[p].mean; });
-    l.p50 = over([p](const replication_result& r) { return r.phases[p].p50; });
-    l.p90 = over([p](const replication_result& r) { return r.phases[p].p90; });
-    l.p95 = over([p](const replication_result& r) { return r.phases[p].p95; });
-    l.p99 = over([p](const replication_result& r) { return r.phases[p].p99; });
-    l.p999 = over([p](const replication_result& r) { return r.phases[p].p999; });
+    // Sectioning: centre on the pooled quantile, width from the replications' spread.
+    auto quantile = [&](double q, auto get) {
+      estimate e = over(get);
+      if (pooled[p].empty()) return e;
+      double centre = pooled[p].quantile(q), h = e.half_width();
+      e.value = centre;
+      if (e.has_ci) {
+        e.ci_low = centre - h;
+        e.ci_high = centre + h;
+      }
+      return e;
+    };
+    l.p50 = quantile(0.50, [p](const replication_result& r) { return r.phases[p].p50; });
+    l.p90 = quantile(0.90, [p](const replication_result& r) { return r.phases[p].p90; });
+    l.p95 = quantile(0.95, [p](const replication_result& r) { return r.phases[p].p95; });
+    l.p99 = quantile(0.99, [p](const replication_result& r) { return r.phases[p].p99; });
+    l.p999 = quantile(0.999, [p](const replication_result& r) { return r.phases[p].p999; });
   }
   out.throughput = over([](const replication_result& r) { return r.throughput; });
   out.error_rate = over([](const replication_result& r) { return r.error_rate; });
@@ -272,11 +291,20 @@ prediction predict(const scenario& s) {
   const auto cap = static_cast<std::uint64_t>(s.run.max_replications);
   target = std::min(target, cap);
   std::vector<replication_result> reps;
+  quantile_histogram pooled[phase_count];
   prediction p;
   for (;;) {
     auto batch = run_replications(s, reps.size(), target, threads);
-    for (auto& r : batch) reps.push_back(std::move(r));
-    p = combine(s, reps);
+    for (auto& r : batch) {
+      // Pool each replication's samples once and free its histograms: hundreds of
+      // replications would otherwise hold them all.
+      for (int ph = 0; ph < phase_count; ++ph) {
+        pooled[ph].merge(r.pooled[ph]);
+        r.pooled[ph].clear();
+      }
+      reps.push_back(std::move(r));
+    }
+    p = combine(s, reps, pooled);
     if (!p.stable) break;
     double h = p.phases[phase_total].p99.relative_half_width();
     if (p.phases[phase_total].p99.has_ci && h <= s.run.target_half_width) {

@@ -70,7 +70,11 @@ double normal_quantile(double p);
 double student_t_quantile(double p, double dof);
 
 // Combines finished replications (any stable = false makes the prediction unstable).
-prediction combine(const scenario& s, const std::vector<replication_result>& reps);
+// Quantiles are those of all replications' samples pooled (`pooled`, per phase; built from
+// the replications' own histograms when null), with the half-width of the t-interval of the
+// per-replication quantiles around them ("sectioning", Asmussen & Glynn 2007, III.5).
+prediction combine(const scenario& s, const std::vector<replication_result>& reps,
+                   const quantile_histogram* pooled = nullptr);
 
 // Runs replications [first, last) of s on `threads` threads (0 = all cores); results by
 // replication number.

@@ -621,8 +621,12 @@ class request_path_sim {
     double w = end_.t - start_.t;
     r.window = w;
     for (int p = 0; p < phase_count; ++p) {
+      r.pooled[p].add_all(samples_[p]);
       r.phases[p] = summarize(samples_[p]);
-      if (!record_[p]) r.phases[p].count = r.completed;  // all zero
+      if (!record_[p]) {
+        r.phases[p].count = r.completed;  // all zero
+        r.pooled[p].add_zeros(r.completed);
+      }
     }
     if (w > 0) {
       r.throughput = static_cast<double>(window_completions_) / w;

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "quantile_histogram.hpp"
 #include "scenario.hpp"
 
 namespace headroom {
@@ -40,6 +41,8 @@ struct replication_result {
   double window = 0;  // seconds of simulated time measured (after warm-up)
   std::uint64_t measured = 0, completed = 0, errors = 0;
   latency_summary phases[phase_count];
+  // The same samples bucketed, to pool across replications (prediction.hpp).
+  quantile_histogram pooled[phase_count];
   double throughput = 0;  // successful responses per second in the window
   double error_rate = 0;  // failed / measured
   // Little's law: time-average number in the service vs arrival rate x mean time in it.
