@@ -74,6 +74,9 @@ void validate(const scenario& s) {
   field_check(std::isfinite(s.wait_timeout) && s.wait_timeout >= 0, "pool.wait_timeout",
               "must be >= 0");
   field_check(s.run.requests >= 1, "run.requests", "must be >= 1");
+  // Every measured request's phase times are kept until its replication ends (~40 bytes each).
+  field_check(s.run.requests <= 5'000'000, "run.requests",
+              "at most 5,000,000 per replication (memory); the stop rule adds replications");
   field_check(s.run.confidence > 0 && s.run.confidence < 1, "run.confidence", "must be in (0, 1)");
   field_check(s.run.target_half_width > 0, "run.target_half_width", "must be > 0");
   field_check(s.run.min_replications >= 2, "run.min_replications",
