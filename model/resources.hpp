@@ -65,27 +65,41 @@ class fcfs_station {
 // Virtual time V counts the service one job has received since the start (dV/dt = min(1, c/n)),
 // so a job arriving at V0 with demand d leaves when V reaches V0 + d. Arrivals and departures
 // cost O(log n) and no other job is touched: the only time that moves is the next completion.
+//
+// This runs on almost every event, so it avoids what it can: the rate c/n and its inverse n/c
+// come from a table filled once (the same divisions, so the same doubles), the job count is
+// kept as a double (no integer conversion per use), and the heap is libstdc++'s push_heap /
+// pop_heap written out with unsigned indices (the same moves in the same order, so jobs that
+// finish at the same virtual time leave in the same order as before).
 class ps_cpu {
  public:
-  explicit ps_cpu(double cores = 1) : cores_(cores) {}
+  explicit ps_cpu(double cores = 1) : cores_(cores) {
+    for (std::size_t n = 0; n < table_size; ++n) {
+      const double x = static_cast<double>(n);
+      rate_[n] = x <= cores_ ? 1.0 : cores_ / x;
+      stretch_[n] = x <= cores_ ? 1.0 : x / cores_;
+      busy_[n] = std::min(x, cores_);
+    }
+  }
   double cores() const { return cores_; }
   std::size_t jobs() const { return heap_.size(); }
   // When the next job finishes (+inf when idle).
   double next_completion() const { return next_; }
 
-  void add(double now, double demand, std::uint32_t job) {
+  void add(double now, double demand, std::uint32_t job_id) {
     advance(now);
-    heap_.push_back({vtime_ + demand, job});
-    std::push_heap(heap_.begin(), heap_.end(), later{});
+    heap_.push_back({vtime_ + demand, job_id});
+    sift_up(heap_.size() - 1, heap_.back());
     demand_seconds_ += demand;
     reschedule();
   }
   // Removes the job that finishes at next_completion() (call with now == next_completion()).
   std::uint32_t pop(double now) {
     advance(now);
-    std::pop_heap(heap_.begin(), heap_.end(), later{});
-    job j = heap_.back();
+    const job j = heap_.front();
+    const job last = heap_.back();
     heap_.pop_back();
+    if (!heap_.empty()) sift_down_from_top(last);
     // Rounding may leave V a hair short of the finishing job's mark: snap to it.
     vtime_ = std::max(vtime_, j.finish);
     reschedule();
@@ -104,38 +118,78 @@ class ps_cpu {
     double finish;  // in virtual time
     std::uint32_t id;
   };
-  // A function object, not a function pointer, so that the heap's comparisons inline.
-  struct later {
-    bool operator()(const job& a, const job& b) const { return a.finish > b.finish; }
-  };
-  double rate() const {
-    double n = static_cast<double>(heap_.size());
-    return n <= cores_ ? 1.0 : cores_ / n;
+  static constexpr std::size_t table_size = 64;
+
+  // libstdc++'s __push_heap with `later` (a.finish > b.finish) as the comparison.
+  void sift_up(std::size_t hole, job value) {
+    job* h = heap_.data();
+    while (hole > 0) {
+      const std::size_t parent = (hole - 1) / 2;
+      if (!(h[parent].finish > value.finish)) break;
+      h[hole] = h[parent];
+      hole = parent;
+    }
+    h[hole] = value;
+  }
+  // libstdc++'s __pop_heap/__adjust_heap once the top has been taken: the hole walks down to a
+  // leaf along the smaller children, then `value` (the old last job) sifts up from there.
+  void sift_down_from_top(job value) {
+    job* h = heap_.data();
+    const std::size_t len = heap_.size();
+    std::size_t hole = 0, child = 0;
+    while (child < (len - 1) / 2) {
+      child = 2 * (child + 1);
+      if (h[child].finish > h[child - 1].finish) --child;
+      h[hole] = h[child];
+      hole = child;
+    }
+    if ((len & 1) == 0 && child == (len - 2) / 2) {
+      child = 2 * (child + 1);
+      h[hole] = h[child - 1];
+      hole = child - 1;
+    }
+    sift_up(hole, value);
+  }
+
+  void set_count() {
+    const std::size_t n = heap_.size();
+    if (n < table_size) {
+      rate_now_ = rate_[n];
+      stretch_now_ = stretch_[n];
+      busy_now_ = busy_[n];
+    } else {
+      const double x = static_cast<double>(n);
+      rate_now_ = cores_ / x;
+      stretch_now_ = x / cores_;
+      busy_now_ = cores_;
+    }
   }
   void advance(double now) {
     double dt = now - last_;
     if (dt > 0 && !heap_.empty()) {
-      vtime_ += dt * rate();
-      busy_seconds_ += dt * std::min(static_cast<double>(heap_.size()), cores_);
+      vtime_ += dt * rate_now_;
+      busy_seconds_ += dt * busy_now_;
     }
     last_ = now;
   }
   void reschedule() {
-    // Time to the next finish = virtual work left / rate; the rate is 1 unless the cores are
-    // shared, so multiply by 1/rate = n/c and divide only then.
+    set_count();
+    // Time to the next finish = virtual work left / rate = left * n/c (n/c is exactly 1 while
+    // the cores are not shared, and x * 1.0 == x).
     if (heap_.empty()) {
       next_ = std::numeric_limits<double>::infinity();
       return;
     }
-    const double n = static_cast<double>(heap_.size());
     const double left = std::max(0.0, heap_.front().finish - vtime_);
-    next_ = last_ + (n <= cores_ ? left : left * (n / cores_));
+    next_ = last_ + left * stretch_now_;
   }
   double cores_;
   std::vector<job> heap_;
   double vtime_ = 0, last_ = 0;
   double next_ = std::numeric_limits<double>::infinity();
   double busy_seconds_ = 0, demand_seconds_ = 0;
+  double rate_now_ = 1, stretch_now_ = 1, busy_now_ = 0;
+  double rate_[table_size], stretch_[table_size], busy_[table_size];
 };
 
 }  // namespace headroom
