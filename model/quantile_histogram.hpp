@@ -58,6 +58,29 @@ class quantile_histogram {
     zeros_ = n_ = 0;
   }
 
+  // The buckets as an index into the samples they count (request_path_model's summarize
+  // finds exact order statistics by sorting only the samples of the buckets that hold them).
+  static std::uint64_t bucket(double x) { return key(x); }
+  std::uint64_t zeros() const { return zeros_; }
+  std::uint64_t bucket_count(std::uint64_t k) const {
+    return k >= base_ && k - base_ < counts_.size() ? counts_[k - base_] : 0;
+  }
+  // The bucket of the rank-th smallest sample (from 0) and how many samples lie below that
+  // bucket; false if that sample is one of the zeros (or rank >= count()).
+  bool bucket_of_rank(std::uint64_t rank, std::uint64_t& k, std::uint64_t& below) const {
+    if (rank < zeros_ || rank >= n_) return false;
+    std::uint64_t b = zeros_;
+    for (std::size_t i = 0; i < counts_.size(); ++i) {
+      if (rank < b + counts_[i]) {
+        k = base_ + i;
+        below = b;
+        return true;
+      }
+      b += counts_[i];
+    }
+    return false;
+  }
+
   // The p-quantile at rank p (n - 1), as for sorted samples with linear interpolation.
   double quantile(double p) const {
     if (n_ == 0) return 0;

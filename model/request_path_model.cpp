@@ -57,6 +57,98 @@ latency_summary summarize(std::vector<double>& v) {
   return s;
 }
 
+latency_summary summarize(std::vector<double>& v, const quantile_histogram& h) {
+  const std::uint64_t n = v.size();
+  if (n == 0 || h.count() != n) return summarize(v);
+  // Order statistics i and i + 1 of each quantile (type 7, as summarize(v)): the zeros come
+  // first; any other lies in a bucket that the histogram names, with its count below it.
+  static constexpr double ps[5] = {0.50, 0.90, 0.95, 0.99, 0.999};
+  struct wanted {
+    std::uint64_t rank, bucket = 0, below = 0;
+    bool zero = false;
+    double value = 0;
+  };
+  wanted w[10];
+  int nw = 0;
+  for (double p : ps) {
+    std::uint64_t i = static_cast<std::uint64_t>(p * static_cast<double>(n - 1));
+    for (std::uint64_t r = i; r <= i + 1 && r < n; ++r) {
+      wanted& x = w[nw++];
+      x.rank = r;
+      x.zero = !h.bucket_of_rank(r, x.bucket, x.below);
+      if (x.zero && r >= h.zeros()) return summarize(v);  // not these samples' histogram
+    }
+  }
+  // The wanted buckets, each once, in increasing order.
+  std::uint64_t keys[10];
+  int nk = 0;
+  for (int j = 0; j < nw; ++j)
+    if (!w[j].zero && std::find(keys, keys + nk, w[j].bucket) == keys + nk)
+      keys[nk++] = w[j].bucket;
+  for (int a = 1; a < nk; ++a)  // already in order (ranks increase); a sort costs nothing
+    for (int b = a; b > 0 && keys[b] < keys[b - 1]; --b) std::swap(keys[b], keys[b - 1]);
+  // One pass for the mean, the extremes and the samples in wanted buckets. The bucket test is
+  // a table lookup without a branch (a key outside the range reads the last, unmarked slot),
+  // so only the rare hit is a taken branch.
+  const std::uint64_t lo = nk > 0 ? keys[0] : 0, span = nk > 0 ? keys[nk - 1] - lo + 1 : 0;
+  std::vector<std::uint8_t> want(span + 1, 0);
+  std::uint64_t expected = 0;
+  for (int j = 0; j < nk; ++j) {
+    want[keys[j] - lo] = 1;
+    expected += h.bucket_count(keys[j]);
+  }
+  std::vector<double> sel;
+  sel.reserve(expected);
+  double sum = 0, mx = v[0], mn = v[0];
+  for (double x : v) {
+    sum += x;
+    mx = std::max(mx, x);
+    mn = std::min(mn, x);
+    const std::uint64_t k = std::min(quantile_histogram::bucket(x) - lo, span);
+    if (want[k]) sel.push_back(x);
+  }
+  // The histogram counts negatives with the zeros: then select as summarize(v) does.
+  if (mn < 0 || sel.size() != expected) return summarize(v);
+  latency_summary s;
+  s.count = n;
+  s.mean = sum / static_cast<double>(n);
+  s.max = mx;
+  if (mx == 0) return s;  // a phase this scenario never spends time in
+  // A bucket can hold many samples (a deterministic demand): select rather than sort, each
+  // position at or above the previous one (the ranks increase).
+  std::uint64_t from = 0;
+  for (int j = 0; j < nw; ++j) {
+    if (w[j].zero) continue;
+    std::uint64_t before = 0;  // selected samples in wanted buckets below this one
+    for (int m = 0; m < nk && keys[m] < w[j].bucket; ++m) before += h.bucket_count(keys[m]);
+    const std::uint64_t at = before + (w[j].rank - w[j].below);
+    if (at < from) from = 0;  // tiny samples: i + 1 of one quantile is past i of the next
+    std::nth_element(sel.begin() + static_cast<std::ptrdiff_t>(from),
+                     sel.begin() + static_cast<std::ptrdiff_t>(at), sel.end());
+    from = at;
+    w[j].value = sel[at];
+  }
+  int j = 0;
+  auto q = [&](double p) {
+    double hh = p * static_cast<double>(n - 1);
+    std::uint64_t i = static_cast<std::uint64_t>(hh);
+    double vi = w[j].value;
+    if (i + 1 >= n) {
+      j += 1;
+      return vi;
+    }
+    double next = w[j + 1].value;
+    j += 2;
+    return vi + (hh - static_cast<double>(i)) * (next - vi);
+  };
+  s.p50 = q(0.50);
+  s.p90 = q(0.90);
+  s.p95 = q(0.95);
+  s.p99 = q(0.99);
+  s.p999 = q(0.999);
+  return s;
+}
+
 namespace {
 
 constexpr double inf = std::numeric_limits<double>::infinity();
@@ -625,7 +717,7 @@ class request_path_sim {
     r.window = w;
     for (int p = 0; p < phase_count; ++p) {
       r.pooled[p].add_all(samples_[p]);
-      r.phases[p] = summarize(samples_[p]);
+      r.phases[p] = summarize(samples_[p], r.pooled[p]);
       if (!record_[p]) {
         r.phases[p].count = r.completed;  // all zero
         r.pooled[p].add_zeros(r.completed);

@@ -24,6 +24,10 @@ struct latency_summary {
   double mean = 0, p50 = 0, p90 = 0, p95 = 0, p99 = 0, p999 = 0, max = 0;
 };
 latency_summary summarize(std::vector<double>& samples);  // reorders `samples`
+// The same figures (bit-identical) with `bucketed`, a histogram of exactly these samples, as
+// an index: only the few samples in the buckets that hold the wanted order statistics are
+// sorted. Falls back to the selection above if a sample is negative.
+latency_summary summarize(std::vector<double>& samples, const quantile_histogram& bucketed);
 
 struct pool_window_stats {
   // Counted by the model from the decisions pool_policy returned...

@@ -9,6 +9,7 @@
 #include "event_calendar.hpp"
 #include "quantile_histogram.hpp"
 #include "random_stream.hpp"
+#include "request_path_model.hpp"
 #include "resources.hpp"
 
 using namespace headroom;
@@ -141,6 +142,42 @@ TEST_CASE("pooled histogram quantiles match sorted samples within a bucket's wid
   }
   CHECK(h.quantile(1.0) >= all.back());
   CHECK(h.quantile(1.0) <= all.back() * (1 + 1.0 / 256));
+}
+
+TEST_CASE("percentiles found through the histogram's buckets equal those found by selection") {
+  random_stream rng(22, 0, 0);
+  distribution d = distribution::lognormal_mean_cv(0.002, 1.5);
+  auto check = [](std::vector<double> v) {
+    quantile_histogram h;
+    h.add_all(v);
+    std::vector<double> copy(v);
+    latency_summary a = summarize(copy), b = summarize(v, h);
+    INFO("n = " << v.size());
+    // Both take the same order statistics and interpolate alike: equal to the last bit.
+    CHECK(a.count == b.count);
+    CHECK(a.mean == b.mean);
+    CHECK(a.max == b.max);
+    CHECK(a.p50 == b.p50);
+    CHECK(a.p90 == b.p90);
+    CHECK(a.p95 == b.p95);
+    CHECK(a.p99 == b.p99);
+    CHECK(a.p999 == b.p999);
+  };
+  for (std::size_t n : {1, 2, 3, 5, 11, 100, 1001, 40000}) {
+    std::vector<double> v(n);
+    for (double& x : v) x = d.sample(rng);
+    check(v);
+    // Mostly zeros (a phase few requests go through), then many equal values (a
+    // deterministic demand alone on the CPU).
+    for (std::size_t i = 0; i < n; ++i)
+      if (i % 7 != 0) v[i] = 0;
+    check(v);
+    for (std::size_t i = 0; i < n; ++i)
+      if (i % 3 != 0) v[i] = 0.00001;
+    check(v);
+  }
+  check(std::vector<double>(50, 0.0));
+  check({0.001, -0.0005, 0.002, 0.0});  // a negative sample: the selection fallback
 }
 
 TEST_CASE("bad distribution parameters are refused") {
