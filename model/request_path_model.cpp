@@ -5,10 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
-#include <unordered_map>
 
 #include "event_calendar.hpp"
 #include "pool_policy.hpp"
@@ -420,7 +420,7 @@ class request_path_sim {
       case pool_policy::acquire_decision::action::wait:
         r.at = stage::waiting;
         r.waiter = d.waiter;
-        waiting_[d.waiter] = id;
+        add_waiting(d.waiter, id);
         if (s_.wait_timeout > 0) deadlines_.push_back({now_ + s_.wait_timeout, d.waiter, id});
         break;
     }
@@ -524,11 +524,7 @@ class request_path_sim {
     after_pool_call();
     switch (d.what) {
       case pool_policy::release_decision::action::to_waiter: {
-        auto it = waiting_.find(d.waiter);
-        if (it == waiting_.end())
-          throw std::logic_error("pool handed a connection to an unknown waiter");
-        std::uint32_t w = it->second;
-        waiting_.erase(it);
+        std::uint32_t w = take_waiting(d.waiter);
         request& r = reqs_[w];
         r.conn = d.conn;
         r.t[phase_wait] = now_ - r.stamp;
@@ -553,6 +549,24 @@ class request_path_sim {
       if (!s_.close_db_cpu.is_zero()) cpu_off_path(s_.close_db_cpu.sample(r_close_), own_database);
     }
   }
+  void add_waiting(waiter_id w, std::uint32_t slot) {
+    if (waiting_.empty()) waiting_first_ = w;
+    if (w < waiting_first_ + waiting_.size()) throw std::logic_error("pool reused a waiter id");
+    while (waiting_first_ + waiting_.size() < w) waiting_.push_back(not_waiting);
+    waiting_.push_back(slot);
+  }
+  std::uint32_t take_waiting(waiter_id w) {
+    std::uint32_t slot = not_waiting;
+    if (w >= waiting_first_ && w - waiting_first_ < waiting_.size())
+      std::swap(slot, waiting_[w - waiting_first_]);
+    if (slot == not_waiting)
+      throw std::logic_error("the pool named a waiter the model does not know");
+    while (!waiting_.empty() && waiting_.front() == not_waiting) {
+      waiting_.pop_front();
+      ++waiting_first_;
+    }
+    return slot;
+  }
   void mark_fresh(conn_id c) {
     if (c >= fresh_.size()) fresh_.resize(c + 1, 0);
     fresh_[c] = 1;
@@ -565,7 +579,7 @@ class request_path_sim {
     pool_touch();
     if (!pool_.cancel_wait(d.waiter, now_))
       throw std::logic_error("a waiter past its deadline was not waiting");
-    waiting_.erase(d.waiter);
+    take_waiting(d.waiter);
     finish(d.slot, true);
   }
 
@@ -837,7 +851,12 @@ class request_path_sim {
 
   std::vector<request> reqs_;
   std::vector<std::uint32_t> free_;
-  std::unordered_map<waiter_id, std::uint32_t> waiting_;
+  // Requests waiting for a connection, by waiter id - waiting_first_. The pool numbers its
+  // waiters in the order they start waiting, so this is a deque, not a hash map (no node
+  // allocated per wait); a served or timed-out waiter leaves a hole until it reaches the front.
+  static constexpr std::uint32_t not_waiting = 0xFFFFFFFFu;
+  std::deque<std::uint32_t> waiting_;
+  waiter_id waiting_first_ = 0;
   std::deque<deadline> deadlines_;   // FIFO: every wait has the same timeout
   std::vector<std::uint8_t> fresh_;  // by conn_id: not yet queried
 
