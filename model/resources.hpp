@@ -139,15 +139,16 @@ class ps_cpu {
     std::size_t hole = 0, child = 0;
     while (child < (len - 1) / 2) {
       child = 2 * (child + 1);
-      if (h[child].finish > h[child - 1].finish) --child;
+      // Which child is random: a subtraction, not a branch the CPU would mispredict.
+      child -= static_cast<std::size_t>(h[child].finish > h[child - 1].finish);
       h[hole] = h[child];
       hole = child;
     }
-    if ((len & 1) == 0 && child == (len - 2) / 2) {
-      child = 2 * (child + 1);
-      h[hole] = h[child - 1];
-      hole = child - 1;
-    }
+    // A last node with one child (len even): step into it. Selected without a branch, as the
+    // parity of the job count is random too (otherwise hole copies onto itself).
+    const std::size_t only = 2 * hole + 2 == len ? len - 1 : hole;
+    h[hole] = h[only];
+    hole = only;
     sift_up(hole, value);
   }
 
