@@ -589,6 +589,8 @@ void open_loop_generator::check_reachable() const {
 
 void open_loop_generator::request_stop() {
   if (!stop_requested_.exchange(true)) stopped_at_ = clock_type::now().time_since_epoch().count();
+  // May come from another thread (a signal, a test) while run() builds workers_.
+  std::lock_guard lock(workers_mu_);
   for (auto& w : workers_) w->stop();
 }
 
@@ -631,12 +633,15 @@ load_result open_loop_generator::run(const std::function<void(const load_progres
   // A little time for the threads to start, so the first sends are not all late.
   plan.start = clock_type::now() + std::chrono::milliseconds(20);
   plan.measured_start = plan.start + to_duration(plan.warmup);
-  workers_.clear();
-  for (int i = 0; i < options_.threads; ++i) {
-    int share = options_.max_connections / options_.threads +
-                (i < options_.max_connections % options_.threads ? 1 : 0);
-    workers_.push_back(
-        std::make_unique<worker>(plan, schedule, options_, i, options_.threads, share));
+  {
+    std::lock_guard lock(workers_mu_);
+    workers_.clear();
+    for (int i = 0; i < options_.threads; ++i) {
+      int share = options_.max_connections / options_.threads +
+                  (i < options_.max_connections % options_.threads ? 1 : 0);
+      workers_.push_back(
+          std::make_unique<worker>(plan, schedule, options_, i, options_.threads, share));
+    }
   }
   if (stop_requested_) request_stop();
 

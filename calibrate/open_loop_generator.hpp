@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -77,6 +78,7 @@ class open_loop_generator {
  private:
   load_options options_;
   std::vector<http_target> targets_;
+  std::mutex workers_mu_;  // request_stop() may run on another thread than run()
   std::vector<std::unique_ptr<worker>> workers_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<std::int64_t> stopped_at_{

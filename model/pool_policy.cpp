@@ -130,12 +130,12 @@ pool_policy::release_decision pool_policy::put(conn_id c, double now) {
   return {release_decision::action::close, 0, close_reason::max_idle, 0, c};
 }
 
-bool pool_policy::cancel_wait(waiter_id w, double now) {
+bool pool_policy::cancel_wait(waiter_id w, double now, bool timed_out) {
   auto it =
       std::find_if(waiters_.begin(), waiters_.end(), [w](const waiter& x) { return x.id == w; });
   if (it == waiters_.end()) return false;
   stats_.wait_seconds += now - it->since;
-  stats_.wait_timeouts++;
+  if (timed_out) stats_.wait_timeouts++;
   stats_.waiting--;
   waiters_.erase(it);
   return true;

@@ -89,7 +89,9 @@ class pool_policy {
 
   // A waiter gives up (deadline). Returns false if it was not waiting any more
   // (already handed a connection: the caller must then release that one).
-  bool cancel_wait(waiter_id w, double now);
+  // `timed_out` false: the caller fails the waiter for another reason
+  // (shutdown, a failed dial), which is not counted in wait_timeouts.
+  bool cancel_wait(waiter_id w, double now, bool timed_out = true);
 
   // Periodic cleaner (Go's connectionCleaner): closes idle connections past
   // max_lifetime or max_idle_time. Closed ones: closed_by_last_call().

@@ -49,6 +49,14 @@ struct http_server::state {
   const server_options opt;
   people_handler& handler;
   service_metrics& metrics;
+  // Declared before ioc and workers: destroying those destroys the handlers
+  // still queued, whose sessions unregister themselves from this map.
+  std::atomic<bool> draining{false};
+  std::atomic<int> in_flight{0};  // requests read and not yet fully answered
+
+  std::mutex sessions_mu;
+  std::unordered_map<session*, std::weak_ptr<session>> sessions;
+
   net::io_context ioc;
   net::thread_pool workers;
   std::optional<tcp::acceptor> acceptor;
@@ -57,12 +65,6 @@ struct http_server::state {
   // is pending (at shutdown, once the acceptor is closed, that can be all of them).
   std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   std::vector<std::thread> io_threads;
-
-  std::atomic<bool> draining{false};
-  std::atomic<int> in_flight{0};  // requests read and not yet fully answered
-
-  std::mutex sessions_mu;
-  std::unordered_map<session*, std::weak_ptr<session>> sessions;
 
   std::mutex signal_mu;
   std::condition_variable signal_cv;

@@ -140,7 +140,7 @@ class real_pool {
         doomed = take_closed();
         const double t = now();
         for (waiter_id w : policy_.waiters())
-          if (policy_.cancel_wait(w, t))
+          if (policy_.cancel_wait(w, t, false))
             fail_waiter(w, pool_error::kind::closed, "connection pool is closed");
       }
       stopping_ = true;
@@ -191,6 +191,8 @@ class real_pool {
       c = dial_();
     } catch (const std::exception& e) {
       error = e.what();
+    } catch (...) {
+      error = "unknown error";  // the slot must still be given back
     }
     const double done = now();
     if (timing) timing->dial = done - t;
@@ -287,6 +289,8 @@ class real_pool {
           c = dial_();
         } catch (const std::exception& e) {
           error = e.what();
+        } catch (...) {
+          error = "unknown error";  // must not escape the thread
         }
         std::vector<std::unique_ptr<Conn>> doomed;
         lk.lock();
@@ -299,7 +303,7 @@ class real_pool {
           // Go hands a failed dial's error to one waiter, so a dead database
           // fails waiters promptly instead of at their deadline.
           const auto ws = policy_.waiters();
-          if (!ws.empty() && policy_.cancel_wait(ws.front(), now()))
+          if (!ws.empty() && policy_.cancel_wait(ws.front(), now(), false))
             fail_waiter(ws.front(), pool_error::kind::dial_failed,
                         "cannot connect to the database: " + error);
           schedule_waiter_dials(policy_.waiter_dial_failed());

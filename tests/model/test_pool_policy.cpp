@@ -327,3 +327,13 @@ TEST_CASE("statistics add up over a long random sequence of decisions") {
     REQUIRE(distinct.size() == held.size());  // never the same connection twice at once
   }
 }
+
+TEST_CASE("a waiter failed for another reason than its deadline is not counted as a timeout") {
+  pool_policy p(limits(1, 1));
+  dial_one(p, 0);
+  auto w = p.acquire(1);
+  CHECK(p.cancel_wait(w.waiter, 2, false));
+  CHECK(p.stats().wait_timeouts == 0);
+  CHECK(p.stats().waiting == 0);
+  CHECK(p.stats().wait_seconds == 1.0);
+}
