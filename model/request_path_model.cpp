@@ -447,9 +447,11 @@ class request_path_sim {
   void dial_done(std::uint32_t id) {
     pool_touch();
     if (id == tag_waiter_dial) {
+      opener_busy_ = false;
       auto d = pool_.waiter_dial_succeeded(now_);
       mark_fresh(d.conn);
       after_put(d);
+      start_waiter_dials(0);  // the next queued one, if any
       return;
     }
     request& r = reqs_[id];
@@ -538,9 +540,15 @@ class request_path_sim {
         break;
     }
   }
+  // Dials for waiters are made one at a time, fork to handshake, as Go's
+  // connectionOpener and the service's background thread make them.
   void start_waiter_dials(int n) {
     if (window_open_) res_.pool.dials += static_cast<std::uint64_t>(n);
-    for (int i = 0; i < n; ++i) start_dial(tag_waiter_dial);
+    opener_queue_ += n;
+    if (opener_busy_ || opener_queue_ == 0) return;
+    opener_busy_ = true;
+    --opener_queue_;
+    start_dial(tag_waiter_dial);
   }
   // Every pool call that clears closed_by_last_call(): count the closes and pay for them.
   void after_pool_call() {
@@ -864,6 +872,8 @@ class request_path_sim {
   std::uint64_t warmup_ = 0, total_ = 0, mid_ = 0, arrived_ = 0, in_flight_ = 0;
   std::uint64_t max_in_flight_;  // s_.run's, read on every event (a member stays in a register)
   bool arrivals_done_ = false, window_open_ = false, window_closed_ = false, first_half_ = true;
+  int opener_queue_ = 0;      // dials promised to waiters, not yet started
+  bool opener_busy_ = false;  // the one dial for waiters in progress
 
   std::vector<double> samples_[phase_count];
   bool record_[phase_count] = {};
