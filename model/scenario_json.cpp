@@ -555,9 +555,17 @@ std::string prediction_table(const scenario& s, const prediction& p) {
     // Percentiles of a run whose backlog keeps growing describe only how long it ran.
     os << "UNSTABLE: " << p.reason << "\n";
     if (p.replications == 0) return os.str();
+    // The per-owner cpu_* figures are CPU demand submitted in the window (over cores x
+    // window); overloaded, that is more than the cores served, so say demand, not use.
     os << std::setprecision(1) << "throughput reached " << p.throughput.value
        << " req/s; utilization:";
-    for (const auto& [name, e] : p.utilization) os << " " << name << " " << e.value * 100 << " %";
+    for (const auto& [name, e] : p.utilization)
+      if (name == "cpu" || name.rfind("cpu_", 0) != 0)
+        os << " " << name << " " << e.value * 100 << " %";
+    os << "; CPU demand offered (x capacity):";
+    for (const auto& [name, e] : p.utilization)
+      if (name.rfind("cpu_", 0) == 0)
+        os << " " << name.substr(4) << " " << std::setprecision(2) << e.value;
     os << "\n";
     return os.str();
   }
