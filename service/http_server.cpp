@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -52,7 +53,7 @@ struct http_server::state {
   // Declared before ioc and workers: destroying those destroys the handlers
   // still queued, whose sessions unregister themselves from this map.
   std::atomic<bool> draining{false};
-  std::atomic<int> in_flight{0};  // requests read and not yet fully answered
+  std::atomic<int> in_flight{0};  // requests whose headers came in, not yet fully answered
 
   std::mutex sessions_mu;
   std::unordered_map<session*, std::weak_ptr<session>> sessions;
@@ -86,6 +87,7 @@ class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket&& socket, http_server::state& st) : stream_(std::move(socket)), st_(st) {}
   ~session() {
+    end_request();  // a request cut off by the client or a timeout
     std::lock_guard lk(st_.sessions_mu);
     st_.sessions.erase(this);
   }
@@ -101,13 +103,16 @@ class session : public std::enable_shared_from_this<session> {
 
   // At shutdown: a connection waiting for its next request is closed now;
   // one with a request in flight closes after writing the answer.
-  void close_if_idle() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+  // `done` is called once this has run, so the drain knows every request that
+  // got its headers in before is counted in in_flight.
+  void close_if_idle(std::function<void()> done) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), done = std::move(done)] {
       if (self->reading_) {
         beast::error_code ec;
         self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
         self->stream_.socket().close(ec);
       }
+      done();
     });
   }
 
@@ -125,6 +130,9 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_header(beast::error_code ec, std::size_t) {
     if (ec) return on_read_error(ec);
+    // A request has begun: from here on a drain waits for its answer.
+    reading_ = false;
+    begin_request();
     // Clients such as curl announce larger bodies and wait (up to a second)
     // for permission to send them.
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue") &&
@@ -153,10 +161,12 @@ class session : public std::enable_shared_from_this<session> {
     // socket), or shutdown closed us: nothing to answer.
     if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
         ec == net::error::operation_aborted || ec == net::error::bad_descriptor ||
-        ec == net::error::connection_reset)
+        ec == net::error::connection_reset) {
+      end_request();
       return do_close();
+    }
     parsed_ = steady::now();
-    st_.in_flight++;
+    begin_request();
     st_.metrics.request_started();
     if (ec == http::error::body_limit) {
       reply r = error_reply(
@@ -177,7 +187,7 @@ class session : public std::enable_shared_from_this<session> {
                   11, false, "other");
     if (ec.category() == http::make_error_code(http::error::bad_target).category())
       return send(error_reply(400, "malformed HTTP request: " + ec.message()), 11, false, "other");
-    st_.in_flight--;
+    end_request();
     st_.metrics.request_finished();
     do_close();
   }
@@ -186,7 +196,7 @@ class session : public std::enable_shared_from_this<session> {
     if (ec) return on_read_error(ec);
     reading_ = false;
     parsed_ = steady::now();
-    st_.in_flight++;
+    begin_request();
     st_.metrics.request_started();
     // The handler's time is not the client's: no timeout until the write.
     stream_.expires_never();
@@ -263,7 +273,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_write(bool keep, beast::error_code ec, std::size_t) {
-    st_.in_flight--;
+    end_request();
     st_.metrics.request_finished();
     response_.reset();
     if (ec) return do_close();
@@ -288,13 +298,24 @@ class session : public std::enable_shared_from_this<session> {
                             });
   }
 
+  // in_flight counts requests from their headers to their answer, once each.
+  void begin_request() {
+    if (!counted_) st_.in_flight++;
+    counted_ = true;
+  }
+  void end_request() {
+    if (counted_) st_.in_flight--;
+    counted_ = false;
+  }
+
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<void> response_;  // kept alive until written
   std::array<char, 4096> discard_;
   http_server::state& st_;
-  bool reading_ = false;
+  bool reading_ = false;  // waiting for a request's headers (idle keep-alive)
+  bool counted_ = false;  // this session's request is in st_.in_flight
   steady::time_point parsed_;
 };
 
@@ -372,10 +393,11 @@ bool http_server::wait_for_signal_and_drain() {
     for (auto& [_, weak] : st.sessions)
       if (auto s = weak.lock()) live.push_back(std::move(s));
   }
-  for (auto& s : live) s->close_if_idle();
+  auto unchecked = std::make_shared<std::atomic<int>>(static_cast<int>(live.size()));
+  for (auto& s : live) s->close_if_idle([unchecked] { --*unchecked; });
   live.clear();
   const auto deadline = steady::now() + seconds(st.opt.drain_timeout);
-  while (st.in_flight > 0 && steady::now() < deadline)
+  while ((*unchecked > 0 || st.in_flight > 0) && steady::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   return st.in_flight == 0;
 }

@@ -242,3 +242,24 @@ TEST_CASE("a query that fails gets a 500 with the database's message and never a
   CHECK(again.status == 200);
   CHECK(metric_value(c.request("GET", "/metrics").body, "headroom_pool_dials_total") == 1);
 }
+
+TEST_CASE("SIGTERM while a request's body is still arriving answers that request before exiting") {
+  service_process svc({"--drain-timeout", "10"});
+  http_client c(svc.port());
+  const std::string body = R"({"Age": 300})";
+  c.raw_send_only(
+      "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 5));
+  // 300 ms lets the service read the headers even on a busy machine.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  svc.signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK_FALSE(svc.wait_exit(0).has_value());  // still draining: it waits for this request
+  const auto reply = c.raw(body.substr(5));
+  CHECK(reply.status == 200);
+  CHECK(reply.body == R"({"People":[]})");
+  const auto code = svc.wait_exit(10);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+}
