@@ -25,12 +25,12 @@ pool_policy::pool_policy(const pool_config& cfg) : cfg_(cfg), rng_(cfg.seed) {
   stats_.max_open = cfg_.max_open;
 }
 
-pool_policy::acquire_decision pool_policy::acquire(double now) {
+pool_policy::acquire_decision pool_policy::acquire(double now, bool new_conn) {
   if (closed_) throw std::runtime_error("pool is closed");
   closed_list_.clear();
   // Reuse the most recently released connection: it is the warmest, and
   // letting the others age lets the idle-time limit retire them.
-  while (!idle_.empty()) {
+  while (!new_conn && !idle_.empty()) {
     conn_id c = idle_.back();
     idle_.pop_back();
     stats_.idle--;

@@ -60,7 +60,9 @@ class pool_policy {
   // Takes the most recently released idle connection (closing expired ones on
   // the way: see closed_by_last_call()), else dials if under max_open, else waits.
   // After `dial`, the caller dials and reports with dial_succeeded/dial_failed.
-  acquire_decision acquire(double now);
+  // `new_conn`: skip the idle list (Go's alwaysNewConn, the last try after
+  // dead pooled connections), still within max_open.
+  acquire_decision acquire(double now, bool new_conn = false);
 
   // A dial started by acquire() worked: returns the new connection, in use.
   conn_id dial_succeeded(double now);

@@ -100,16 +100,16 @@ reply people_handler::find_people(std::string_view body, double queue, phase_tim
     return finish(error_reply(e.status, e.what()));
   }
   // Go's database/sql retries a query whose pooled connection turns out to
-  // be dead (driver.ErrBadConn) twice more before giving up
-  // (maxBadConnRetries): after a database restart every idle connection is
-  // broken, and clients should not pay for that.
+  // be dead (driver.ErrBadConn): twice from the pool (maxBadConnRetries),
+  // then once on a new connection (alwaysNewConn). After a database restart
+  // every idle connection is broken, and clients should not pay for that.
   constexpr int attempts = 3;
   pqxx::result rows;
   for (int attempt = 1;; ++attempt) {
     acquire_timing at;
     pg_pool::lease conn;
     try {
-      conn = pool_.acquire(wait_timeout_, &at);
+      conn = pool_.acquire(wait_timeout_, &at, attempt == attempts);
     } catch (const pool_error& e) {
       phases.wait += at.wait;
       phases.dial += at.dial;

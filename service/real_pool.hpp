@@ -105,14 +105,15 @@ class real_pool {
 
   // Takes an idle connection, dials one on this thread, or waits up to
   // `wait_timeout` seconds (0 = forever) for one. Throws pool_error.
-  lease acquire(double wait_timeout, acquire_timing* timing = nullptr) {
+  // `new_conn`: never an idle connection (see pool_policy::acquire).
+  lease acquire(double wait_timeout, acquire_timing* timing = nullptr, bool new_conn = false) {
     const double t0 = now();
     // Declared before the lock so that closed connections are destroyed
     // (which may talk to the server) after it is released.
     std::vector<std::unique_ptr<Conn>> doomed;
     std::unique_lock lk(mu_);
     if (policy_.closed()) throw pool_error(pool_error::kind::closed, "connection pool is closed");
-    const auto d = policy_.acquire(t0);
+    const auto d = policy_.acquire(t0, new_conn);
     doomed = take_closed();
     switch (d.what) {
       case pool_policy::acquire_decision::action::reuse:

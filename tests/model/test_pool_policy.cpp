@@ -337,3 +337,14 @@ TEST_CASE("a waiter failed for another reason than its deadline is not counted a
   CHECK(p.stats().waiting == 0);
   CHECK(p.stats().wait_seconds == 1.0);
 }
+
+TEST_CASE("an acquire for a new connection dials even with idle connections, within max_open") {
+  pool_policy p(limits(2, 2));
+  conn_id c = dial_one(p, 0);
+  p.release(c, 1);
+  auto d = p.acquire(2, true);
+  CHECK(d.what == act::dial);  // Go's alwaysNewConn: the idle one may be dead too
+  CHECK(p.stats().idle == 1);
+  p.dial_succeeded(2);
+  CHECK(p.acquire(3, true).what == act::wait);  // max_open still holds
+}

@@ -173,6 +173,41 @@ TEST_CASE("idle connections broken by a database restart are replaced without fa
   CHECK(metric_value(m, "headroom_pool_dials_total") == 2);
 }
 
+TEST_CASE("with more idle connections than retries, a database restart still fails no request") {
+  // Four idle connections, all dead after the restart: two tries from the pool, then Go's
+  // last try on a new connection (alwaysNewConn) must answer.
+  const int pg_port = dsn_port(pg_dsn());
+  service_process svc({"--max-open", "4", "--max-idle", "4"});
+  {
+    // Four requests held by a table lock make the pool open four connections.
+    pqxx::connection locker(pg_dsn());
+    auto lock = std::make_unique<pqxx::work>(locker);
+    lock->exec("lock table people in access exclusive mode");
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 4; ++i)
+      ts.emplace_back([&] { http_client(svc.port()).request("POST", "/", R"({"Age": 300})"); });
+    http_client probe(svc.port());
+    const auto t0 = std::chrono::steady_clock::now();
+    while (metric_value(probe.request("GET", "/metrics").body, "headroom_pool_open") < 4 &&
+           since(t0) < 10)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    lock->commit();
+    for (auto& t : ts) t.join();
+  }
+  http_client c(svc.port());
+  REQUIRE(metric_value(c.request("GET", "/metrics").body, "headroom_pool_idle") == 4);
+  pg_restarter restarter{pg_port};
+  pg_stop();
+  restarter.stopped = true;
+  pg_start(pg_port);
+  restarter.stopped = false;
+  const auto r = c.request("POST", "/", R"({"Age": 300})");
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"People":[]})");
+  const auto m = c.request("GET", "/metrics").body;
+  CHECK(metric_value(m, "headroom_pool_closed_other_total") == 2);  // the two dead ones tried
+}
+
 TEST_CASE("a request that waits longer than --pool-wait-timeout gets 503 with Retry-After") {
   const std::string dsn = pg_dsn();
   service_process svc({"--max-open", "1", "--pool-wait-timeout", "0.3"});
