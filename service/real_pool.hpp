@@ -184,17 +184,24 @@ class real_pool {
     conns_[id] = std::move(c);
   }
 
-  lease dial_for_caller(acquire_timing* timing) {
-    const double t = now();
-    std::unique_ptr<Conn> c;
-    std::string error;
+  // Dials without the lock. Null with `error` set on any failure: the slot the
+  // policy counted must always be given back, and nothing may escape the
+  // background thread.
+  std::unique_ptr<Conn> try_dial(std::string& error) {
     try {
-      c = dial_();
+      return dial_();
     } catch (const std::exception& e) {
       error = e.what();
     } catch (...) {
-      error = "unknown error";  // the slot must still be given back
+      error = "unknown error";
     }
+    return nullptr;
+  }
+
+  lease dial_for_caller(acquire_timing* timing) {
+    const double t = now();
+    std::string error;
+    std::unique_ptr<Conn> c = try_dial(error);
     const double done = now();
     if (timing) timing->dial = done - t;
     std::lock_guard lk(mu_);
@@ -284,15 +291,8 @@ class real_pool {
       if (pending_dials_ > 0) {
         pending_dials_--;
         lk.unlock();
-        std::unique_ptr<Conn> c;
         std::string error;
-        try {
-          c = dial_();
-        } catch (const std::exception& e) {
-          error = e.what();
-        } catch (...) {
-          error = "unknown error";  // must not escape the thread
-        }
+        std::unique_ptr<Conn> c = try_dial(error);
         std::vector<std::unique_ptr<Conn>> doomed;
         lk.lock();
         if (c) {

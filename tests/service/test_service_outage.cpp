@@ -38,6 +38,16 @@ struct pg_restarter {
   }
 };
 
+// Stops PostgreSQL and starts it again on the same port; if that start throws,
+// pg_restarter tries once more, so later tests find it running.
+void restart_postgres(int port) {
+  pg_restarter restarter{port};
+  pg_stop();
+  restarter.stopped = true;
+  pg_start(port);
+  restarter.stopped = false;
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -158,11 +168,7 @@ TEST_CASE("idle connections broken by a database restart are replaced without fa
   http_client c(svc.port());
   REQUIRE(c.request("POST", "/", R"({"Age": 300})").status == 200);
   REQUIRE(metric_value(c.request("GET", "/metrics").body, "headroom_pool_idle") == 1);
-  pg_restarter restarter{pg_port};
-  pg_stop();
-  restarter.stopped = true;
-  pg_start(pg_port);
-  restarter.stopped = false;
+  restart_postgres(pg_port);
   // The idle connection is dead; like Go's database/sql, the service retries
   // on a new connection instead of failing the request.
   const auto r = c.request("POST", "/", R"({"Age": 300})");
@@ -196,11 +202,7 @@ TEST_CASE("with more idle connections than retries, a database restart still fai
   }
   http_client c(svc.port());
   REQUIRE(metric_value(c.request("GET", "/metrics").body, "headroom_pool_idle") == 4);
-  pg_restarter restarter{pg_port};
-  pg_stop();
-  restarter.stopped = true;
-  pg_start(pg_port);
-  restarter.stopped = false;
+  restart_postgres(pg_port);
   const auto r = c.request("POST", "/", R"({"Age": 300})");
   CHECK(r.status == 200);
   CHECK(r.body == R"({"People":[]})");
