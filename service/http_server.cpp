@@ -194,9 +194,8 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec) return on_read_error(ec);
-    reading_ = false;
+    // on_header already marked the request begun (reading_ false, in_flight counted).
     parsed_ = steady::now();
-    begin_request();
     st_.metrics.request_started();
     // The handler's time is not the client's: no timeout until the write.
     stream_.expires_never();
