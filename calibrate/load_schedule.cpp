@@ -8,32 +8,6 @@
 
 namespace headroom::calibrate {
 
-double parse_duration(const std::string& text) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    throw std::invalid_argument("not a duration: '" + text + "' (try 20s, 500ms, 2m)");
-  }
-  std::string unit = text.substr(used);
-  double scale = 0;
-  if (unit.empty() || unit == "s")
-    scale = 1;
-  else if (unit == "ms")
-    scale = 1e-3;
-  else if (unit == "us")
-    scale = 1e-6;
-  else if (unit == "m")
-    scale = 60;
-  else if (unit == "h")
-    scale = 3600;
-  else
-    throw std::invalid_argument("not a duration: '" + text + "' (units: us, ms, s, m, h)");
-  if (!std::isfinite(value)) throw std::invalid_argument("not a duration: '" + text + "'");
-  return value * scale;
-}
-
 std::vector<double> parse_rate_list(const std::string& text) {
   std::vector<double> rates;
   std::stringstream in(text);

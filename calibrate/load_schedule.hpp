@@ -15,8 +15,6 @@
 
 namespace headroom::calibrate {
 
-// "20s", "500ms", "250us", "2m", "1h", or plain seconds ("1.5"). Throws std::invalid_argument.
-double parse_duration(const std::string& text);
 // "50,500,1000" (requests per second). Throws std::invalid_argument on an empty or bad item.
 std::vector<double> parse_rate_list(const std::string& text);
 

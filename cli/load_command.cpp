@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "commands.hpp"
+#include "duration.hpp"
 #include "load_report.hpp"
 #include "open_loop_generator.hpp"
 
@@ -75,10 +76,10 @@ cal::load_schedule build_schedule(const load_args& a) {
     if (!a.steps.empty()) {
       if (a.step_duration.empty()) throw cal::load_input_error("--steps needs --step-duration");
       s = cal::load_schedule::steps(cal::parse_rate_list(a.steps),
-                                    cal::parse_duration(a.step_duration));
+                                    headroom::parse_duration(a.step_duration));
     } else {
       if (a.duration.empty()) throw cal::load_input_error("--duration is needed");
-      double d = cal::parse_duration(a.duration);
+      double d = headroom::parse_duration(a.duration);
       if (!a.ramp.empty()) {
         auto colon = a.ramp.find(':');
         if (colon == std::string::npos)
@@ -92,7 +93,7 @@ cal::load_schedule build_schedule(const load_args& a) {
         s = cal::load_schedule::constant(a.rate, d);
       }
     }
-    return s.with_warmup(cal::parse_duration(a.warmup));
+    return s.with_warmup(headroom::parse_duration(a.warmup));
   } catch (const cal::load_input_error&) {
     throw;
   } catch (const std::invalid_argument& e) {
@@ -115,7 +116,7 @@ int run_load(const load_args& a) {
   o.schedule = build_schedule(a);
   try {
     o.arrivals = cal::parse_arrival_process(a.arrivals);
-    o.timeout = cal::parse_duration(a.timeout);
+    o.timeout = headroom::parse_duration(a.timeout);
   } catch (const std::invalid_argument& e) {
     throw cal::load_input_error(e.what());
   }

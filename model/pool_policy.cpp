@@ -15,6 +15,47 @@ waiter_order parse_waiter_order(const std::string& s) {
 
 const char* to_string(waiter_order o) { return o == waiter_order::fifo ? "fifo" : "random"; }
 
+go_version parse_go_version(const std::string& s) {
+  int major = 0, minor = -1;
+  std::size_t dot = s.find('.');
+  try {
+    std::size_t used = 0;
+    if (dot != std::string::npos) {
+      major = std::stoi(s.substr(0, dot), &used);
+      if (used != dot) major = 0;
+      minor = std::stoi(s.substr(dot + 1), &used);
+      if (used != s.size() - dot - 1) minor = -1;
+    }
+  } catch (const std::exception&) {
+    minor = -1;
+  }
+  if (major != 1 || minor < 10)
+    throw std::invalid_argument("Go version must be 1.10 or later (profiles 1.10, 1.15, 1.18, 1.23), not '" +
+                                s + "'");
+  if (minor >= 23) return go_version::go1_23;
+  if (minor >= 18) return go_version::go1_18;
+  if (minor >= 15) return go_version::go1_15;
+  return go_version::go1_10;
+}
+
+const char* to_string(go_version v) {
+  switch (v) {
+    case go_version::go1_10:
+      return "1.10";
+    case go_version::go1_15:
+      return "1.15";
+    case go_version::go1_18:
+      return "1.18";
+    case go_version::go1_23:
+      return "1.23";
+  }
+  return "?";
+}
+
+waiter_order effective_waiter_order(const pool_config& cfg) {
+  return cfg.order ? *cfg.order : waiter_order::random;
+}
+
 pool_policy::pool_policy(const pool_config& cfg) : cfg_(cfg), rng_(cfg.seed) {
   if (cfg_.max_open < 0) throw std::invalid_argument("max_open must be >= 0");
   if (cfg_.max_lifetime < 0) throw std::invalid_argument("max_lifetime must be >= 0");
@@ -240,7 +281,7 @@ int pool_policy::dials_for_waiters() {
 
 pool_policy::waiter pool_policy::pop_waiter() {
   waiter w;
-  if (cfg_.order == waiter_order::fifo || waiters_.size() == 1) {
+  if (effective_waiter_order(cfg_) == waiter_order::fifo || waiters_.size() == 1) {
     w = waiters_.front();
     waiters_.pop_front();
   } else {

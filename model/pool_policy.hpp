@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,17 +19,32 @@ enum class waiter_order { fifo, random };
 waiter_order parse_waiter_order(const std::string& s);  // "fifo" | "random", else throws
 const char* to_string(waiter_order o);
 
+// Go's database/sql rules changed between releases (DESIGN.md "Pool semantics"); a profile
+// names the release whose rules the pool follows. The study's service ran Go 1.10.
+enum class go_version { go1_10, go1_15, go1_18, go1_23 };
+// "1.10".."1.14" -> go1_10, "1.15".."1.17" -> go1_15, "1.18".."1.22" -> go1_18, "1.23" and
+// later -> go1_23 (the profile whose rules that release has). Throws std::invalid_argument.
+go_version parse_go_version(const std::string& s);
+const char* to_string(go_version v);  // the profile's name: "1.10", "1.15", "1.18", "1.23"
+
 struct pool_config {
   int max_open = 0;          // 0 = unlimited
   int max_idle = 2;          // Go's default; negative means 0; clamped to max_open
   double max_lifetime = 0;   // seconds since dial; 0 = forever
   double max_idle_time = 0;  // seconds since last release; 0 = forever
-  waiter_order order = waiter_order::fifo;
+  go_version go = go_version::go1_10;  // whose rules (service_defaults: the study's)
+  // Which waiter gets a released connection: unset = the Go version's rule; set for pools that
+  // are not Go's (fifo: HikariCP, pgx, Go <= 1.8).
+  std::optional<waiter_order> order;
   std::uint64_t seed = 1;  // for waiter_order::random
 };
 
 // Why a connection was closed (each has its DBStats counter).
 enum class close_reason { max_idle, max_idle_time, max_lifetime, over_max_open, broken, shutdown };
+
+// The waiter order the pool follows: the override, else the Go version's (every profile from
+// 1.9 on picks a waiter at random: map iteration order until 1.22, uniformly from 1.23).
+waiter_order effective_waiter_order(const pool_config& cfg);
 
 struct pool_stats {
   int max_open = 0;

@@ -448,7 +448,7 @@ json::value scenario_to_json(const scenario& s) {
                            {"max_idle", s.pool.max_idle},
                            {"max_lifetime", s.pool.max_lifetime},
                            {"max_idle_time", s.pool.max_idle_time},
-                           {"waiter_order", to_string(s.pool.order)},
+                           {"waiter_order", to_string(effective_waiter_order(s.pool))},
                            {"wait_timeout", s.wait_timeout},
                            {"warm_start", s.pool_warm_start}};
   o["network"] = json::object{{"rtt", distribution_to_json(s.network_rtt)}};
@@ -508,7 +508,7 @@ json::value prediction_to_json(const scenario& s, const prediction& p) {
                                {"workers", s.workers},
                                {"max_open", s.pool.max_open},
                                {"max_idle", s.pool.max_idle},
-                               {"waiter_order", to_string(s.pool.order)}};
+                               {"waiter_order", to_string(effective_waiter_order(s.pool))}};
   o["latency"] = latency_json(p.phases[phase_total]);
   json::object phases;
   for (int i = 0; i < phase_count; ++i) phases[phase_name(i)] = latency_json(p.phases[i]);
@@ -549,7 +549,7 @@ std::string prediction_table(const scenario& s, const prediction& p) {
      << s.arrivals.rate << " req/s offered, " << s.cores << " cores";
   if (s.use_pool)
     os << ", max_open " << s.pool.max_open << (s.pool.max_open == 0 ? " (unlimited)" : "")
-       << ", max_idle " << s.pool.max_idle << ", waiters " << to_string(s.pool.order);
+       << ", max_idle " << s.pool.max_idle << ", waiters " << to_string(effective_waiter_order(s.pool));
   os << "\n";
   if (!p.stable) {
     // Percentiles of a run whose backlog keeps growing describe only how long it ran.

@@ -3,9 +3,11 @@
 #include <cmath>
 #include <vector>
 
+#include "duration.hpp"
 #include "load_schedule.hpp"
 
 using namespace headroom::calibrate;
+using headroom::parse_duration;
 
 namespace {
 std::vector<double> all_times(const load_schedule& s, arrival_process a, int thread = 0,
@@ -29,6 +31,17 @@ TEST_CASE("durations accept seconds, milliseconds, minutes and plain numbers") {
   CHECK_THROWS_AS(load_schedule::constant(100, -1), std::invalid_argument);
   CHECK(parse_rate_list("50,500,1000") == std::vector<double>{50, 500, 1000});
   CHECK_THROWS_AS(parse_rate_list("50,,1000"), std::invalid_argument);
+}
+
+TEST_CASE("a formatted duration reads back as the same number of seconds") {
+  using headroom::format_duration;
+  CHECK(format_duration(0.25) == "250ms");
+  CHECK(format_duration(5) == "5s");
+  CHECK(format_duration(120) == "2m");
+  CHECK(format_duration(90) == "90s");
+  CHECK(format_duration(0) == "0s");
+  for (double s : {250e-6, 0.0123, 1.5, 60.0, 7200.0})
+    CHECK(parse_duration(format_duration(s)) == Approx(s).epsilon(1e-3));  // 4 significant digits
 }
 
 TEST_CASE("a constant rate sends exactly rate times duration requests, evenly spaced") {

@@ -103,6 +103,7 @@ TEST_CASE("random waiter order lengthens the wait's tail but not its mean") {
   // max_open 4 at 90 % use: many waiters. The mean wait does not depend on the order of service
   // (any order that never idles a free connection); the tail does.
   scenario fifo = pool_scenario(360, 4, 4);
+  fifo.pool.order = waiter_order::fifo;
   fifo.run.requests = 100000;
   fifo.run.max_replications = 24;  // the random tail converges slowly; the gap is wide anyway
   scenario random = fifo;

@@ -89,7 +89,9 @@ TEST_CASE("a released connection goes to a waiter before the idle list") {
 }
 
 TEST_CASE("waiters are served first come first served with fifo order") {
-  pool_policy p(limits(1, 1));
+  pool_config cfg = limits(1, 1);
+  cfg.order = waiter_order::fifo;
+  pool_policy p(cfg);
   conn_id c = dial_one(p, 0);
   std::vector<headroom::waiter_id> order;
   for (int i = 0; i < 5; ++i) order.push_back(p.acquire(1 + i).waiter);
