@@ -24,6 +24,9 @@ struct scheduled_request {
   int target;            // index into the run's targets
   bool measured;         // false during warmup
   bool retried = false;  // already resent once after a stale keep-alive connection
+  // One deadline for the whole request (connect, write and read together): set when it is first
+  // handed to a connection, kept by a resend.
+  load_clock::time_point deadline = load_clock::time_point::max();
 };
 
 // Short, stable names for what went wrong, so reports from different runs add up.
@@ -66,7 +69,7 @@ class load_connection {
   bool got_part_of_response() const { return parser_ && parser_->got_some(); }
 
   scheduled_request request{};  // the request on this connection now
-  load_clock::time_point deadline = load_clock::time_point::max();
+  load_clock::time_point deadline = load_clock::time_point::max();  // its request's; max if idle
   bool timed_out = false;
   load_clock::time_point sent_at{};
   std::uint64_t responses = 0;  // on this connection so far: 0 means freshly connected

@@ -146,10 +146,9 @@ void load_worker::open_connection(const scheduled_request& r) {
   connections_.push_front(std::make_unique<load_connection>(io_, owner, r.target));
   load_connection* c = connections_.front().get();
   c->self = connections_.begin();
-  c->request = r;
   ++open_;
   ++in_flight_;
-  c->deadline = load_clock::now() + plan_.timeout;
+  start_clock(c, r);
   c->connect(plan_.endpoints[r.target]);
 }
 
@@ -158,32 +157,42 @@ void load_worker::on_connected(load_connection& c) {
     std::lock_guard lock(mutex_);
     ++result_.connections_opened;
   }
-  c.deadline = load_clock::now() + plan_.timeout;
-  c.send(plan_.request_bytes[c.target()]);
-  if (c.request.measured && !c.request.retried) {  // a resend is not a second request
-    std::lock_guard lock(mutex_);
-    ++result_.sent;
-    result_.send_delay.record(to_seconds(c.sent_at - c.request.intended));
-    if (auto* s = second_at(c.sent_at)) ++s->sent;
-  }
+  c.send(plan_.request_bytes[c.target()]);  // within the deadline set before the connect
+  count_sent(c);
 }
 
 void load_worker::send(load_connection* c, const scheduled_request& r) {
-  c->request = r;
   ++in_flight_;
-  c->deadline = load_clock::now() + plan_.timeout;
+  start_clock(c, r);
   c->send(plan_.request_bytes[c->target()]);
-  if (r.measured && !r.retried) {
-    std::lock_guard lock(mutex_);
-    ++result_.sent;
-    result_.send_delay.record(to_seconds(c->sent_at - r.intended));
-    if (auto* s = second_at(c->sent_at)) ++s->sent;
-  }
+  count_sent(*c);
+}
+
+// The request's one deadline starts when it is first handed to a connection, so connect, write
+// and read together take at most --timeout; a resend keeps the deadline it had.
+void load_worker::start_clock(load_connection* c, const scheduled_request& r) {
+  c->request = r;
+  if (c->request.deadline == load_clock::time_point::max())
+    c->request.deadline = load_clock::now() + plan_.timeout;
+  c->deadline = c->request.deadline;
+}
+
+void load_worker::count_sent(const load_connection& c) {
+  if (!c.request.measured || c.request.retried) return;  // a resend is not a second request
+  std::lock_guard lock(mutex_);
+  ++result_.sent;
+  result_.send_delay.record(to_seconds(c.sent_at - c.request.intended));
+  if (auto* s = second_at(c.sent_at)) ++s->sent;
 }
 
 void load_worker::on_response(load_connection& c, load_clock::time_point at) {
   --in_flight_;
-  record_response(c, at);
+  // A response after the deadline (before the sweep noticed) is a timeout all the same: the
+  // deadline is exact, the sweep is only how the generator stops waiting.
+  if (at > c.request.deadline)
+    record_timeout(c.request);
+  else
+    record_response(c, at);
   if (!c.response_keeps_alive() || stopping_ || c.timed_out) {  // a timed-out socket is closed
     close(&c);
     after_close();
@@ -196,7 +205,7 @@ void load_worker::on_failure(load_connection& c, error_code ec) {
   --in_flight_;
   // A reused keep-alive connection the server closed just as we sent on it: nothing was
   // answered, so resend once on a fresh connection (as HTTP clients do); the latency still
-  // counts from the first intended send time.
+  // counts from the first intended send time, and the deadline from the first send.
   bool stale = c.responses > 0 && !c.request.retried && !stopping_ && !c.timed_out &&
                (ec == http::error::end_of_stream || ec == asio::error::eof ||
                 ec == asio::error::connection_reset || ec == asio::error::broken_pipe) &&
@@ -212,15 +221,14 @@ void load_worker::on_failure(load_connection& c, error_code ec) {
     open_connection(r);
     return;
   }
-  if (c.request.measured) {
+  auto now = load_clock::now();
+  if (c.timed_out || now >= c.request.deadline) {
+    record_timeout(c.request);
+  } else if (stopping_) {
     std::lock_guard lock(mutex_);
-    if (stopping_) {
-      ++result_.unfinished;  // cut off by the end of the run, not the target's fault
-    } else {
-      ++result_.transport_errors;
-      ++result_.error_counts[c.timed_out ? std::string("timeout") : error_kind(ec)];
-      if (auto* s = second_at(load_clock::now())) ++s->errors;
-    }
+    record_cut_off(c.request, result_.unfinished);  // by the end of the run, not the target
+  } else {
+    record_transport_error(c.request, error_kind(ec), now);
   }
   close(&c);
   after_close();
@@ -297,14 +305,14 @@ void load_worker::maybe_finish() {
 // Stop now: waiting requests are unsent, in-flight ones unfinished (their handlers count them).
 void load_worker::end_run() {
   stopping_ = true;
+  ended_at_ = load_clock::now();
   schedule_timer_.cancel();
   drain_timer_.cancel();
   sweep_timer_.cancel();
   {
     std::lock_guard lock(mutex_);
     for (auto& queue : backlog_)
-      for (const auto& r : queue)
-        if (r.measured) ++result_.unsent;
+      for (const auto& r : queue) record_cut_off(r, result_.unsent);
   }
   for (auto& queue : backlog_) queue.clear();
   backlog_size_ = 0;
@@ -336,9 +344,11 @@ void load_worker::record_response(const load_connection& c, load_clock::time_poi
     for (auto& e : parsed.entries) phases.push_back(std::move(e));
   }
   double latency = to_seconds(now - c.request.intended);
+  bool success = status < 400;
   std::lock_guard lock(mutex_);
   ++result_.completed;
-  result_.latency.record(latency);
+  result_.latency_all.record(latency);
+  if (success) result_.latency.record(latency);
   result_.service_time.record(to_seconds(now - c.sent_at));
   ++result_.status_counts[status];
   if (had_timing) ++result_.server_timing_responses;
@@ -353,10 +363,44 @@ void load_worker::record_response(const load_connection& c, load_clock::time_poi
   }
   if (auto* s = second_at(now)) {
     ++s->completed;
-    s->latency.record(latency);
-    if (status >= 400) ++s->errors;
+    if (success)
+      s->latency.record(latency);
+    else
+      ++s->errors;
   }
   if (now > last_completion_) last_completion_ = now;
+}
+
+// Requests that got no response enter latency_all at the time they had waited: a lower bound on
+// their latency (censored), so a stall longer than the timeout still shows in its percentiles.
+
+void load_worker::record_timeout(const scheduled_request& r) {
+  if (!r.measured) return;
+  std::lock_guard lock(mutex_);
+  ++result_.transport_errors;
+  ++result_.error_counts["timeout"];
+  result_.latency_all.record(to_seconds(r.deadline - r.intended));  // it failed at its deadline
+  ++result_.censored;
+  if (auto* s = second_at(r.deadline)) ++s->errors;
+}
+
+void load_worker::record_transport_error(const scheduled_request& r, const std::string& kind,
+                                         load_clock::time_point now) {
+  if (!r.measured) return;
+  std::lock_guard lock(mutex_);
+  ++result_.transport_errors;
+  ++result_.error_counts[kind];
+  result_.latency_all.record(to_seconds(now - r.intended));
+  ++result_.censored;
+  if (auto* s = second_at(now)) ++s->errors;
+}
+
+// Unsent or unfinished when the run was cut; caller holds mutex_.
+void load_worker::record_cut_off(const scheduled_request& r, std::uint64_t& count) {
+  if (!r.measured) return;
+  ++count;
+  result_.latency_all.record(to_seconds(ended_at_ - r.intended));
+  ++result_.censored;
 }
 
 }  // namespace headroom::calibrate

@@ -71,6 +71,8 @@ class load_worker final : load_connection::events {
   void dispatch(const scheduled_request& r);
   void open_connection(const scheduled_request& r);
   void send(load_connection* c, const scheduled_request& r);
+  void start_clock(load_connection* c, const scheduled_request& r);
+  void count_sent(const load_connection& c);
   void on_connected(load_connection& c) override;
   void on_response(load_connection& c, load_clock::time_point at) override;
   void on_failure(load_connection& c, boost::system::error_code ec) override;
@@ -87,6 +89,10 @@ class load_worker final : load_connection::events {
   // Recording.
   second_stats* second_at(load_clock::time_point t);  // caller holds mutex_
   void record_response(const load_connection& c, load_clock::time_point now);
+  void record_timeout(const scheduled_request& r);
+  void record_transport_error(const scheduled_request& r, const std::string& kind,
+                              load_clock::time_point now);
+  void record_cut_off(const scheduled_request& r, std::uint64_t& count);
 
   const run_plan& plan_;
   boost::asio::io_context io_{1};
@@ -109,6 +115,7 @@ class load_worker final : load_connection::events {
   std::size_t in_flight_ = 0;
   bool schedule_done_ = false;
   bool stopping_ = false;
+  load_clock::time_point ended_at_ = load_clock::time_point::max();  // when end_run cut the run
 
   std::mutex mutex_;  // guards result_ against the progress reader
   load_result result_;
