@@ -148,7 +148,7 @@ TEST_CASE("headroom load merge combines two JSON reports into one") {
   for (const auto& p : {a, b, m}) std::remove(p.c_str());
 }
 
-TEST_CASE("--json with no file or '-' prints the JSON report on stdout instead of the text") {
+TEST_CASE("a JSON report asked for with no file or - goes to stdout instead of the text") {
   headroom::test::test_http_server server;
   for (std::vector<std::string> json_flag :
        {std::vector<std::string>{"--json"}, std::vector<std::string>{"--json", "-"}}) {
@@ -168,7 +168,7 @@ TEST_CASE("--json with no file or '-' prints the JSON report on stdout instead o
   }
 }
 
-TEST_CASE("--help gives the unit of every flag of headroom load") {
+TEST_CASE("the help of headroom load gives the unit of every flag") {
   auto o = run_headroom({"load", "--help"});
   CHECK(o.exit_code == 0);
   std::istringstream lines(o.out);
