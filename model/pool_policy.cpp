@@ -30,8 +30,8 @@ go_version parse_go_version(const std::string& s) {
     minor = -1;
   }
   if (major != 1 || minor < 10)
-    throw std::invalid_argument("Go version must be 1.10 or later (profiles 1.10, 1.15, 1.18, 1.23), not '" +
-                                s + "'");
+    throw std::invalid_argument(
+        "Go version must be 1.10 or later (profiles 1.10, 1.15, 1.18, 1.23), not '" + s + "'");
   if (minor >= 23) return go_version::go1_23;
   if (minor >= 18) return go_version::go1_18;
   if (minor >= 15) return go_version::go1_15;
@@ -248,8 +248,8 @@ pool_policy::cleaner_decision pool_policy::expire_idle(double now) {
     std::size_t i = 0;
     while (i < idle_.size()) {
       const conn_info& ci = conns_[idle_[i]];
-      const bool expired = why == close_reason::max_lifetime ? past_lifetime(ci, now)
-                                                             : past_idle_time(ci, now);
+      const bool expired =
+          why == close_reason::max_lifetime ? past_lifetime(ci, now) : past_idle_time(ci, now);
       if (!expired) {
         ++i;
         continue;

@@ -236,7 +236,8 @@ TEST_CASE("the retry rule: two tries from the pool, then one on a new connection
   CHECK_FALSE(retry.again());
 }
 
-TEST_CASE("Go 1.10: a connection past max_lifetime goes back, and a waiter handed it fails its try") {
+TEST_CASE(
+    "Go 1.10: a connection past max_lifetime goes back, and a waiter handed it fails its try") {
   pool_config cfg = limits(1, 1, go_version::go1_10);
   cfg.max_lifetime = 10;
   pool_policy p(cfg);
@@ -256,7 +257,8 @@ TEST_CASE("Go 1.10: a connection past max_lifetime goes back, and a waiter hande
   CHECK(p.release(old, 22).what == rel::to_idle);
 }
 
-TEST_CASE("Go 1.15: a connection past max_lifetime is closed when returned, and a waiter gets a dial") {
+TEST_CASE(
+    "Go 1.15: a connection past max_lifetime is closed when returned, and a waiter gets a dial") {
   for (go_version go : {go_version::go1_15, go_version::go1_18, go_version::go1_23}) {
     INFO("profile " << headroom::to_string(go));
     pool_config cfg = limits(1, 1, go);
@@ -349,11 +351,11 @@ TEST_CASE("Go 1.18: the cleaner wakes at the next idle connection's expiry, neve
     pool_policy p(cfg);
     CHECK(p.cleaner_interval() == 12);  // nothing idle yet: the shortest limit
     conn_id a = dial_one(p, 0), b = dial_one(p, 8);
-    p.release(a, 9);   // idle time ends at 21, lifetime at 30
-    p.release(b, 10);  // idle time ends at 22, lifetime at 38
-    CHECK(p.expire_idle(15).next_run == 6);       // a's idle time, at 21
-    CHECK(p.expire_idle(20.5).next_run == 1.0);   // a at 21 is 0.5 s away: at least 1 s
-    auto late = p.expire_idle(21.5);              // a expired
+    p.release(a, 9);                             // idle time ends at 21, lifetime at 30
+    p.release(b, 10);                            // idle time ends at 22, lifetime at 38
+    CHECK(p.expire_idle(15).next_run == 6);      // a's idle time, at 21
+    CHECK(p.expire_idle(20.5).next_run == 1.0);  // a at 21 is 0.5 s away: at least 1 s
+    auto late = p.expire_idle(21.5);             // a expired
     CHECK(late.effects.close == std::vector<conn_id>{a});
     CHECK(late.next_run == 1.0);  // b's idle time ends at 22: 0.5 s away, so 1 s
   }
@@ -449,7 +451,7 @@ TEST_CASE("dials for waiters are made one at a time, as many as waiters up to ma
   std::vector<bool> starts;
   for (conn_id c : held) starts.push_back(p.release(c, 2, true).effects.start_waiter_dial);
   CHECK(starts == std::vector<bool>{true, false, false});  // one dial running, two queued
-  CHECK(p.stats().open == 3);  // never above max_open, though five wait
+  CHECK(p.stats().open == 3);                              // never above max_open, though five wait
   CHECK(p.stats().dials_queued == 2);
   CHECK(p.stats().dials == 4);  // three by callers, one started by the opener
   for (int i = 0; i < 3; ++i) {

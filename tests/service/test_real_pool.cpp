@@ -115,8 +115,8 @@ TEST_CASE("many threads sharing a bounded pool never exceed max_open nor share a
 TEST_CASE(
     "the pool keeps its books straight under random hand-off with short lifetimes and failing "
     "dials, in every Go profile") {
-  const go_version go = GENERATE(go_version::go1_10, go_version::go1_15, go_version::go1_18,
-                                 go_version::go1_23);
+  const go_version go =
+      GENERATE(go_version::go1_10, go_version::go1_15, go_version::go1_18, go_version::go1_23);
   INFO("profile " << to_string(go));
   pool_config cfg;
   cfg.go = go;
@@ -423,7 +423,8 @@ std::vector<std::string> acquire_with_retry(real_pool<fake_conn>& pool, double w
 
 }  // namespace
 
-TEST_CASE("Go 1.10 real pool: expired idle connections use up the pooled tries and the third dials") {
+TEST_CASE(
+    "Go 1.10 real pool: expired idle connections use up the pooled tries and the third dials") {
   pool_config cfg;
   cfg.go = go_version::go1_10;
   cfg.max_idle = 3;
@@ -433,9 +434,7 @@ TEST_CASE("Go 1.10 real pool: expired idle connections use up the pooled tries a
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return std::make_unique<fake_conn>();
   });
-  {
-    auto a = pool.acquire(5), b = pool.acquire(5), c = pool.acquire(5);
-  }
+  { auto a = pool.acquire(5), b = pool.acquire(5), c = pool.acquire(5); }
   REQUIRE(pool.stats().idle == 3);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // all three past 50 ms
   real_pool<fake_conn>::lease l;
