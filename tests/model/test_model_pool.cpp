@@ -289,3 +289,13 @@ TEST_CASE("Go 1.10 in the model: an expired idle connection costs a try and the 
     }
   }
 }
+
+TEST_CASE("Go 1.10 in a scenario: max_idle_time is refused, naming the field") {
+  scenario s = pool_scenario(10, 0, 2);
+  s.pool.max_idle_time = 30;
+  CHECK_THROWS_WITH(predict(s),
+                    Catch::StartsWith("pool.max_idle_time: needs pool.go_version 1.15"));
+  s.pool.go = go_version::go1_15;
+  s.run.requests = 2000;
+  CHECK(predict(s).stable);
+}
