@@ -78,6 +78,8 @@ void validate(const scenario& s) {
   field_check(s.pool.max_open >= 0, "pool.max_open", "must be >= 0 (0 = unlimited)");
   field_check(s.pool.max_lifetime >= 0, "pool.max_lifetime", "must be >= 0");
   field_check(s.pool.max_idle_time >= 0, "pool.max_idle_time", "must be >= 0");
+  field_check(!(s.use_pool && s.pool.max_idle_time > 0 && s.pool.go == go_version::go1_10),
+              "pool.max_idle_time", "needs pool.go_version 1.15 or later (SetConnMaxIdleTime)");
   field_check(std::isfinite(s.wait_timeout) && s.wait_timeout >= 0, "pool.wait_timeout",
               "must be >= 0");
   field_check(s.run.requests >= 1, "run.requests", "must be >= 1");

@@ -226,6 +226,7 @@ struct request {
   double t[phase_count] = {};
   waiter_id waiter = 0;
   conn_id conn = 0;
+  bad_conn_retry retry;  // which try of Go's query loop this is
   stage at = stage::parse;
   bool measured = false;
 };
@@ -342,7 +343,7 @@ class request_path_sim {
       if (d.what != pool_policy::acquire_decision::action::dial) break;
       opened.push_back(pool_.dial_succeeded(0));
     }
-    for (conn_id c : opened) pool_.release(c, 0);
+    for (conn_id c : opened) carry_out(pool_.release(c, 0));
   }
 
   // ---- arrivals -------------------------------------------------------------------------
@@ -423,25 +424,34 @@ class request_path_sim {
     r.t[phase_queue] = now_ - r.stamp;
     r.stamp = now_;
     if (!s_.use_pool) return start_query(id);
-    pool_touch();
-    auto d = pool_.acquire(now_);
-    after_pool_call();
-    switch (d.what) {
-      case pool_policy::acquire_decision::action::reuse:
-        r.conn = d.conn;
-        start_query(id);
-        break;
-      case pool_policy::acquire_decision::action::dial:
-        if (window_open_) ++res_.pool.dials;
-        r.at = stage::dial;
-        start_dial(id);
-        break;
-      case pool_policy::acquire_decision::action::wait:
-        r.at = stage::waiting;
-        r.waiter = d.waiter;
-        add_waiting(d.waiter, id);
-        if (s_.wait_timeout > 0) deadlines_.push_back({now_ + s_.wait_timeout, d.waiter, id});
-        break;
+    acquire_conn(id);
+  }
+  // The tries of Go's query loop: an idle connection, a dial, or a wait. An idle connection
+  // found expired uses up a try (bad_conn_retry), and the next try follows at once.
+  void acquire_conn(std::uint32_t id) {
+    request& r = reqs_[id];
+    for (;;) {
+      pool_touch();
+      auto d = pool_.acquire(now_, r.retry.new_conn());
+      carry_out(d.effects);
+      switch (d.what) {
+        case pool_policy::acquire_decision::action::reuse:
+          r.conn = d.conn;
+          return start_query(id);
+        case pool_policy::acquire_decision::action::dial:
+          if (window_open_) ++res_.pool.dials;
+          r.at = stage::dial;
+          return start_dial(id);
+        case pool_policy::acquire_decision::action::wait:
+          r.at = stage::waiting;
+          r.waiter = d.waiter;
+          add_waiting(d.waiter, id);
+          if (s_.wait_timeout > 0) deadlines_.push_back({now_ + s_.wait_timeout, d.waiter, id});
+          return;
+        case pool_policy::acquire_decision::action::bad_conn:
+          if (r.retry.again()) continue;
+          return finish(id, true);  // the third try dials, so never reached today
+      }
     }
   }
 
@@ -466,11 +476,9 @@ class request_path_sim {
   void dial_done(std::uint32_t id) {
     pool_touch();
     if (id == tag_waiter_dial) {
-      opener_busy_ = false;
       auto d = pool_.waiter_dial_succeeded(now_);
       mark_fresh(d.conn);
-      after_put(d);
-      start_waiter_dials(0);  // the next queued one, if any
+      carry_out(d);  // also starts the opener's next dial, if any is queued
       return;
     }
     request& r = reqs_[id];
@@ -533,47 +541,53 @@ class request_path_sim {
     r.t[phase_release] = now_ - r.stamp;
     if (s_.use_pool) {
       pool_touch();
-      auto d = pool_.release(r.conn, now_);
-      after_put(d);
+      carry_out(pool_.release(r.conn, now_));
     }
     r.at = stage::respond;
     if (!cpu_step(id, s_.respond_cpu, r_respond_, own_service)) finish(id, false);
   }
 
   // Where a released or newly dialed connection went.
-  void after_put(const pool_policy::release_decision& d) {
-    after_pool_call();
+  void carry_out(const pool_policy::release_decision& d) {
+    carry_out(d.effects);
     switch (d.what) {
       case pool_policy::release_decision::action::to_waiter: {
         std::uint32_t w = take_waiting(d.waiter);
         request& r = reqs_[w];
         r.conn = d.conn;
-        r.t[phase_wait] = now_ - r.stamp;
+        r.t[phase_wait] += now_ - r.stamp;
         start_query(w);
         break;
       }
-      case pool_policy::release_decision::action::to_idle:
+      case pool_policy::release_decision::action::waiter_bad_conn: {
+        // Go 1.10-1.14: the waiter was handed an expired connection; that try failed.
+        std::uint32_t w = take_waiting(d.waiter);
+        request& r = reqs_[w];
+        r.t[phase_wait] += now_ - r.stamp;
+        r.stamp = now_;
+        if (r.retry.again()) {
+          acquire_conn(w);
+        } else {
+          r.waiter = 0;  // no longer waiting: its deadline finds nothing to cancel
+          finish(w, true);
+        }
         break;
+      }
+      case pool_policy::release_decision::action::to_idle:
       case pool_policy::release_decision::action::close:
-        start_waiter_dials(d.dials_for_waiters);
         break;
     }
   }
-  // Dials for waiters are made one at a time, fork to handshake, as Go's
-  // connectionOpener and the service's background thread make them.
-  void start_waiter_dials(int n) {
-    if (window_open_) res_.pool.dials += static_cast<std::uint64_t>(n);
-    opener_queue_ += n;
-    if (opener_busy_ || opener_queue_ == 0) return;
-    opener_busy_ = true;
-    --opener_queue_;
-    start_dial(tag_waiter_dial);
-  }
-  // Every pool call that clears closed_by_last_call(): count the closes and pay for them.
-  void after_pool_call() {
-    for (std::size_t i = 0; i < pool_.closed_by_last_call().size(); ++i) {
+  // What every pool decision asks besides its answer: count the closes and pay for them, and
+  // start the opener's dial for waiters (the policy starts one at a time).
+  void carry_out(const pool_effects& e) {
+    for (std::size_t i = 0; i < e.close.size(); ++i) {
       if (window_open_) ++res_.pool.closes;
       if (!s_.close_db_cpu.is_zero()) cpu_off_path(s_.close_db_cpu.sample(r_close_), own_database);
+    }
+    if (e.start_waiter_dial) {
+      if (window_open_) ++res_.pool.dials;
+      start_dial(tag_waiter_dial);
     }
   }
   void add_waiting(waiter_id w, std::uint32_t slot) {
@@ -662,11 +676,10 @@ class request_path_sim {
         break;
       case ev_cleaner: {
         pool_touch();
-        int n = pool_.expire_idle(now_);
-        after_pool_call();
-        start_waiter_dials(n);
-        if (!arrivals_done_ || in_flight_ > 0)
-          cal_.push(now_ + pool_.cleaner_interval(), ev_cleaner, 0);
+        auto c = pool_.expire_idle(now_);
+        carry_out(c.effects);
+        if (c.next_run > 0 && (!arrivals_done_ || in_flight_ > 0))
+          cal_.push(now_ + c.next_run, ev_cleaner, 0);
         break;
       }
     }
@@ -906,8 +919,6 @@ class request_path_sim {
   std::uint64_t warmup_ = 0, total_ = 0, window_middle_ = 0, arrived_ = 0, in_flight_ = 0;
   std::uint64_t max_in_flight_;  // s_.run's, read on every event (a member stays in a register)
   bool arrivals_done_ = false, window_open_ = false, window_closed_ = false, first_half_ = true;
-  int opener_queue_ = 0;      // dials promised to waiters, not yet started
-  bool opener_busy_ = false;  // the one dial for waiters in progress
 
   std::vector<double> samples_[phase_count];
   bool record_[phase_count] = {};

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "http_server.hpp"
@@ -32,7 +33,8 @@ int main(int argc, char** argv) {
   std::string dsn;
   server_options opt;
   pool_config pool;
-  std::string order = "fifo";
+  std::string go = to_string(pool.go);  // the study's Go 1.10 unless told
+  std::optional<std::string> order;     // unset: the Go version's rule
   double wait_timeout = 5;
   std::size_t body_limit = opt.body_limit;
   int port = opt.port;
@@ -91,11 +93,28 @@ int main(int argc, char** argv) {
       ->envname("HEADROOM_POOL_WAIT_TIMEOUT")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--waiter-order", order,
-                 "which waiter gets a released connection: fifo (Go 1.10) or random (Go 1.11+)")
-      ->envname("HEADROOM_WAITER_ORDER")
-      ->check(CLI::IsMember({"fifo", "random"}))
+  // Checked here so that a bad version is a bad flag (exit 2).
+  const CLI::Validator go_release(
+      [](std::string& s) {
+        try {
+          parse_go_version(s);
+          return std::string();
+        } catch (const std::invalid_argument& e) {
+          return std::string(e.what());
+        }
+      },
+      "1.N", "go version");
+  app.add_option("--go-version", go,
+                 "Go release whose database/sql pool rules to follow (DESIGN.md): 1.10 (the "
+                 "study's), 1.15, 1.18 or 1.23; any 1.N from 1.10 on takes its release's profile")
+      ->envname("HEADROOM_GO_VERSION")
+      ->check(go_release)
       ->capture_default_str();
+  app.add_option("--waiter-order", order,
+                 "override which waiter gets a released connection: fifo (no Go since 1.8; "
+                 "HikariCP, pgx) or random; unset = the Go version's rule (random)")
+      ->envname("HEADROOM_WAITER_ORDER")
+      ->check(CLI::IsMember({"fifo", "random"}));
   app.add_option("--body-limit", body_limit, "largest request body in bytes; larger gets 413")
       ->envname("HEADROOM_BODY_LIMIT")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
@@ -124,12 +143,18 @@ int main(int argc, char** argv) {
   }
   opt.port = static_cast<unsigned short>(port);
   opt.body_limit = body_limit;
-  pool.order = parse_waiter_order(order);
+  pool.go = parse_go_version(go);
+  if (order) pool.order = parse_waiter_order(*order);
   pool.seed = std::random_device{}();
+  try {
+    validate(pool);  // e.g. --max-idle-time under --go-version 1.10
+  } catch (const std::invalid_argument& e) {
+    return fail(std::string(e.what()) + " (see --help)", 2);
+  }
 
   try {
     pg_pool connections(pool, [dsn] { return dial_postgres(dsn); });
-    service_metrics metrics([&connections] { return connections.stats(); });
+    service_metrics metrics([&connections] { return connections.stats(); }, pool);
     people_handler handler(connections, wait_timeout);
     http_server server(opt, handler, metrics);
     const unsigned short bound = server.start();

@@ -62,8 +62,16 @@ process_figures read_process_figures() {
   return f;
 }
 
-service_metrics::service_metrics(std::function<pool_stats()> pool)
+service_metrics::service_metrics(std::function<pool_stats()> pool, const pool_config& profile)
     : pool_(std::move(pool)), registry_(std::make_shared<prometheus::Registry>()) {
+  // Which rules the pool follows, so a scrape says what a calibration measured.
+  prometheus::BuildGauge()
+      .Name("headroom_pool_info")
+      .Help("The pool's rules: the Go version profile and the waiter order it follows (always 1)")
+      .Register(*registry_)
+      .Add({{"go_version", to_string(profile.go)},
+            {"waiter_order", to_string(effective_waiter_order(profile))}})
+      .Set(1);
   auto& phases =
       prometheus::BuildHistogram()
           .Name("headroom_phase_seconds")

@@ -47,8 +47,9 @@ process_figures read_process_figures();
 
 class service_metrics {
  public:
-  // `pool` returns a snapshot of the pool's statistics at scrape time.
-  explicit service_metrics(std::function<pool_stats()> pool);
+  // `pool` returns a snapshot of the pool's statistics at scrape time; `profile` is the pool's
+  // configuration, whose Go version and waiter order headroom_pool_info reports.
+  service_metrics(std::function<pool_stats()> pool, const pool_config& profile);
   ~service_metrics();
 
   void observe_phases(const phase_times& p);

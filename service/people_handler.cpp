@@ -99,25 +99,24 @@ reply people_handler::find_people(std::string_view body, double queue, phase_tim
   } catch (const bad_request& e) {
     return finish(error_reply(e.status, e.what()));
   }
-  // Go's database/sql retries a query whose pooled connection turns out to
-  // be dead (driver.ErrBadConn): twice from the pool (maxBadConnRetries),
-  // then once on a new connection (alwaysNewConn). After a database restart
-  // every idle connection is broken, and clients should not pay for that.
-  constexpr int attempts = 3;
+  // Go's query loop (bad_conn_retry, in model/pool_policy.hpp): a connection that turns out
+  // bad -- found expired by the pool, or dead when queried, as every idle one is after a
+  // database restart -- is tried again, twice from the pool, then once on a new connection.
+  bad_conn_retry retry;
   pqxx::result rows;
-  for (int attempt = 1;; ++attempt) {
+  for (;;) {
     acquire_timing at;
     pg_pool::lease conn;
     try {
-      conn = pool_.acquire(wait_timeout_, &at, attempt == attempts);
+      conn = pool_.acquire(wait_timeout_, &at, retry.new_conn());
     } catch (const pool_error& e) {
       phases.wait += at.wait;
       phases.dial += at.dial;
+      if (e.which() == pool_error::kind::bad_conn && retry.again()) continue;
       return finish(unavailable(e.what()));
     }
     phases.wait += at.wait;
     phases.dial += at.dial;
-    const bool dialed_now = at.dial > 0;
     const auto q0 = std::chrono::steady_clock::now();
     try {
       {
@@ -134,8 +133,7 @@ reply people_handler::find_people(std::string_view body, double queue, phase_tim
     } catch (const pqxx::broken_connection& e) {
       phases.query += since(q0);
       phases.release += conn.release(true);
-      // A connection dialed just now failing means the database is gone.
-      if (!dialed_now && attempt < attempts) continue;
+      if (retry.again()) continue;
       return finish(unavailable(std::string("database connection lost: ") + e.what()));
     } catch (const std::exception& e) {
       phases.query += since(q0);
@@ -157,11 +155,23 @@ reply people_handler::find_people(std::string_view body, double queue, phase_tim
 }
 
 reply people_handler::ready() {
-  try {
-    pg_pool::lease conn = pool_.acquire(wait_timeout_);
+  // Go's db.Ping goes through the same retry as a query.
+  bad_conn_retry retry;
+  for (;;) {
+    pg_pool::lease conn;
+    try {
+      conn = pool_.acquire(wait_timeout_, nullptr, retry.new_conn());
+    } catch (const pool_error& e) {
+      if (e.which() == pool_error::kind::bad_conn && retry.again()) continue;
+      return unavailable(std::string("database not ready: ") + e.what());
+    }
     try {
       pqxx::nontransaction tx(*conn);
       tx.exec("select 1");
+    } catch (const pqxx::broken_connection& e) {
+      conn.release(true);
+      if (retry.again()) continue;
+      return unavailable(std::string("database not ready: ") + e.what());
     } catch (const std::exception& e) {
       conn.release(true);
       return unavailable(std::string("database not ready: ") + e.what());
@@ -169,8 +179,6 @@ reply people_handler::ready() {
     reply r;
     r.body = R"({"status":"ready"})";
     return r;
-  } catch (const pool_error& e) {
-    return unavailable(std::string("database not ready: ") + e.what());
   }
 }
 

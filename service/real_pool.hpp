@@ -2,10 +2,11 @@
 // with real connections, one mutex, a condition variable per waiter and one
 // background thread (Go's connectionOpener + connectionCleaner).
 //
-// Every rule lives in pool_policy; this file only does what it is told: dial,
-// hand a connection to a waiter, close, time out. Connections are kept in a
-// vector indexed by pool_policy's conn_id. `Conn` is any type a dial function
-// can make: pqxx::connection in the service, something cheap in tests.
+// Every rule lives in pool_policy (including when the opener dials for waiters and which waiter
+// a failed dial fails); this file only carries out each decision's effects: dial, hand a
+// connection to a waiter or fail it, close, time out. Connections are kept in a vector indexed
+// by pool_policy's conn_id. `Conn` is any type a dial function can make: pqxx::connection in
+// the service, something cheap in tests.
 #pragma once
 
 #include <chrono>
@@ -26,10 +27,11 @@
 
 namespace headroom {
 
-// Why acquire() gave no connection. All three become a 503 at the HTTP edge.
+// Why acquire() gave no connection. All become a 503 at the HTTP edge; bad_conn (the connection
+// the pool took had expired: Go's ErrBadConn) is first a reason to try again (bad_conn_retry).
 class pool_error : public std::runtime_error {
  public:
-  enum class kind { wait_timeout, dial_failed, closed };
+  enum class kind { wait_timeout, dial_failed, closed, bad_conn };
   pool_error(kind k, const std::string& what) : std::runtime_error(what), kind_(k) {}
   kind which() const { return kind_; }
 
@@ -105,7 +107,8 @@ class real_pool {
 
   // Takes an idle connection, dials one on this thread, or waits up to
   // `wait_timeout` seconds (0 = forever) for one. Throws pool_error.
-  // `new_conn`: never an idle connection (see pool_policy::acquire).
+  // `new_conn`: never an idle connection (see pool_policy::acquire). One try of Go's query
+  // loop: a caller follows bad_conn_retry when it gets pool_error::kind::bad_conn.
   lease acquire(double wait_timeout, acquire_timing* timing = nullptr, bool new_conn = false) {
     const double t0 = now();
     // Declared before the lock so that closed connections are destroyed
@@ -114,7 +117,7 @@ class real_pool {
     std::unique_lock lk(mu_);
     if (policy_.closed()) throw pool_error(pool_error::kind::closed, "connection pool is closed");
     const auto d = policy_.acquire(t0, new_conn);
-    doomed = take_closed();
+    doomed = carry_out(d.effects);
     switch (d.what) {
       case pool_policy::acquire_decision::action::reuse:
         return lease(this, d.conn, conns_[d.conn].get());
@@ -122,6 +125,10 @@ class real_pool {
         lk.unlock();
         doomed.clear();
         return dial_for_caller(timing);
+      case pool_policy::acquire_decision::action::bad_conn:
+        lk.unlock();
+        doomed.clear();
+        throw pool_error(pool_error::kind::bad_conn, expired_message);
       case pool_policy::acquire_decision::action::wait:
         break;
     }
@@ -137,12 +144,10 @@ class real_pool {
     {
       std::lock_guard lk(mu_);
       if (!policy_.closed()) {
-        policy_.close();
-        doomed = take_closed();
-        const double t = now();
-        for (waiter_id w : policy_.waiters())
-          if (policy_.cancel_wait(w, t, false))
-            fail_waiter(w, pool_error::kind::closed, "connection pool is closed");
+        const auto d = policy_.close(now());
+        doomed = carry_out(d.effects);
+        for (waiter_id w : d.failed_waiters)
+          fail_waiter(w, pool_error::kind::closed, "connection pool is closed");
       }
       stopping_ = true;
     }
@@ -158,6 +163,8 @@ class real_pool {
 
  private:
   using clock = std::chrono::steady_clock;
+  static constexpr const char* expired_message =
+      "the pooled connection had passed its max lifetime (Go's ErrBadConn)";
 
   // A caller blocked in acquire(); lives on that caller's stack.
   struct waiter_slot {
@@ -170,13 +177,19 @@ class real_pool {
 
   double now() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
 
-  // Moves out the connections pool_policy just closed, so the caller can
-  // destroy them (which may talk to the server) after dropping the lock.
-  std::vector<std::unique_ptr<Conn>> take_closed() {
-    std::vector<std::unique_ptr<Conn>> out;
-    for (conn_id c : policy_.closed_by_last_call())
-      if (c < conns_.size() && conns_[c]) out.push_back(std::move(conns_[c]));
-    return out;
+  // Carries out what every decision asks besides its answer, under the lock: wakes the
+  // background thread when the opener must dial for waiters, and moves out the connections the
+  // policy closed, so the caller destroys them (which may talk to the server) after dropping
+  // the lock.
+  std::vector<std::unique_ptr<Conn>> carry_out(const pool_effects& e) {
+    std::vector<std::unique_ptr<Conn>> doomed;
+    for (conn_id c : e.close)
+      if (c < conns_.size() && conns_[c]) doomed.push_back(std::move(conns_[c]));
+    if (e.start_waiter_dial) {
+      waiter_dial_asked_ = true;
+      background_cv_.notify_all();
+    }
+    return doomed;
   }
 
   void store(conn_id id, std::unique_ptr<Conn> c) {
@@ -206,7 +219,7 @@ class real_pool {
     if (timing) timing->dial = done - t;
     std::lock_guard lk(mu_);
     if (!c) {
-      schedule_waiter_dials(policy_.dial_failed());
+      carry_out(policy_.dial_failed());  // closes nothing; may start the opener
       throw pool_error(pool_error::kind::dial_failed, "cannot connect to the database: " + error);
     }
     const conn_id id = policy_.dial_succeeded(done);
@@ -256,17 +269,14 @@ class real_pool {
     s->done = true;
     s->cv.notify_one();
   }
-  void schedule_waiter_dials(int n) {
-    if (n <= 0) return;
-    pending_dials_ += n;
-    background_cv_.notify_all();
-  }
-
   // Carries out a release decision (from release or waiter_dial_succeeded).
-  void apply(const pool_policy::release_decision& d, conn_id c) {
+  std::vector<std::unique_ptr<Conn>> carry_out(const pool_policy::release_decision& d) {
     using action = pool_policy::release_decision::action;
-    if (d.what == action::to_waiter) hand_to_waiter(d.waiter, c);
-    if (d.what == action::close) schedule_waiter_dials(d.dials_for_waiters);
+    auto doomed = carry_out(d.effects);
+    if (d.what == action::to_waiter) hand_to_waiter(d.waiter, d.conn);
+    if (d.what == action::waiter_bad_conn)
+      fail_waiter(d.waiter, pool_error::kind::bad_conn, expired_message);
+    return doomed;
   }
 
   double give_back(conn_id c, bool broken) {
@@ -274,22 +284,20 @@ class real_pool {
     std::vector<std::unique_ptr<Conn>> doomed;
     {
       std::lock_guard lk(mu_);
-      const auto d = policy_.release(c, t, broken);
-      doomed = take_closed();
-      apply(d, c);
+      doomed = carry_out(policy_.release(c, t, broken));
     }
     doomed.clear();  // closes them, outside the lock
     return now() - t;
   }
 
-  // Dials for waiters one at a time (as Go's connectionOpener does) and runs
-  // the cleaner at pool_policy's interval.
+  // Makes the dials for waiters the policy asks for (it asks for one at a time, as Go's
+  // connectionOpener makes them) and runs the cleaner when the policy says.
   void background_loop() {
     std::unique_lock lk(mu_);
-    double next_clean = 0;
+    double next_clean = policy_.cleaner_interval();  // seconds since start_; 0 = never
     while (!stopping_) {
-      if (pending_dials_ > 0) {
-        pending_dials_--;
+      if (waiter_dial_asked_) {
+        waiter_dial_asked_ = false;
         lk.unlock();
         std::string error;
         std::unique_ptr<Conn> c = try_dial(error);
@@ -298,33 +306,28 @@ class real_pool {
         if (c) {
           const auto d = policy_.waiter_dial_succeeded(now());
           store(d.conn, std::move(c));
-          doomed = take_closed();
-          apply(d, d.conn);
+          doomed = carry_out(d);
         } else {
-          // Go hands a failed dial's error to one waiter, so a dead database
-          // fails waiters promptly instead of at their deadline.
-          const auto ws = policy_.waiters();
-          if (!ws.empty() && policy_.cancel_wait(ws.front(), now(), false))
-            fail_waiter(ws.front(), pool_error::kind::dial_failed,
+          const auto f = policy_.waiter_dial_failed(now());
+          if (f.failed_waiter)
+            fail_waiter(f.failed_waiter, pool_error::kind::dial_failed,
                         "cannot connect to the database: " + error);
-          schedule_waiter_dials(policy_.waiter_dial_failed());
+          doomed = carry_out(f.effects);
         }
         lk.unlock();
         doomed.clear();
         lk.lock();
         continue;
       }
-      const double interval = policy_.cleaner_interval();
-      if (interval <= 0) {
+      if (next_clean <= 0) {
         background_cv_.wait(lk);
         continue;
       }
       const double t = now();
-      if (next_clean == 0) next_clean = t + interval;
       if (t >= next_clean) {
-        schedule_waiter_dials(policy_.expire_idle(t));
-        auto doomed = take_closed();
-        next_clean = t + interval;
+        const auto c = policy_.expire_idle(t);
+        auto doomed = carry_out(c.effects);
+        next_clean = c.next_run > 0 ? t + c.next_run : 0;
         lk.unlock();
         doomed.clear();
         lk.lock();
@@ -332,10 +335,10 @@ class real_pool {
       }
       background_cv_.wait_for(lk, std::chrono::duration<double>(next_clean - t));
     }
-    // Dials promised to the policy but never started: give the slots back.
-    while (pending_dials_ > 0) {
-      pending_dials_--;
-      policy_.waiter_dial_failed();
+    // A dial the policy asked for but that never started: give its slot back.
+    if (waiter_dial_asked_) {
+      waiter_dial_asked_ = false;
+      policy_.waiter_dial_failed(now());
     }
   }
 
@@ -346,7 +349,7 @@ class real_pool {
   std::vector<std::unique_ptr<Conn>> conns_;  // by conn_id; null when closed
   std::unordered_map<waiter_id, waiter_slot*> waiters_;
   std::condition_variable background_cv_;
-  int pending_dials_ = 0;
+  bool waiter_dial_asked_ = false;  // the policy asked the opener for a dial not yet started
   bool stopping_ = false;
   std::thread background_;
 };

@@ -234,12 +234,14 @@ TEST_CASE("a trace replays its arrival times: three at once queue for one worker
 }
 
 TEST_CASE("dials for waiters are made one at a time, as Go's connectionOpener makes them") {
-  // Every release closes (max_lifetime 1 us), so while requests wait every connection comes
-  // from a dial the pool makes for a waiter. Those dials take 10 ms each and are serial, so
+  // Every release closes (max_lifetime 1 us; Go 1.15+ close an expired connection when it is
+  // returned), so while requests wait every connection comes from a dial the pool makes for a
+  // waiter. Those dials take 10 ms each and are serial, so
   // throughput is capped near 100/s even though 4 connections are allowed; made in parallel
   // they would serve ~4 / 11 ms = 360/s and the 200/s offered here would all succeed.
   scenario s = pool_scenario(200, 4, 4);
   s.pool.max_lifetime = 1e-6;
+  s.pool.go = go_version::go1_15;
   s.query_delay = distribution::deterministic(0.001);
   s.dial_fork = distribution::deterministic(0.0);
   s.dial_delay = distribution::deterministic(0.010);
@@ -253,4 +255,49 @@ TEST_CASE("dials for waiters are made one at a time, as Go's connectionOpener ma
   CHECK(r.throughput < 120);
   CHECK(r.throughput > 80);  // the opener never idles while requests wait
   CHECK(r.error_rate > 0.3);
+}
+
+TEST_CASE("Go 1.10 in the model: an expired idle connection costs a try and the request dials") {
+  // 10 req/s x 10 ms: requests almost never overlap. Every connection is expired when it is
+  // returned (max_lifetime 1 us). Go 1.10 keeps it idle, so the next request takes it, finds it
+  // expired (a bad try) and dials on its retry: one idle connection on average, and every
+  // close is a lifetime close found on reuse. Go 1.15 closes it when it is returned instead:
+  // nothing idle. Either way each request dials once.
+  scenario s = pool_scenario(10, 0, 2);
+  s.pool.max_lifetime = 1e-6;
+  s.run.requests = 5000;
+  s.run.warmup_requests = 500;
+  for (go_version go : {go_version::go1_10, go_version::go1_15}) {
+    INFO("profile " << to_string(go));
+    s.pool.go = go;
+    replication_result r = simulate_replication(s, 0);
+    REQUIRE(r.stable);
+    CHECK(r.errors == 0);  // the retry always ends in a dial
+    // One dial per request, up to the requests in flight at the window's edges (a few).
+    CHECK(std::llabs(static_cast<long long>(r.pool.dials) - static_cast<long long>(r.measured)) <
+          5);
+    // 1.15 closes every returned connection for its lifetime. In 1.10 two overlapping requests
+    // can fill the idle list so that a third is closed as over max_idle: 2 % allows for that
+    // (~1 % of requests overlap at this load).
+    const double lifetime_share =
+        static_cast<double>(r.pool.closed_max_lifetime) / static_cast<double>(r.pool.policy_closes);
+    CHECK(lifetime_share > (go == go_version::go1_10 ? 0.98 : 0.999999));
+    // Idle: ~1 connection (1.10) or none (1.15); 0.1 is far from both (a request holds a
+    // connection ~10 ms of every 100 ms, so 1.10's mean idle is ~0.9).
+    if (go == go_version::go1_10) {
+      CHECK(r.pool.mean_idle > 0.8);
+    } else {
+      CHECK(r.pool.mean_idle < 0.1);
+    }
+  }
+}
+
+TEST_CASE("Go 1.10 in a scenario: max_idle_time is refused, naming the field") {
+  scenario s = pool_scenario(10, 0, 2);
+  s.pool.max_idle_time = 30;
+  CHECK_THROWS_WITH(predict(s),
+                    Catch::StartsWith("pool.max_idle_time: needs pool.go_version 1.15"));
+  s.pool.go = go_version::go1_15;
+  s.run.requests = 2000;
+  CHECK(predict(s).stable);
 }

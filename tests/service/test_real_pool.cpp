@@ -1,6 +1,7 @@
 // Tests of the real pool (service/real_pool.hpp): concurrency invariants under
 // stress with cheap in-process connections and with real PostgreSQL
-// connections, hand-off, deadlines, failed dials, the cleaner and shutdown.
+// connections, hand-off, deadlines, failed dials, the cleaner and shutdown, and
+// pool_policy's version, opener, retry and failed-dial rules carried out with threads.
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -113,8 +114,12 @@ TEST_CASE("many threads sharing a bounded pool never exceed max_open nor share a
 
 TEST_CASE(
     "the pool keeps its books straight under random hand-off with short lifetimes and failing "
-    "dials") {
+    "dials, in every Go profile") {
+  const go_version go =
+      GENERATE(go_version::go1_10, go_version::go1_15, go_version::go1_18, go_version::go1_23);
+  INFO("profile " << to_string(go));
   pool_config cfg;
+  cfg.go = go;
   cfg.max_open = 3;
   cfg.max_idle = 3;
   cfg.max_lifetime = 0.002;
@@ -236,7 +241,8 @@ TEST_CASE("a waiter learns promptly that the dial made for it failed") {
 
 TEST_CASE("the cleaner closes connections idle longer than max_idle_time") {
   pool_config cfg;
-  cfg.max_idle_time = 0.05;  // the cleaner still runs at most once a second, as Go's
+  cfg.go = go_version::go1_15;  // SetConnMaxIdleTime came in Go 1.15
+  cfg.max_idle_time = 0.05;     // the cleaner still runs at most once a second, as Go's
   real_pool<fake_conn> pool(cfg, [] { return std::make_unique<fake_conn>(); });
   pool.acquire(5).release();
   REQUIRE(pool.stats().idle == 1);
@@ -288,7 +294,7 @@ TEST_CASE("a dial made for a waiter tells the caller which connection slot it to
   const auto w = p.acquire(0);
   REQUIRE(w.what == pool_policy::acquire_decision::action::wait);
   const auto closed = p.release(b, 1, /*broken=*/true);
-  REQUIRE(closed.dials_for_waiters == 1);
+  REQUIRE(closed.effects.start_waiter_dial);
   const auto d = p.waiter_dial_succeeded(2);
   CHECK(d.what == pool_policy::release_decision::action::to_waiter);
   CHECK(d.waiter == w.waiter);
@@ -393,4 +399,190 @@ TEST_CASE("with fifo order waiters get the connection in the order they asked") 
   CHECK(served == std::vector<int>{0, 1, 2, 3, 4});
   CHECK(pool.stats().wait_count == 5);
   CHECK(pool.stats().dials == 1);
+}
+
+namespace {
+
+// Go's query loop around acquire(): what each try ended in, until a connection or an error.
+std::vector<std::string> acquire_with_retry(real_pool<fake_conn>& pool, double wait_timeout,
+                                            real_pool<fake_conn>::lease& out) {
+  std::vector<std::string> tries;
+  bad_conn_retry retry;
+  for (;;) {
+    acquire_timing at;
+    try {
+      out = pool.acquire(wait_timeout, &at, retry.new_conn());
+      tries.push_back(at.dial > 0 ? "dialed" : "reused");
+      return tries;
+    } catch (const pool_error& e) {
+      tries.push_back(e.which() == pool_error::kind::bad_conn ? "bad_conn" : "error");
+      if (e.which() != pool_error::kind::bad_conn || !retry.again()) return tries;
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE(
+    "Go 1.10 real pool: expired idle connections use up the pooled tries and the third dials") {
+  pool_config cfg;
+  cfg.go = go_version::go1_10;
+  cfg.max_idle = 3;
+  cfg.max_lifetime = 0.05;  // the cleaner's first run is 1 s away: it stays out of this test
+  real_pool<fake_conn> pool(cfg, [] {
+    // Takes time, so that the dial phase is measurably above zero.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return std::make_unique<fake_conn>();
+  });
+  { auto a = pool.acquire(5), b = pool.acquire(5), c = pool.acquire(5); }
+  REQUIRE(pool.stats().idle == 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // all three past 50 ms
+  real_pool<fake_conn>::lease l;
+  CHECK(acquire_with_retry(pool, 5, l) ==
+        std::vector<std::string>{"bad_conn", "bad_conn", "dialed"});
+  CHECK(l);
+  const pool_stats s = pool.stats();
+  CHECK(s.closed_max_lifetime == 2);
+  CHECK(s.idle == 1);  // the third expired one, left for the cleaner or a later try
+  CHECK(s.dials == 4);
+  CHECK(fake_conn::alive.load() == 2);
+}
+
+TEST_CASE("Go 1.10 real pool: a waiter handed an expired connection gets bad_conn and retries") {
+  pool_config cfg;
+  cfg.go = go_version::go1_10;
+  cfg.max_open = 1;
+  cfg.max_lifetime = 0.05;
+  real_pool<fake_conn> pool(cfg, [] { return std::make_unique<fake_conn>(); });
+  auto held = pool.acquire(5);
+  std::vector<std::string> tries;
+  std::thread waiter([&] {
+    real_pool<fake_conn>::lease l;
+    tries = acquire_with_retry(pool, 5, l);
+  });
+  while (pool.stats().waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  held.release();  // expired: Go 1.10 still hands it over, and the waiter finds it expired
+  waiter.join();
+  CHECK(tries == std::vector<std::string>{"bad_conn", "dialed"});
+  const pool_stats s = pool.stats();
+  CHECK(s.closed_max_lifetime == 1);
+  CHECK(s.dials == 2);
+  CHECK(s.wait_count == 1);
+}
+
+TEST_CASE("Go 1.15 real pool: an expired connection is closed when returned and the opener dials") {
+  pool_config cfg;
+  cfg.go = go_version::go1_15;
+  cfg.max_open = 1;
+  cfg.max_lifetime = 0.05;
+  std::atomic<int> dials{0};
+  real_pool<fake_conn> pool(cfg, [&] {
+    dials++;
+    return std::make_unique<fake_conn>();
+  });
+  auto held = pool.acquire(5);
+  std::vector<std::string> tries;
+  std::thread waiter([&] {
+    real_pool<fake_conn>::lease l;
+    tries = acquire_with_retry(pool, 5, l);
+  });
+  while (pool.stats().waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  held.release();
+  waiter.join();
+  // The waiter was handed the opener's new connection, not the expired one: no bad try.
+  CHECK(tries == std::vector<std::string>{"reused"});
+  CHECK(dials.load() == 2);
+  const pool_stats s = pool.stats();
+  CHECK(s.closed_max_lifetime == 1);
+  CHECK(s.dials == 2);
+}
+
+TEST_CASE("the real pool's opener dials for waiters one at a time, at most max_open - open") {
+  pool_config cfg;
+  cfg.max_open = 3;
+  cfg.max_idle = 3;
+  std::atomic<int> dialing{0}, most_at_once{0}, dials{0};
+  std::atomic<bool> opener_phase{false};
+  real_pool<fake_conn> pool(cfg, [&] {
+    dials++;
+    const int now = ++dialing;
+    if (opener_phase) {
+      int seen = most_at_once.load();
+      while (now > seen && !most_at_once.compare_exchange_weak(seen, now)) {
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    --dialing;
+    return std::make_unique<fake_conn>();
+  });
+  std::vector<real_pool<fake_conn>::lease> held;
+  for (int i = 0; i < 3; ++i) held.push_back(pool.acquire(5));
+  std::atomic<int> served{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 5; ++i)
+    ts.emplace_back([&] {
+      auto l = pool.acquire(10);
+      served++;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      l.release();
+    });
+  while (pool.stats().waiting < 5) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  opener_phase = true;
+  // Three broken connections: three slots for five waiters, dialed by the opener.
+  for (auto& l : held) l.release(true);
+  for (auto& t : ts) t.join();
+  CHECK(served.load() == 5);
+  CHECK(most_at_once.load() == 1);  // serial, though three were asked for at once
+  CHECK(dials.load() == 6);         // three by callers, three by the opener
+  const pool_stats s = pool.stats();
+  CHECK(s.dials == 6);
+  CHECK(s.open == 3);
+  CHECK(s.dials_queued == 0);
+}
+
+TEST_CASE("while the database is down each failed dial for waiters fails one waiter, in order") {
+  // Go's openNewConnection hands a failed dial's error to one waiter and asks a dial for the
+  // rest, so waiters fail one per dial, far sooner than their deadline. fifo makes the order
+  // checkable; each dial takes 30 ms so the failures are spaced well apart.
+  pool_config cfg;
+  cfg.max_open = 1;
+  cfg.order = waiter_order::fifo;
+  std::atomic<bool> down{false};
+  real_pool<fake_conn> pool(cfg, [&] {
+    if (down) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      throw std::runtime_error("database is down");
+    }
+    return std::make_unique<fake_conn>();
+  });
+  auto held = pool.acquire(5);
+  std::mutex mu;
+  std::vector<int> failed_order;
+  std::vector<std::thread> ts;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    ts.emplace_back([&, i] {
+      try {
+        pool.acquire(10);
+      } catch (const pool_error& e) {
+        if (e.which() == pool_error::kind::dial_failed) {
+          std::lock_guard lk(mu);
+          failed_order.push_back(i);
+        }
+      }
+    });
+    while (pool.stats().waiting < i + 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  down = true;
+  held.release(true);
+  for (auto& t : ts) t.join();
+  CHECK(failed_order == std::vector<int>{0, 1, 2});
+  CHECK(seconds_since(t0) < 3);  // three 30 ms dials, far from the 10 s deadline
+  const pool_stats s = pool.stats();
+  CHECK(s.dial_failures == 3);
+  CHECK(s.wait_timeouts == 0);
+  CHECK(s.open == 0);
+  CHECK(s.dials_queued == 0);
 }

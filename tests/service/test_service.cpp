@@ -382,3 +382,37 @@ TEST_CASE(
   CHECK(d.raw("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 70000\r\n\r\n")
             .status == 413);
 }
+
+TEST_CASE("/metrics and --help name the pool's Go version profile, and a profile's limits hold") {
+  {
+    service_process svc;
+    http_client c(svc.port());
+    const auto m = c.request("GET", "/metrics").body;
+    CHECK(metric_value(m, R"(headroom_pool_info{go_version="1.10",waiter_order="random"})") == 1);
+  }
+  {
+    // Any 1.N takes its release's profile; --waiter-order overrides the Go rule.
+    service_process svc(
+        {"--go-version", "1.19", "--waiter-order", "fifo", "--max-idle-time", "30"});
+    http_client c(svc.port());
+    const auto m = c.request("GET", "/metrics").body;
+    CHECK(metric_value(m, R"(headroom_pool_info{go_version="1.18",waiter_order="fifo"})") == 1);
+    CHECK(c.request("POST", "/", R"({"Age": 300})").status == 200);
+  }
+  const std::string bin = env("HEADROOM_BINARY_DIR") + "/service/headroom-service";
+  // Go 1.10-1.14 had no SetConnMaxIdleTime; 1.9 and earlier are no profile.
+  for (const char* args : {"--go-version 1.9", "--go-version 2.0", "--go-version go1.18",
+                           "--max-idle-time 5", "--go-version 1.14 --max-idle-time 5"}) {
+    INFO(args);
+    const std::string out =
+        run(bin + " --dsn 'host=127.0.0.1' " + args + " 2>&1 >/dev/null; echo \"exit=$?\"");
+    CHECK(out.rfind("headroom-service: ", 0) == 0);
+    CHECK(std::count(out.begin(), out.end(), '\n') == 1);  // the error line, then exit=
+    CHECK(out.substr(out.rfind('\n') + 1) == "exit=2");
+  }
+  const std::string help = run(bin + " --help");
+  for (const char* word : {"--go-version", "HEADROOM_GO_VERSION", "1.23", "--waiter-order"}) {
+    INFO(word);
+    CHECK(help.find(word) != std::string::npos);
+  }
+}
