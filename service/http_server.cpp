@@ -70,9 +70,9 @@ struct http_server::state {
   // Declared before ioc and workers: destroying those destroys the handlers
   // still queued, whose sessions unregister themselves from this map.
   std::atomic<bool> draining{false};
-  std::atomic<int> in_flight{0};  // requests whose headers came in, not yet fully answered
-  std::atomic<int> connections{0};  // sessions alive (each holds its client's socket)
-  std::atomic<int> refusing{0};     // refusals still writing or closing
+  std::atomic<int> in_flight{0};     // requests whose headers came in, not yet fully answered
+  std::atomic<int> connections{0};   // sessions alive (each holds its client's socket)
+  std::atomic<int> refusing{0};      // refusals still writing or closing
   const std::string refusal_answer;  // the 503 written to connections over the cap
 
   std::mutex sessions_mu;

@@ -119,10 +119,9 @@ int main(int argc, char** argv) {
       ->type_name("CONNECTIONS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option(
-         "--max-idle", pool.max_idle,
-         "most idle database connections kept; negative = 0; clamped to --max-open (Go "
-         "SetMaxIdleConns)")
+  app.add_option("--max-idle", pool.max_idle,
+                 "most idle database connections kept; negative = 0; clamped to --max-open (Go "
+                 "SetMaxIdleConns)")
       ->envname("HEADROOM_MAX_IDLE")
       ->type_name("CONNECTIONS")
       ->capture_default_str();

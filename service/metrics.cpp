@@ -93,8 +93,9 @@ service_metrics::service_metrics(std::function<pool_stats()> pool)
                       .Add({});
   refused_ = &prometheus::BuildCounter()
                   .Name("headroom_http_connections_refused_total")
-                  .Help("Client connections answered 503 and closed because --max-connections "
-                        "were open")
+                  .Help(
+                      "Client connections answered 503 and closed because --max-connections "
+                      "were open")
                   .Register(*registry_)
                   .Add({});
 }

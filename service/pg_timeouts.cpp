@@ -90,11 +90,10 @@ query_watchdog::~query_watchdog() {
   if (thread_.joinable()) thread_.join();
 }
 
-query_watchdog::guard::guard(query_watchdog& w, pqxx::connection_base& c)
-    : w_(w), fd_(c.sock()) {
+query_watchdog::guard::guard(query_watchdog& w, pqxx::connection_base& c) : w_(w), fd_(c.sock()) {
   if (w_.limit_ <= 0 || fd_ < 0) return;
-  deadline_ = steady::now() +
-              std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(w_.limit_));
+  deadline_ = steady::now() + std::chrono::duration_cast<steady::duration>(
+                                  std::chrono::duration<double>(w_.limit_));
   {
     std::lock_guard lk(w_.mu_);
     w_.watched_.insert(this);

@@ -123,8 +123,7 @@ inline std::vector<pid_t> pg_processes() {
     if (paren == std::string::npos) continue;
     char state = 0;
     long ppid = 0;
-    if (std::sscanf(line.c_str() + paren + 1, " %c %ld", &state, &ppid) == 2 &&
-        ppid == postmaster)
+    if (std::sscanf(line.c_str() + paren + 1, " %c %ld", &state, &ppid) == 2 && ppid == postmaster)
       pids.push_back(static_cast<pid_t>(std::stol(line)));
   }
   return pids;

@@ -46,8 +46,8 @@ struct stopped_backend {
 
 TEST_CASE("the DSN gets the connect timeout and statement_timeout whatever it said before") {
   const pg_timeouts t{5, 10};
-  const auto kv = parse(pg_conninfo(
-      "host=127.0.0.1 port=5433 dbname=people user=headroom connect_timeout=30", t));
+  const auto kv = parse(
+      pg_conninfo("host=127.0.0.1 port=5433 dbname=people user=headroom connect_timeout=30", t));
   CHECK(kv.at("host") == "127.0.0.1");
   CHECK(kv.at("port") == "5433");
   CHECK(kv.at("dbname") == "people");
@@ -56,10 +56,10 @@ TEST_CASE("the DSN gets the connect timeout and statement_timeout whatever it sa
 
   // A URI with options of its own and a value that needs quoting keeps them, ours last (the
   // last -c wins in PostgreSQL).
-  const auto uri = parse(pg_conninfo(
-      "postgresql://headroom@127.0.0.1:5433/people?options=-c%20work_mem%3D4MB&"
-      "application_name=it%27s%20me",
-      {2.5, 0.25}));
+  const auto uri =
+      parse(pg_conninfo("postgresql://headroom@127.0.0.1:5433/people?options=-c%20work_mem%3D4MB&"
+                        "application_name=it%27s%20me",
+                        {2.5, 0.25}));
   CHECK(uri.at("user") == "headroom");
   CHECK(uri.at("application_name") == "it's me");
   CHECK(uri.at("options") == "-c work_mem=4MB -c statement_timeout=250");
@@ -78,8 +78,7 @@ TEST_CASE("connect timeouts are whole seconds rounded up and under 2 s are refus
   CHECK(libpq_connect_timeout(5) == 5);
   CHECK_THROWS_WITH(libpq_connect_timeout(1.5), Catch::Contains("at least 2s"));
   CHECK_THROWS_AS(libpq_connect_timeout(0.25), std::invalid_argument);
-  CHECK_THROWS_WITH(pg_conninfo("host=127.0.0.1 nonsense=1", {}),
-                    Catch::Contains("nonsense"));
+  CHECK_THROWS_WITH(pg_conninfo("host=127.0.0.1 nonsense=1", {}), Catch::Contains("nonsense"));
 }
 
 TEST_CASE("PostgreSQL's statement_timeout ends a slow statement and keeps the connection") {

@@ -362,9 +362,8 @@ TEST_CASE(
   }
   // Environment variables go through the same checks, and a DSN libpq cannot parse is a bad
   // flag too, not a failure at the first dial.
-  for (const std::string& cmd :
-       {"HEADROOM_WAIT_TIMEOUT=soon " + bin + " --dsn 'host=127.0.0.1'",
-        bin + " --dsn 'host=127.0.0.1 no_such_keyword=1'"}) {
+  for (const std::string& cmd : {"HEADROOM_WAIT_TIMEOUT=soon " + bin + " --dsn 'host=127.0.0.1'",
+                                 bin + " --dsn 'host=127.0.0.1 no_such_keyword=1'"}) {
     INFO(cmd);
     const std::string out = run(cmd + " 2>&1 >/dev/null; echo \"exit=$?\"");
     CHECK(out.rfind("headroom-service: ", 0) == 0);
@@ -372,14 +371,28 @@ TEST_CASE(
   }
   // Every flag is listed with its unit (and its environment variable).
   const std::string help = run(bin + " --help");
-  for (const char* flag :
-       {"--dsn TEXT", "--host IP", "--port PORT", "--io-threads THREADS", "--workers THREADS",
-        "--max-open CONNECTIONS", "--max-idle CONNECTIONS", "--max-lifetime DURATION",
-        "--max-idle-time DURATION", "--wait-timeout DURATION", "--connect-timeout DURATION",
-        "--statement-timeout DURATION", "--waiter-order", "--body-limit BYTES",
-        "--max-connections CONNECTIONS", "--header-timeout DURATION", "--body-timeout DURATION",
-        "--drain-timeout DURATION", "250ms, 5s, 2m", "HEADROOM_DSN", "HEADROOM_WAIT_TIMEOUT",
-        "HEADROOM_MAX_CONNECTIONS"}) {
+  for (const char* flag : {"--dsn TEXT",
+                           "--host IP",
+                           "--port PORT",
+                           "--io-threads THREADS",
+                           "--workers THREADS",
+                           "--max-open CONNECTIONS",
+                           "--max-idle CONNECTIONS",
+                           "--max-lifetime DURATION",
+                           "--max-idle-time DURATION",
+                           "--wait-timeout DURATION",
+                           "--connect-timeout DURATION",
+                           "--statement-timeout DURATION",
+                           "--waiter-order",
+                           "--body-limit BYTES",
+                           "--max-connections CONNECTIONS",
+                           "--header-timeout DURATION",
+                           "--body-timeout DURATION",
+                           "--drain-timeout DURATION",
+                           "250ms, 5s, 2m",
+                           "HEADROOM_DSN",
+                           "HEADROOM_WAIT_TIMEOUT",
+                           "HEADROOM_MAX_CONNECTIONS"}) {
     INFO(flag);
     CHECK(help.find(flag) != std::string::npos);
   }

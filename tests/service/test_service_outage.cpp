@@ -5,9 +5,9 @@
 #include <signal.h>
 
 #include <atomic>
-#include <mutex>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <mutex>
 #include <pqxx/pqxx>
 #include <thread>
 
