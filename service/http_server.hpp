@@ -24,7 +24,8 @@ struct server_options {
   double body_timeout = 10;    // seconds to receive its body (and to write a response)
   double drain_timeout = 10;   // seconds to finish in-flight requests at shutdown
   // Client connections open at once; past it a new connection gets a 503 and is closed. Far
-  // above what one instance serves usefully (C10k), yet a bound on descriptors and memory.
+  // above what one instance serves usefully (C10k), yet a bound on descriptors and memory
+  // (an idle keep-alive connection costs about 7 KiB here: 10000 is about 70 MB).
   int max_connections = 10000;
 };
 
