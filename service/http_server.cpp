@@ -3,7 +3,8 @@
 // (do_read, on_header, on_read, send, on_write) each handle their own error
 // first. Time limits live on the stream (expires_after). POST / and /readyz
 // run on a worker pool because libpqxx blocks; the reply is posted back to
-// the session's strand to be written.
+// the session's strand to be written. Past --max-connections, a new connection
+// gets a refusal instead of a session.
 #include "http_server.hpp"
 
 #include <array>
@@ -41,11 +42,27 @@ double since(steady::time_point t) {
 
 class session;
 
+// The whole answer to a connection over the cap, written before reading its request
+// (RFC 9112 lets a server answer early): 503, so HTTP clients and load generators count it
+// as the service's refusal rather than a network error, and Connection: close.
+std::string refusal_response(int max_connections) {
+  const std::string body = json_error("too many connections: " + std::to_string(max_connections) +
+                                      " are open (--max-connections)");
+  return "HTTP/1.1 503 Service Unavailable\r\nServer: headroom-service\r\n"
+         "Content-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n"
+         "Content-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
 }  // namespace
 
 struct http_server::state {
   state(const server_options& o, people_handler& h, service_metrics& m)
-      : opt(o), handler(h), metrics(m), workers(static_cast<std::size_t>(o.workers)) {}
+      : opt(o),
+        handler(h),
+        metrics(m),
+        refusal_answer(refusal_response(o.max_connections)),
+        workers(static_cast<std::size_t>(o.workers)) {}
 
   const server_options opt;
   people_handler& handler;
@@ -53,7 +70,10 @@ struct http_server::state {
   // Declared before ioc and workers: destroying those destroys the handlers
   // still queued, whose sessions unregister themselves from this map.
   std::atomic<bool> draining{false};
-  std::atomic<int> in_flight{0};  // requests whose headers came in, not yet fully answered
+  std::atomic<int> in_flight{0};     // requests whose headers came in, not yet fully answered
+  std::atomic<int> connections{0};   // sessions alive (each holds its client's socket)
+  std::atomic<int> refusing{0};      // refusals still writing or closing
+  const std::string refusal_answer;  // the 503 written to connections over the cap
 
   std::mutex sessions_mu;
   std::unordered_map<session*, std::weak_ptr<session>> sessions;
@@ -72,6 +92,7 @@ struct http_server::state {
   bool signalled = false;
 
   void do_accept();
+  void refuse(tcp::socket socket);
 };
 
 namespace {
@@ -88,6 +109,8 @@ class session : public std::enable_shared_from_this<session> {
   session(tcp::socket&& socket, http_server::state& st) : stream_(std::move(socket)), st_(st) {}
   ~session() {
     end_request();  // a request cut off by the client or a timeout
+    st_.connections--;
+    st_.metrics.connection_closed();
     std::lock_guard lk(st_.sessions_mu);
     st_.sessions.erase(this);
   }
@@ -318,7 +341,53 @@ class session : public std::enable_shared_from_this<session> {
   steady::time_point parsed_;
 };
 
+// A connection over --max-connections: the 503 is written at once, then what the client sends
+// is read and dropped until it closes (closing with unread data would reset the connection and
+// could destroy the answer before the client reads it). One second at most in all.
+class refusal : public std::enable_shared_from_this<refusal> {
+ public:
+  refusal(tcp::socket&& socket, http_server::state& st) : stream_(std::move(socket)), st_(st) {
+    st_.refusing++;
+  }
+  ~refusal() { st_.refusing--; }
+
+  void run() {
+    stream_.expires_after(std::chrono::seconds(1));
+    net::async_write(stream_, net::buffer(st_.refusal_answer),
+                     beast::bind_front_handler(&refusal::on_write, shared_from_this()));
+  }
+
+ private:
+  void on_write(beast::error_code ec, std::size_t) {
+    if (ec) return;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    do_discard();
+  }
+  void do_discard() {
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (!ec) self->do_discard();
+                            });
+  }
+
+  beast::tcp_stream stream_;
+  http_server::state& st_;
+  std::array<char, 4096> discard_;
+};
+
 }  // namespace
+
+void http_server::state::refuse(tcp::socket socket) {
+  metrics.connection_refused();
+  // A flood of connections must not hold descriptors through refusals either: past as many
+  // refusals in progress as the cap, close at once without an answer.
+  if (refusing >= opt.max_connections) {
+    beast::error_code ec;
+    socket.close(ec);
+    return;
+  }
+  std::make_shared<refusal>(std::move(socket), *this)->run();
+}
 
 void http_server::state::do_accept() {
   acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
@@ -335,7 +404,14 @@ void http_server::state::do_accept() {
     }
     // Small responses must not wait for Nagle's algorithm.
     socket.set_option(tcp::no_delay(true), ec);
-    std::make_shared<session>(std::move(socket), *this)->run();
+    // Only this handler adds connections, one at a time, so the count cannot overshoot the cap.
+    if (connections >= opt.max_connections) {
+      refuse(std::move(socket));
+    } else {
+      connections++;
+      metrics.connection_opened();
+      std::make_shared<session>(std::move(socket), *this)->run();
+    }
     do_accept();
   });
 }

@@ -9,19 +9,24 @@
 
 #include "metrics.hpp"
 #include "people_handler.hpp"
+#include "service_defaults.hpp"
 
 namespace headroom {
 
 struct server_options {
   std::string host = "127.0.0.1";
-  unsigned short port = 8080;           // 0 = any free port
-  int io_threads = 0;                   // 0 = one per hardware core
-  int workers = 64;                     // threads for blocking libpqxx calls
-  std::size_t body_limit = 64 * 1024;   // bytes; larger bodies get 413
-  std::size_t header_limit = 8 * 1024;  // bytes; larger headers get 431
+  unsigned short port = 8080;               // 0 = any free port
+  int io_threads = 0;                       // 0 = one per hardware core
+  int workers = service_defaults::workers;  // threads for blocking libpqxx calls
+  std::size_t body_limit = 64 * 1024;       // bytes; larger bodies get 413
+  std::size_t header_limit = 8 * 1024;      // bytes; larger headers get 431
   double header_timeout = 10;  // seconds to receive a request's headers (also idle keep-alive)
   double body_timeout = 10;    // seconds to receive its body (and to write a response)
   double drain_timeout = 10;   // seconds to finish in-flight requests at shutdown
+  // Client connections open at once; past it a new connection gets a 503 and is closed. Far
+  // above what one instance serves usefully (C10k), yet a bound on descriptors and memory
+  // (an idle keep-alive connection costs about 7 KiB here: 10000 is about 70 MB).
+  int max_connections = 10000;
 };
 
 class http_server {

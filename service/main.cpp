@@ -2,6 +2,7 @@
 // Flags and environment, wiring of pool, handler, metrics and HTTP server,
 // the "listening" line, and a clean exit on SIGTERM/SIGINT.
 #include <arpa/inet.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -10,16 +11,55 @@
 #include <optional>
 #include <thread>
 
+#include "duration_flag.hpp"
 #include "http_server.hpp"
 #include "metrics.hpp"
 #include "people_handler.hpp"
+#include "pg_timeouts.hpp"
 #include "real_pool.hpp"
+#include "service_defaults.hpp"
 
 namespace {
 
 int fail(const std::string& message, int code) {
   std::cerr << "headroom-service: " << message << std::endl;
   return code;
+}
+
+// Checks a duration flag's value before it is stored: `positive` or merely not negative.
+CLI::Validator duration_check(bool positive) {
+  return CLI::Validator(
+      [positive](std::string& text) -> std::string {
+        double s = 0;
+        try {
+          s = headroom::parse_duration(text);
+        } catch (const std::invalid_argument& e) {
+          return e.what();
+        }
+        if (positive && s <= 0) return "must be more than 0";
+        if (s < 0) return "must not be negative";
+        return {};
+      },
+      "");
+}
+
+// Each client connection and each database connection is a descriptor. Like Go programs
+// (since Go 1.19), lift the soft limit on open files to the hard one, and say so if even
+// that cannot hold --max-connections.
+void raise_open_file_limit(int max_connections) {
+  rlimit l{};
+  if (getrlimit(RLIMIT_NOFILE, &l) != 0) return;
+  if (l.rlim_cur < l.rlim_max) {
+    l.rlim_cur = l.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &l);
+    getrlimit(RLIMIT_NOFILE, &l);
+  }
+  // 64 for the process's own files, PostgreSQL connections under a small pool, and slack.
+  const rlim_t needed = static_cast<rlim_t>(max_connections) + 64;
+  if (l.rlim_cur != RLIM_INFINITY && l.rlim_cur < needed)
+    std::cerr << "headroom-service: warning: the open-file limit (" << l.rlim_cur
+              << ") is below --max-connections + 64; new connections may fail before the cap"
+              << std::endl;
 }
 
 }  // namespace
@@ -35,12 +75,15 @@ int main(int argc, char** argv) {
   pool_config pool;
   std::string go = to_string(pool.go);  // the study's Go 1.10 unless told
   std::optional<std::string> order;     // unset: the Go version's rule
-  double wait_timeout = 5;
+  pool.max_open = service_defaults::max_open;
+  pool.max_idle = service_defaults::max_idle;
+  double wait_timeout = service_defaults::wait_timeout;
+  pg_timeouts timeouts;
   std::size_t body_limit = opt.body_limit;
   int port = opt.port;
   app.add_option("--dsn", dsn,
-                 "PostgreSQL connection string (libpq), e.g. 'host=127.0.0.1 port=5432 "
-                 "dbname=people user=headroom'")
+                 "PostgreSQL connection string (libpq key=value or postgresql:// URI), e.g. "
+                 "'host=127.0.0.1 port=5432 dbname=people user=headroom'")
       ->envname("HEADROOM_DSN")
       ->required();
   // Checked here so that a typo is a bad flag (exit 2), not a failure to bind.
@@ -54,45 +97,65 @@ int main(int argc, char** argv) {
       "IP", "ip address");
   app.add_option("--host", opt.host, "address to listen on (an IP address)")
       ->envname("HEADROOM_HOST")
+      ->type_name("IP")
       ->check(ip_address)
       ->capture_default_str();
-  app.add_option("--port", port, "port to listen on; 0 picks a free one")
+  app.add_option("--port", port, "TCP port to listen on; 0 picks a free one")
       ->envname("HEADROOM_PORT")
+      ->type_name("PORT")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   app.add_option("--io-threads", opt.io_threads, "threads for network I/O; 0 = one per core")
       ->envname("HEADROOM_IO_THREADS")
+      ->type_name("THREADS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--workers", opt.workers, "threads for blocking database calls")
       ->envname("HEADROOM_WORKERS")
+      ->type_name("THREADS")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   app.add_option("--max-open", pool.max_open,
-                 "most open connections; 0 = unlimited (Go SetMaxOpenConns)")
+                 "most open database connections; 0 = unlimited (Go SetMaxOpenConns)")
       ->envname("HEADROOM_MAX_OPEN")
+      ->type_name("CONNECTIONS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option(
-         "--max-idle", pool.max_idle,
-         "most idle connections kept; negative = 0; clamped to --max-open (Go SetMaxIdleConns)")
+  app.add_option("--max-idle", pool.max_idle,
+                 "most idle database connections kept; negative = 0; clamped to --max-open (Go "
+                 "SetMaxIdleConns)")
       ->envname("HEADROOM_MAX_IDLE")
+      ->type_name("CONNECTIONS")
       ->capture_default_str();
-  app.add_option("--max-lifetime", pool.max_lifetime,
-                 "seconds a connection may live; 0 = forever (Go SetConnMaxLifetime)")
+  add_duration_flag(&app, "--max-lifetime", pool.max_lifetime,
+                    "how long a connection may live; 0 = forever (Go SetConnMaxLifetime)")
       ->envname("HEADROOM_MAX_LIFETIME")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--max-idle-time", pool.max_idle_time,
-                 "seconds a connection may stay idle; 0 = forever (Go SetConnMaxIdleTime)")
+      ->type_name("DURATION")
+      ->check(duration_check(false));
+  add_duration_flag(&app, "--max-idle-time", pool.max_idle_time,
+                    "how long a connection may stay idle; 0 = forever (Go SetConnMaxIdleTime)")
       ->envname("HEADROOM_MAX_IDLE_TIME")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--pool-wait-timeout", wait_timeout,
-                 "seconds a request may wait for a connection before a 503; 0 = forever")
-      ->envname("HEADROOM_POOL_WAIT_TIMEOUT")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+      ->type_name("DURATION")
+      ->check(duration_check(false));
+  add_duration_flag(&app, "--wait-timeout", wait_timeout,
+                    "how long a request may wait for a pooled connection before a 503; 0 = "
+                    "forever")
+      ->envname("HEADROOM_WAIT_TIMEOUT")
+      ->type_name("DURATION")
+      ->check(duration_check(false));
+  add_duration_flag(&app, "--connect-timeout", timeouts.connect,
+                    "how long a dial to PostgreSQL may take; 0 = no limit, else at least 2s "
+                    "(libpq's connect_timeout: whole seconds, rounded up, per address of the host)")
+      ->envname("HEADROOM_CONNECT_TIMEOUT")
+      ->type_name("DURATION")
+      ->check(duration_check(false));
+  add_duration_flag(&app, "--statement-timeout", timeouts.statement,
+                    "how long a statement may run: PostgreSQL's statement_timeout, and 1s later "
+                    "the service closes the connection itself if PostgreSQL did not answer; 0 = "
+                    "no limit")
+      ->envname("HEADROOM_STATEMENT_TIMEOUT")
+      ->type_name("DURATION")
+      ->check(duration_check(false));
   // Checked here so that a bad version is a bad flag (exit 2).
   const CLI::Validator go_release(
       [](std::string& s) {
@@ -115,31 +178,45 @@ int main(int argc, char** argv) {
                  "HikariCP, pgx) or random; unset = the Go version's rule (random)")
       ->envname("HEADROOM_WAITER_ORDER")
       ->check(CLI::IsMember({"fifo", "random"}));
-  app.add_option("--body-limit", body_limit, "largest request body in bytes; larger gets 413")
+  app.add_option("--body-limit", body_limit, "largest request body, in bytes; larger gets 413")
       ->envname("HEADROOM_BODY_LIMIT")
+      ->type_name("BYTES")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
-  app.add_option("--header-timeout", opt.header_timeout,
-                 "seconds to receive a request's headers, also the idle keep-alive limit")
+  app.add_option("--max-connections", opt.max_connections,
+                 "most client connections open at once; past it a new connection is answered "
+                 "503 and closed")
+      ->envname("HEADROOM_MAX_CONNECTIONS")
+      ->type_name("CONNECTIONS")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  add_duration_flag(&app, "--header-timeout", opt.header_timeout,
+                    "time to receive a request's headers, also the idle keep-alive limit")
       ->envname("HEADROOM_HEADER_TIMEOUT")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--body-timeout", opt.body_timeout,
-                 "seconds to receive a request's body or write a response")
+      ->type_name("DURATION")
+      ->check(duration_check(true));
+  add_duration_flag(&app, "--body-timeout", opt.body_timeout,
+                    "time to receive a request's body or write a response")
       ->envname("HEADROOM_BODY_TIMEOUT")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--drain-timeout", opt.drain_timeout,
-                 "seconds to finish in-flight requests on SIGTERM/SIGINT")
+      ->type_name("DURATION")
+      ->check(duration_check(true));
+  add_duration_flag(&app, "--drain-timeout", opt.drain_timeout,
+                    "time to finish in-flight requests on SIGTERM/SIGINT")
       ->envname("HEADROOM_DRAIN_TIMEOUT")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+      ->type_name("DURATION")
+      ->check(duration_check(false));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return fail(std::string(e.what()) + " (see --help)", 2);
+  }
+  std::string conninfo;
+  try {
+    conninfo = pg_conninfo(dsn, timeouts);
+  } catch (const std::invalid_argument& e) {
+    return fail(std::string("--dsn/--connect-timeout: ") + e.what() + " (see --help)", 2);
   }
   opt.port = static_cast<unsigned short>(port);
   opt.body_limit = body_limit;
@@ -152,10 +229,14 @@ int main(int argc, char** argv) {
     return fail(std::string(e.what()) + " (see --help)", 2);
   }
 
+  raise_open_file_limit(opt.max_connections);
+
   try {
-    pg_pool connections(pool, [dsn] { return dial_postgres(dsn); });
+    // Outlives the pool, whose background thread dials through it.
+    query_watchdog watchdog(timeouts.statement);
+    pg_pool connections(pool, [&] { return dial_postgres(conninfo, &watchdog); });
     service_metrics metrics([&connections] { return connections.stats(); }, pool);
-    people_handler handler(connections, wait_timeout);
+    people_handler handler(connections, wait_timeout, &watchdog);
     http_server server(opt, handler, metrics);
     const unsigned short bound = server.start();
     std::cout << "headroom-service listening on http://" << opt.host << ":" << bound << std::endl;

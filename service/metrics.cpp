@@ -4,6 +4,7 @@
 #include "metrics.hpp"
 
 #include <dirent.h>
+#include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/metric_family.h>
@@ -93,12 +94,27 @@ service_metrics::service_metrics(std::function<pool_stats()> pool, const pool_co
                     .Help("Requests read and not yet fully answered")
                     .Register(*registry_)
                     .Add({});
+  connections_ = &prometheus::BuildGauge()
+                      .Name("headroom_http_connections")
+                      .Help("Client connections open")
+                      .Register(*registry_)
+                      .Add({});
+  refused_ = &prometheus::BuildCounter()
+                  .Name("headroom_http_connections_refused_total")
+                  .Help(
+                      "Client connections answered 503 and closed because --max-connections "
+                      "were open")
+                  .Register(*registry_)
+                  .Add({});
 }
 
 service_metrics::~service_metrics() = default;
 
 void service_metrics::request_started() { in_flight_->Increment(); }
 void service_metrics::request_finished() { in_flight_->Decrement(); }
+void service_metrics::connection_opened() { connections_->Increment(); }
+void service_metrics::connection_closed() { connections_->Decrement(); }
+void service_metrics::connection_refused() { refused_->Increment(); }
 
 void service_metrics::observe_phases(const phase_times& p) {
   queue_->Observe(p.queue);

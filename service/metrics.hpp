@@ -15,6 +15,7 @@ namespace prometheus {
 class Registry;
 class Histogram;
 class Gauge;
+class Counter;
 template <typename T>
 class Family;
 }  // namespace prometheus
@@ -59,6 +60,11 @@ class service_metrics {
   // that a scraper (or a shutdown test) can see work in progress.
   void request_started();
   void request_finished();
+  // Client connections open (headroom_http_connections) and those refused over the cap
+  // (headroom_http_connections_refused_total).
+  void connection_opened();
+  void connection_closed();
+  void connection_refused();
   // The Prometheus text exposition format, version 0.0.4.
   std::string serialize() const;
 
@@ -77,6 +83,8 @@ class service_metrics {
   prometheus::Histogram* release_;
   prometheus::Histogram* total_;
   prometheus::Gauge* in_flight_;
+  prometheus::Gauge* connections_;
+  prometheus::Counter* refused_;
 };
 
 }  // namespace headroom

@@ -63,8 +63,10 @@ std::string server_timing(const phase_times& p) {
   return buf;
 }
 
-std::unique_ptr<pqxx::connection> dial_postgres(const std::string& dsn) {
-  auto c = std::make_unique<pqxx::connection>(dsn);
+std::unique_ptr<pqxx::connection> dial_postgres(const std::string& conninfo,
+                                                query_watchdog* watchdog) {
+  // libpq's connect_timeout (in `conninfo`) bounds the connection and its authentication.
+  auto c = std::make_unique<pqxx::connection>(conninfo);
   // libpqxx 6 would otherwise silently reconnect a broken connection inside
   // the next query, hiding the dial from the pool and its statistics.
 #pragma GCC diagnostic push
@@ -72,12 +74,25 @@ std::unique_ptr<pqxx::connection> dial_postgres(const std::string& dsn) {
   c->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
   c->prepare(statement, "SELECT address, full_name, age FROM people WHERE age = $1");
-  c->prepare_now(statement);
+  if (watchdog)
+    watchdog->run(*c, [&] { c->prepare_now(statement); });
+  else
+    c->prepare_now(statement);
   return c;
 }
 
-people_handler::people_handler(pg_pool& pool, double pool_wait_timeout, double retry_after_seconds)
-    : pool_(pool), wait_timeout_(pool_wait_timeout), retry_after_(retry_after_seconds) {}
+people_handler::people_handler(pg_pool& pool, double pool_wait_timeout, query_watchdog* watchdog,
+                               double retry_after_seconds)
+    : pool_(pool),
+      wait_timeout_(pool_wait_timeout),
+      watchdog_(watchdog),
+      retry_after_(retry_after_seconds) {}
+
+// Runs `statements` on `c` within the watchdog's bound, if there is one.
+template <class F>
+auto people_handler::bounded(pqxx::connection& c, F&& statements) {
+  return watchdog_ ? watchdog_->run(c, std::forward<F>(statements)) : statements();
+}
 
 reply people_handler::unavailable(const std::string& why) const {
   reply r = error_reply(503, why);
@@ -119,17 +134,23 @@ reply people_handler::find_people(std::string_view body, double queue, phase_tim
     phases.dial += at.dial;
     const auto q0 = std::chrono::steady_clock::now();
     try {
-      {
-        // The transaction object must be gone before the connection goes
-        // back to the pool: libpqxx allows one per connection at a time.
+      // The transaction object must be gone before the connection goes
+      // back to the pool: libpqxx allows one per connection at a time.
+      rows = bounded(*conn, [&] {
         pqxx::nontransaction tx(*conn);
-        rows = tx.exec_prepared(statement, age);
-      }
+        return tx.exec_prepared(statement, age);
+      });
       phases.query += since(q0);
       // Released before the JSON is built, so the connection is not held
       // while encoding.
       phases.release += conn.release();
       break;
+    } catch (const database_timeout& e) {
+      // A database that stops answering: retrying would only wait again (Go does not retry a
+      // query its context ended either).
+      phases.query += since(q0);
+      phases.release += conn.release(e.connection_lost());
+      return finish(unavailable(e.what()));
     } catch (const pqxx::broken_connection& e) {
       phases.query += since(q0);
       phases.release += conn.release(true);
@@ -166,8 +187,13 @@ reply people_handler::ready() {
       return unavailable(std::string("database not ready: ") + e.what());
     }
     try {
-      pqxx::nontransaction tx(*conn);
-      tx.exec("select 1");
+      bounded(*conn, [&] {
+        pqxx::nontransaction tx(*conn);
+        tx.exec("select 1");
+      });
+    } catch (const database_timeout& e) {
+      conn.release(e.connection_lost());
+      return unavailable(std::string("database not ready: ") + e.what());
     } catch (const pqxx::broken_connection& e) {
       conn.release(true);
       if (retry.again()) continue;

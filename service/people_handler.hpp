@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "metrics.hpp"
+#include "pg_timeouts.hpp"
 #include "real_pool.hpp"
 
 namespace headroom {
@@ -47,11 +48,16 @@ std::string server_timing(const phase_times& p);
 // Opens a connection, as the study's driver did: the host name is resolved on
 // every dial (libpq calls getaddrinfo on each connect), and the query is
 // prepared on the new connection, so the `dial` phase includes that round trip.
-std::unique_ptr<pqxx::connection> dial_postgres(const std::string& dsn);
+// `conninfo` comes from pg_conninfo (connect and statement timeouts); `watchdog`, if given,
+// bounds the PREPARE, so that a dial never waits on a server that stopped answering.
+std::unique_ptr<pqxx::connection> dial_postgres(const std::string& conninfo,
+                                                query_watchdog* watchdog = nullptr);
 
 class people_handler {
  public:
-  people_handler(pg_pool& pool, double pool_wait_timeout, double retry_after_seconds = 1);
+  // `watchdog` bounds each query (see query_watchdog); null: no client-side bound.
+  people_handler(pg_pool& pool, double pool_wait_timeout, query_watchdog* watchdog = nullptr,
+                 double retry_after_seconds = 1);
 
   // POST /: the people of that age. `queue` is the seconds the request waited
   // for this worker; the reply's phases (and total) are filled in `phases`.
@@ -61,8 +67,11 @@ class people_handler {
 
  private:
   reply unavailable(const std::string& why) const;
+  template <class F>
+  auto bounded(pqxx::connection& c, F&& statements);
   pg_pool& pool_;
   double wait_timeout_;
+  query_watchdog* watchdog_;
   double retry_after_;
 };
 

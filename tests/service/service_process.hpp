@@ -1,6 +1,6 @@
 // Test helpers for black-box tests of headroom-service: start the built binary
 // on a free port and wait for its "listening" line, signal and reap it, stop
-// and restart the test PostgreSQL, and a tiny blocking HTTP/1.1 client
+// and restart (or freeze) the test PostgreSQL, and a tiny blocking HTTP/1.1 client
 // (Boost.Beast) with timeouts, keep-alive, and raw-bytes requests.
 //
 // Environment (set by tests/CMakeLists.txt's HEADROOM_TEST_ENV):
@@ -99,6 +99,96 @@ inline void pg_start(int port) {
   run(env("HEADROOM_SOURCE_DIR") + "/scripts/pg start --dir " + env("HEADROOM_PG_DIR") +
       " --port " + std::to_string(port) + " 2>&1");
 }
+
+// The processes of the fixture's PostgreSQL: the postmaster (from postmaster.pid in its data
+// directory) first, then its children (backends, checkpointer, ...), found through /proc.
+inline std::vector<pid_t> pg_processes() {
+  const std::string pidfile = env("HEADROOM_PG_DIR") + "/data/postmaster.pid";
+  FILE* f = std::fopen(pidfile.c_str(), "r");
+  if (!f) throw std::runtime_error("cannot read " + pidfile + ": is PostgreSQL running?");
+  long postmaster = 0;
+  const int got = std::fscanf(f, "%ld", &postmaster);
+  std::fclose(f);
+  if (got != 1 || postmaster <= 0) throw std::runtime_error("no pid in " + pidfile);
+  std::vector<pid_t> pids{static_cast<pid_t>(postmaster)};
+  const std::string all = run("cat /proc/[0-9]*/stat 2>/dev/null || true");
+  // Each line: pid (comm) state ppid ...; comm may hold spaces, so read from the last ')'.
+  std::size_t pos = 0;
+  while (pos < all.size()) {
+    std::size_t end = all.find('\n', pos);
+    if (end == std::string::npos) end = all.size();
+    const std::string line = all.substr(pos, end - pos);
+    pos = end + 1;
+    const auto paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    char state = 0;
+    long ppid = 0;
+    if (std::sscanf(line.c_str() + paren + 1, " %c %ld", &state, &ppid) == 2 && ppid == postmaster)
+      pids.push_back(static_cast<pid_t>(std::stol(line)));
+  }
+  return pids;
+}
+
+// Freezes the fixture's PostgreSQL with SIGSTOP (postmaster first, so that it forks no new
+// backend, then all its children): the database stops answering without closing anything,
+// as a hung host would. The destructor sends SIGCONT, so a failing test never leaves it
+// stopped; a detached `sleep; kill -CONT` resumes it after `safety` seconds even if this
+// process dies without unwinding. Only for tests that run alone (RUN_SERIAL).
+class pg_freezer {
+ public:
+  explicit pg_freezer(double safety = 60) {
+    pids_ = pg_processes();
+    ::kill(pids_.front(), SIGSTOP);
+    // Children forked just before the postmaster stopped are found on the second look.
+    pids_ = pg_processes();
+    // Built by appending: GCC 12 warns wrongly (-Wrestrict) on a chain of string + here.
+    std::string script = "sleep ";
+    script += std::to_string(static_cast<int>(safety));
+    script += "; kill -CONT";
+    for (pid_t p : pids_) {
+      script += ' ';
+      script += std::to_string(p);
+    }
+    // In a process group of its own, so that resume() ends the shell and its sleep together,
+    // and off the test's output, which CTest reads until every writer has closed it.
+    const char* argv[] = {"/bin/sh", "-c", script.c_str(), nullptr};
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    if (::posix_spawn(&safety_net_, "/bin/sh", &actions, &attr, const_cast<char**>(argv),
+                      environ) != 0)
+      safety_net_ = -1;
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+    for (pid_t p : pids_) ::kill(p, SIGSTOP);
+  }
+  ~pg_freezer() { resume(); }
+  pg_freezer(const pg_freezer&) = delete;
+  pg_freezer& operator=(const pg_freezer&) = delete;
+
+  // Sends SIGCONT to every process stopped (children first, then the postmaster).
+  void resume() {
+    if (resumed_) return;
+    resumed_ = true;
+    for (auto p = pids_.rbegin(); p != pids_.rend(); ++p) ::kill(*p, SIGCONT);
+    if (safety_net_ > 0) {
+      ::kill(-safety_net_, SIGKILL);
+      int status = 0;
+      ::waitpid(safety_net_, &status, 0);
+    }
+  }
+  std::size_t processes() const { return pids_.size(); }
+
+ private:
+  std::vector<pid_t> pids_;
+  pid_t safety_net_ = -1;
+  bool resumed_ = false;
+};
 
 // A headroom-service child process. The constructor returns once the service
 // printed "headroom-service listening on http://127.0.0.1:PORT"; the

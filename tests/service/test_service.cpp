@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -312,7 +313,8 @@ TEST_CASE("bad input gets the right status and a JSON error and the service keep
 }
 
 TEST_CASE("slow and idle clients are cut off by the header and body timeouts") {
-  service_process svc({"--header-timeout", "1", "--body-timeout", "1"});
+  // Units and bare seconds mean the same.
+  service_process svc({"--header-timeout", "1000ms", "--body-timeout", "1"});
   std::optional<double> partial_header, partial_body, idle;
   std::thread a([&] {
     http_client c(svc.port());
@@ -346,8 +348,11 @@ TEST_CASE("slow and idle clients are cut off by the header and body timeouts") {
 TEST_CASE(
     "bad flags are refused with one line on stderr and exit code 2 and --help lists every flag") {
   const std::string bin = env("HEADROOM_BINARY_DIR") + "/service/headroom-service";
-  for (const char* args : {"--max-open -1", "--waiter-order lifo", "--port 70000", "--no-such-flag",
-                           "--pool-wait-timeout soon", "--workers 0", "--host localhostx"}) {
+  for (const char* args :
+       {"--max-open -1", "--waiter-order lifo", "--port 70000", "--no-such-flag",
+        "--wait-timeout soon", "--wait-timeout 5parsecs", "--workers 0", "--host localhostx",
+        "--header-timeout 0", "--drain-timeout -1s", "--max-connections 0",
+        "--connect-timeout 1500ms", "--statement-timeout -1"}) {
     INFO(args);
     const std::string out =
         run(bin + " --dsn 'host=127.0.0.1' " + args + " 2>&1 >/dev/null; echo \"exit=$?\"");
@@ -355,14 +360,84 @@ TEST_CASE(
     CHECK(std::count(out.begin(), out.end(), '\n') == 1);  // the error line, then exit=
     CHECK(out.substr(out.rfind('\n') + 1) == "exit=2");
   }
+  // Environment variables go through the same checks, and a DSN libpq cannot parse is a bad
+  // flag too, not a failure at the first dial.
+  for (const std::string& cmd : {"HEADROOM_WAIT_TIMEOUT=soon " + bin + " --dsn 'host=127.0.0.1'",
+                                 bin + " --dsn 'host=127.0.0.1 no_such_keyword=1'"}) {
+    INFO(cmd);
+    const std::string out = run(cmd + " 2>&1 >/dev/null; echo \"exit=$?\"");
+    CHECK(out.rfind("headroom-service: ", 0) == 0);
+    CHECK(out.substr(out.rfind('\n') + 1) == "exit=2");
+  }
+  // Every flag is listed with its unit (and its environment variable).
   const std::string help = run(bin + " --help");
-  for (const char* flag :
-       {"--dsn", "--host", "--port", "--io-threads", "--workers", "--max-open", "--max-idle",
-        "--max-lifetime", "--max-idle-time", "--pool-wait-timeout", "--waiter-order",
-        "--body-limit", "--header-timeout", "--body-timeout", "--drain-timeout", "HEADROOM_DSN"}) {
+  for (const char* flag : {"--dsn TEXT",
+                           "--host IP",
+                           "--port PORT",
+                           "--io-threads THREADS",
+                           "--workers THREADS",
+                           "--max-open CONNECTIONS",
+                           "--max-idle CONNECTIONS",
+                           "--max-lifetime DURATION",
+                           "--max-idle-time DURATION",
+                           "--wait-timeout DURATION",
+                           "--connect-timeout DURATION",
+                           "--statement-timeout DURATION",
+                           "--waiter-order",
+                           "--body-limit BYTES",
+                           "--max-connections CONNECTIONS",
+                           "--header-timeout DURATION",
+                           "--body-timeout DURATION",
+                           "--drain-timeout DURATION",
+                           "250ms, 5s, 2m",
+                           "HEADROOM_DSN",
+                           "HEADROOM_WAIT_TIMEOUT",
+                           "HEADROOM_MAX_CONNECTIONS"}) {
     INFO(flag);
     CHECK(help.find(flag) != std::string::npos);
   }
+  CHECK(help.find("--pool-wait-timeout") == std::string::npos);
+  // The defaults shown are those of model/service_defaults.hpp.
+  CHECK(help.find("--workers THREADS:INT in [1 - 4096]=64") != std::string::npos);
+  CHECK(help.find("--wait-timeout DURATION=5s") != std::string::npos);
+  CHECK(help.find("--max-idle CONNECTIONS=2") != std::string::npos);
+}
+
+TEST_CASE(
+    "connections past --max-connections are answered 503 and closed while those within it are "
+    "served") {
+  service_process svc({"--max-connections", "4"});
+  std::vector<std::unique_ptr<http_client>> within;
+  for (int i = 0; i < 4; ++i) {
+    within.push_back(std::make_unique<http_client>(svc.port()));
+    REQUIRE(within.back()->request("GET", "/healthz").status == 200);
+  }
+  for (int i = 0; i < 3; ++i) {
+    http_client over(svc.port());
+    const auto r = over.request("POST", "/", R"({"Age": 30})");
+    CHECK(r.status == 503);
+    CHECK_FALSE(r.keep_alive);
+    CHECK(r.header("Retry-After") == "1");
+    CHECK(r.body.find("too many connections") != std::string::npos);
+  }
+  // The four within the cap are still served, on their keep-alive connections.
+  for (auto& c : within) CHECK(c->request("POST", "/", R"({"Age": 300})").status == 200);
+  // Exact: the scrape goes over a connection within the cap.
+  const auto m = within[0]->request("GET", "/metrics").body;
+  CHECK(metric(m, "headroom_http_connections_refused_total") == 3);
+  CHECK(metric(m, "headroom_http_connections") == 4);
+  // A connection that closes frees its place (the server notices the close at once; 2 s
+  // allows for a busy machine).
+  within.pop_back();
+  int status = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2)) {
+    http_client next(svc.port());
+    status = next.request("GET", "/healthz").status;
+    if (status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(status == 200);
 }
 
 TEST_CASE(

@@ -1,11 +1,13 @@
 // Black-box tests that disturb the shared PostgreSQL or stop the service:
-// the database stopped and restarted under a running service, and SIGTERM
-// with requests in flight. CTest runs this file's tests alone (RUN_SERIAL).
+// the database stopped and restarted, or frozen with SIGSTOP, under a running
+// service, and SIGTERM with requests in flight. CTest runs this file's tests
+// alone (RUN_SERIAL).
 #include <signal.h>
 
 #include <atomic>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <mutex>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -53,7 +55,7 @@ void restart_postgres(int port) {
 TEST_CASE(
     "while PostgreSQL is down the service answers 503 with Retry-After and recovers by itself") {
   const int pg_port = dsn_port(pg_dsn());
-  service_process svc({"--pool-wait-timeout", "2", "--max-open", "2"});
+  service_process svc({"--wait-timeout", "2", "--max-open", "2"});
   http_client c(svc.port());
   REQUIRE(c.request("POST", "/", R"({"Age": 30})").status == 200);
   REQUIRE(c.request("GET", "/readyz").status == 200);
@@ -210,9 +212,9 @@ TEST_CASE("with more idle connections than retries, a database restart still fai
   CHECK(metric_value(m, "headroom_pool_closed_other_total") == 2);  // the two dead ones tried
 }
 
-TEST_CASE("a request that waits longer than --pool-wait-timeout gets 503 with Retry-After") {
+TEST_CASE("a request that waits longer than --wait-timeout gets 503 with Retry-After") {
   const std::string dsn = pg_dsn();
-  service_process svc({"--max-open", "1", "--pool-wait-timeout", "0.3"});
+  service_process svc({"--max-open", "1", "--wait-timeout", "300ms"});
   {
     http_client warm(svc.port());
     REQUIRE(warm.request("POST", "/", R"({"Age": 300})").status == 200);
@@ -299,4 +301,107 @@ TEST_CASE("SIGTERM while a request's body is still arriving answers that request
   const auto code = svc.wait_exit(10);
   REQUIRE(code.has_value());
   CHECK(*code == 0);
+}
+
+TEST_CASE(
+    "when PostgreSQL stops answering, requests get 503 within the time limits and the service "
+    "recovers when it resumes, with no request left stuck") {
+  // Short limits keep the test short: statements 1 s (so the watchdog closes a silent
+  // connection at 2 s), dials 2 s (libpq's smallest), pool waits 1 s.
+  service_process svc({"--statement-timeout", "1s", "--connect-timeout", "2s", "--wait-timeout",
+                       "1s", "--max-open", "4", "--max-idle", "4", "--workers", "8"});
+  // A request makes at most one wait or one dial, then one query: max(1 s, 2 s) + 2 s.
+  constexpr double bound = 4.0;
+  // Added to the bound for a shared 2-core machine; libpq's timer only ever ends early.
+  constexpr double tolerance = 1.0;
+  constexpr int clients = 6;
+
+  struct outcome {
+    int status;
+    double seconds;
+    bool sent_while_frozen;
+    std::string body;
+  };
+  std::mutex mu;
+  std::vector<outcome> outcomes;
+  std::atomic<bool> frozen{false}, stop{false};
+  auto client_loop = [&] {
+    http_client c(svc.port());
+    while (!stop) {
+      const bool during = frozen;
+      const auto r = c.request("POST", "/", R"({"Age": 30})");
+      std::lock_guard lk(mu);
+      outcomes.push_back({r.status, r.seconds, during, r.body});
+    }
+  };
+  {
+    http_client warm(svc.port());
+    REQUIRE(warm.request("POST", "/", R"({"Age": 30})").status == 200);
+  }
+  std::vector<std::thread> ts;
+  for (int i = 0; i < clients; ++i) ts.emplace_back(client_loop);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  {
+    pg_freezer freeze;
+    frozen = true;
+    REQUIRE(freeze.processes() >= 2);  // the postmaster and at least the service's backends
+    // Long enough for every client to go through a query timeout, then a dial timeout.
+    std::this_thread::sleep_for(std::chrono::seconds(6));
+    stop = true;
+    // Every request in flight ends within the bound, PostgreSQL still stopped.
+    for (auto& t : ts) t.join();
+  }
+
+  int ok_before = 0, unavailable = 0, other = 0, watchdog = 0, dial_timeouts = 0;
+  double longest = 0;
+  for (const auto& o : outcomes) {
+    INFO("status " << o.status << " after " << o.seconds << " s: " << o.body);
+    CHECK(o.seconds <= bound + tolerance);
+    longest = std::max(longest, o.seconds);
+    if (o.status == 200 && !o.sent_while_frozen)
+      ok_before++;
+    else if (o.status == 503)
+      unavailable++;
+    else
+      other++;
+    if (o.body.find("did not answer within 2s") != std::string::npos) watchdog++;
+    if (o.body.find("cannot connect to the database") != std::string::npos) dial_timeouts++;
+  }
+  CHECK(ok_before > 0);
+  CHECK(other == 0);
+  // Six clients for six seconds, each request at most about 2 s.
+  CHECK(unavailable >= 2 * clients);
+  // Requests on pooled connections were ended by the watchdog (at its 2 s), later ones by
+  // the dial limit.
+  CHECK(watchdog >= 1);
+  CHECK(dial_timeouts >= 1);
+  CHECK(longest >= 2.0);
+
+  // Resumed: the service recovers by itself.
+  http_client c(svc.port());
+  const auto t0 = std::chrono::steady_clock::now();
+  int status = 0;
+  while (since(t0) < 10) {
+    status = c.request("POST", "/", R"({"Age": 30})").status;
+    if (status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(status == 200);
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> after;
+  for (int i = 0; i < clients; ++i)
+    after.emplace_back([&] {
+      http_client k(svc.port());
+      for (int j = 0; j < 20; ++j)
+        (k.request("POST", "/", R"({"Age": 30})").status == 200 ? ok : failed)++;
+    });
+  for (auto& t : after) t.join();
+  CHECK(ok == clients * 20);
+  CHECK(failed == 0);
+  // Nothing still holds a connection or a worker: only this scrape is in flight.
+  const auto m = c.request("GET", "/metrics").body;
+  CHECK(metric_value(m, "headroom_pool_in_use") == 0);
+  CHECK(metric_value(m, "headroom_pool_waiting") == 0);
+  CHECK(metric_value(m, "headroom_http_in_flight") == 1);
+  CHECK(metric_value(m, "headroom_pool_open").value_or(99) <= 4);
 }
