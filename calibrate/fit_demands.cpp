@@ -105,16 +105,16 @@ demand_fit fit_cpu_demands(const std::string& owner, const std::vector<demand_st
   const auto n = static_cast<Eigen::Index>(steps.size());
   const auto p = static_cast<Eigen::Index>(terms.size());
 
-  // The weighted system, row s divided by y_s (for the identifiability check; the fit below
-  // reweights).
-  Eigen::MatrixXd x(n, p);
+  // The counts a, the CPU y, and the system weighted by 1 / y (for the identifiability check;
+  // the fit below reweights).
+  Eigen::MatrixXd a(n, p);
   Eigen::VectorXd raw_y(n);
   for (Eigen::Index s = 0; s < n; ++s) {
     const demand_step& step = steps[static_cast<std::size_t>(s)];
     raw_y(s) = step.cpu_seconds;
-    for (Eigen::Index j = 0; j < p; ++j)
-      x(s, j) = terms[static_cast<std::size_t>(j)].column(step) / step.cpu_seconds;
+    for (Eigen::Index j = 0; j < p; ++j) a(s, j) = terms[static_cast<std::size_t>(j)].column(step);
   }
+  Eigen::MatrixXd x = raw_y.cwiseInverse().asDiagonal() * a;
 
   // Too few steps first: otherwise every term past the n-th would be reported as a combination.
   Eigen::Index measured = 0;
@@ -157,7 +157,6 @@ demand_fit fit_cpu_demands(const std::string& owner, const std::vector<demand_st
   // whose noise happened to be negative more weight, a bias of the order of the squared
   // relative noise (negligible at 1 %, a few % for steps near the knee that vary by 20 %); the
   // fitted value carries no such noise.
-  Eigen::MatrixXd a = x.array().colwise() * raw_y.array();  // the counts themselves
   Eigen::VectorXd w = raw_y.cwiseInverse();
   nnls_solution best;
   for (int pass = 0; pass < 3; ++pass) {
