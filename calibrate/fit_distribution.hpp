@@ -16,8 +16,8 @@
 // These three cover what a phase looks like: memoryless waits, multiplicative (long-tailed)
 // service times, and sums of a few steps; each is in the model (model/distribution.hpp).
 // AIC = 2k - 2 ln L picks among them (parameter counts differ). Gamma nests the exponential,
-// so on exponential data AIC picks a gamma with shape ~1 about 16 % of the time
-// (P(chi^2_1 > 2)): the same distribution either way.
+// so on exponential data AIC picks a gamma with shape ~1 about one time in six
+// (P(chi^2_1 > 2) = 16 %; 19 % of 400 samples of 20,000 measured): the same distribution.
 // Goodness of fit: KS = max |F_data - F_fit| over the points (over bucket edges for buckets),
 // and p50/p99 fitted vs measured. The best family is kept only if KS <= max(ks_bound,
 // 1.63 / sqrt(N)) (an absolute bound, or not rejected at 1 % when N is small) and its p99 is

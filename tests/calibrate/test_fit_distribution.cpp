@@ -39,7 +39,7 @@ TEST_CASE("an exponential sample gives back its mean within 5 %") {
   auto fit = fit_distribution(observations_from_samples(draw(distribution::exponential(2e-3), 1)));
   const family_fit& e = candidate(fit, fit_family::exponential);
   CHECK(e.fitted.p1 == Approx(2e-3).epsilon(0.05));
-  // Gamma nests the exponential: AIC may pick a gamma of shape ~1 (about 16 % of samples),
+  // Gamma nests the exponential: AIC may pick a gamma of shape ~1 (about one sample in six),
   // which is the same distribution.
   REQUIRE((fit.family == fit_family::exponential || fit.family == fit_family::gamma));
   if (fit.family == fit_family::gamma) CHECK(fit.chosen.p1 == Approx(1.0).epsilon(0.05));
