@@ -212,7 +212,7 @@ TEST_CASE("a grandchild reaped by a child that is then reaped stays in the tree'
   CHECK(gone.total_seconds == Approx(own + grandchild + self_cpu).margin(3 * two_ticks));
 }
 
-TEST_CASE("four busy processes on fewer CPUs wait in the run queue, as schedstat and PSI show") {
+TEST_CASE("more busy processes than CPUs wait in the run queue, as schedstat and PSI show") {
   const int cpus = read_host_cpu_times().cpus;
   REQUIRE(cpus >= 1);
   const int n = cpus + 2;  // at least two more runnable processes than CPUs
@@ -265,7 +265,7 @@ TEST_CASE("four busy processes on fewer CPUs wait in the run queue, as schedstat
   }
 }
 
-TEST_CASE("/proc/schedstat's per-CPU lines are summed; a kernel without it says so") {
+TEST_CASE("/proc/schedstat's per-CPU lines are summed, and a kernel without it says so") {
   // Layout of schedstat versions 15-17 (Documentation/scheduler/sched-stats.rst): per CPU,
   // fields 7-9 are running ns, run-queue wait ns and timeslices; domain lines are skipped.
   const auto t = parse_run_queue_totals(
