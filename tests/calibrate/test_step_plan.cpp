@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+#include "slo.hpp"
 #include "step_plan.hpp"
 
 using namespace headroom::calibrate;
@@ -117,4 +118,18 @@ TEST_CASE("a step stops early when its errors pass --max-errors or its p99 --abo
   CHECK(plan.abort_reason(0.010, 0.0).empty());
   CHECK(plan.abort_reason(0.010, 0.011) != "");
   CHECK(plan.abort_reason(0.700, 0.0) != "");
+}
+
+TEST_CASE("an SLO is read as a percentile and a latency with units") {
+  using headroom::parse_slo;
+  auto s = parse_slo("p99=60ms");
+  CHECK(s.quantile == Approx(0.99));
+  CHECK(s.latency == Approx(0.060));
+  CHECK(s.text() == "p99 < 60ms");
+  CHECK(parse_slo("p99.9=0.1").quantile == Approx(0.999));
+  CHECK(parse_slo("p50=5ms").name() == "p50");
+  CHECK_THROWS_WITH(parse_slo("99=60ms"), Catch::Contains("p99=60ms"));
+  CHECK_THROWS_WITH(parse_slo("p100=60ms"), Catch::Contains("(0, 100)"));
+  CHECK_THROWS_WITH(parse_slo("p99=fast"), Catch::Contains("not a duration"));
+  CHECK_THROWS_WITH(parse_slo("p99=-1ms"), Catch::Contains("must be > 0"));
 }
