@@ -80,6 +80,11 @@ metrics_reading read_service_metrics(const std::string& before_text,
   return r;
 }
 
+std::optional<pool_setting> current_pool_setting(const std::string& metrics_url) {
+  const std::string text = fetch_metrics_text(metrics_url);
+  return read_service_metrics(text, text).pool;
+}
+
 calibration_step calibration_runner::run(
     const planned_step& step, const std::string& label,
     const std::function<std::string(const step_progress&)>& stop_check) {

@@ -60,5 +60,7 @@ struct metrics_reading {
   service_counters counters;
 };
 metrics_reading read_service_metrics(const std::string& before_text, const std::string& after_text);
+// The pool setting the service reports now (nothing if its /metrics has none).
+std::optional<pool_setting> current_pool_setting(const std::string& metrics_url);
 
 }  // namespace headroom::calibrate

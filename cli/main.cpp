@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   headroom::cli::add_load_command(app);
   headroom::cli::add_predict_command(app);
+  headroom::cli::add_calibrate_command(app);
+  headroom::cli::add_validate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
