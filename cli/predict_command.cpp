@@ -1,12 +1,14 @@
 // headroom predict: read a scenario (or calibration) file, apply command-line overrides,
 // run the request-path model and print a table or JSON. All logic lives in model/.
-#include <boost/json.hpp>
 #include <iostream>
 #include <optional>
 #include <string>
 
 #include "commands.hpp"
+#include "duration_flag.hpp"
+#include "json_output.hpp"
 #include "prediction.hpp"
+#include "prediction_report.hpp"
 #include "scenario_json.hpp"
 
 namespace headroom::cli {
@@ -14,11 +16,11 @@ namespace {
 
 struct predict_options {
   std::string scenario_file, calibration_file;
-  std::optional<double> rate, cores, wait_timeout, target;
+  std::optional<double> rate, cores, wait_timeout, precision;
   std::optional<int> max_open, max_idle, workers, threads;
   std::optional<std::uint64_t> requests, seed;
-  std::optional<std::string> waiter_order;
-  bool json = false;
+  std::optional<std::string> waiter_order, go_version;
+  json_output json;
 };
 
 void apply_overrides(scenario& s, const predict_options& o) {
@@ -35,7 +37,14 @@ void apply_overrides(scenario& s, const predict_options& o) {
   if (o.requests) s.run.requests = *o.requests;
   if (o.seed) s.run.seed = *o.seed;
   if (o.threads) s.run.threads = *o.threads;
-  if (o.target) s.run.target_half_width = *o.target;
+  if (o.precision) s.run.target_half_width = *o.precision;
+  if (o.go_version) {
+    try {
+      s.pool.go = parse_go_version(*o.go_version);
+    } catch (const std::invalid_argument& e) {
+      throw scenario_error(std::string("--go-version: ") + e.what());
+    }
+  }
   if (o.waiter_order) {
     try {
       s.pool.order = parse_waiter_order(*o.waiter_order);
@@ -54,15 +63,21 @@ void run_predict(const predict_options& o) {
     apply_overrides(s, o);
     if (s.arrivals.process != arrival_process::trace && s.arrivals.rate == 0)
       throw scenario_error("arrivals.rate: missing (set it in the file or with --rate)");
+    check_writable(o.json);  // before the run, so a typo costs nothing
     prediction p = predict(s);
-    if (o.json) {
-      std::cout << boost::json::serialize(prediction_to_json(s, p)) << "\n";
-    } else {
-      std::cout << prediction_table(s, p);
-    }
+    if (!o.json.to_stdout()) std::cout << prediction_table(s, p) << std::flush;
+    write_json(o.json, prediction_to_json(s, p));
+    // The answer is still given, marked; say it where a script's reader looks too.
+    if (p.stable && !p.target_reached)
+      std::cerr << "headroom predict: warning: the p99 interval did not reach +-"
+                << s.run.target_half_width * 100 << " % within run.max_replications ("
+                << s.run.max_replications << ")\n";
     // An overloaded scenario is an answer, not an error: exit 0, reported as unstable.
     set_exit_code(0);
   } catch (const scenario_error& e) {
+    std::cerr << "headroom predict: " << e.what() << "\n";
+    set_exit_code(2);
+  } catch (const std::runtime_error& e) {  // the JSON file could not be written
     std::cerr << "headroom predict: " << e.what() << "\n";
     set_exit_code(2);
   }
@@ -75,23 +90,35 @@ void add_predict_command(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "predict",
       "Predict latency, throughput and pool behaviour of a scenario (model/SCENARIO.md)");
-  sub->add_option("--scenario", opts->scenario_file, "Scenario file (JSON)");
+  sub->add_option("--scenario", opts->scenario_file, "Scenario file (JSON, model/SCENARIO.md)");
   sub->add_option("--calibration", opts->calibration_file,
                   "Calibration file written by `headroom calibrate` (same schema as a scenario)");
-  sub->add_option("--rate", opts->rate, "Offered requests per second (overrides arrivals.rate)");
-  sub->add_option("--max-open", opts->max_open, "pool.max_open (0 = unlimited)");
-  sub->add_option("--max-idle", opts->max_idle, "pool.max_idle (Go's default is 2)");
-  sub->add_option("--waiter-order", opts->waiter_order, "pool.waiter_order: fifo or random");
-  sub->add_option("--wait-timeout", opts->wait_timeout,
-                  "pool.wait_timeout in seconds (0 = forever)");
-  sub->add_option("--workers", opts->workers, "workers (0 = unlimited)");
-  sub->add_option("--cores", opts->cores, "cpu.cores");
-  sub->add_option("--requests", opts->requests, "run.requests: measured requests per replication");
-  sub->add_option("--seed", opts->seed, "run.seed");
-  sub->add_option("--threads", opts->threads, "run.threads (0 = all cores)");
-  sub->add_option("--target", opts->target,
-                  "run.target_half_width of the p99 interval (0.02 = +-2 %)");
-  sub->add_flag("--json", opts->json, "Print JSON instead of a table");
+  sub->add_option("--rate", opts->rate,
+                  "Offered load in requests per second (overrides arrivals.rate)");
+  sub->add_option("--max-open", opts->max_open,
+                  "pool.max_open: connections at most (count; 0 = unlimited, the default)");
+  sub->add_option("--max-idle", opts->max_idle,
+                  "pool.max_idle: idle connections kept (count; Go's default is 2)");
+  sub->add_option("--go-version", opts->go_version,
+                  "pool.go_version: whose database/sql rules (1.10 default, 1.15, 1.18, 1.23; "
+                  "any later 1.x maps to its profile)");
+  sub->add_option("--waiter-order", opts->waiter_order,
+                  "pool.waiter_order override: fifo or random (default: the Go version's rule)");
+  add_duration_flag(sub, "--wait-timeout", opts->wait_timeout,
+                    "pool.wait_timeout: how long a request waits for a connection before a 503 "
+                    "(0 = forever; default 5s, the service's)");
+  sub->add_option("--workers", opts->workers,
+                  "workers: requests served at once (count; 0 = unlimited; default 64)");
+  sub->add_option("--cores", opts->cores, "cpu.cores: CPU cores shared by all work (count)");
+  sub->add_option("--requests", opts->requests,
+                  "run.requests: measured requests per replication (count)");
+  sub->add_option("--seed", opts->seed, "run.seed: seed of every random stream (integer)");
+  sub->add_option("--threads", opts->threads,
+                  "run.threads: replications run at once (count; 0 = all cores)");
+  sub->add_option("--precision", opts->precision,
+                  "run.target_half_width: stop when the p99 interval's half-width is this "
+                  "fraction of the p99 (fraction; 0.02 = +-2 %, the default)");
+  add_json_option(sub, opts->json, "The prediction");
   sub->callback([opts] { run_predict(*opts); });
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <limits>
 #include <sstream>
 #include <thread>
 
@@ -15,13 +16,6 @@ namespace headroom {
 namespace {
 void field_check(bool ok, const std::string& field, const std::string& what) {
   if (!ok) throw scenario_error(field + ": " + what);
-}
-
-double offered_rate(const scenario& s) {
-  if (s.arrivals.process != arrival_process::trace) return s.arrivals.rate;
-  const auto& t = s.arrivals.times;
-  if (t.size() < 2 || t.back() <= t.front()) return 0;
-  return static_cast<double>(t.size() - 1) / (t.back() - t.front());
 }
 
 std::string format_ratio(const char* what, double ratio, const std::string& of) {
@@ -49,6 +43,19 @@ estimate interval(const std::vector<double>& x, double confidence) {
   return e;
 }
 }  // namespace
+
+double offered_rate(const scenario& s) {
+  if (s.arrivals.process != arrival_process::trace) return s.arrivals.rate;
+  const auto& t = s.arrivals.times;
+  if (t.size() < 2 || t.back() <= t.front()) return 0;
+  return static_cast<double>(t.size() - 1) / (t.back() - t.front());
+}
+
+std::uint64_t in_flight_limit(const scenario& s) {
+  if (s.run.max_in_flight > 0) return s.run.max_in_flight;
+  double n = std::ceil(offered_rate(s) * in_flight_time_bound);
+  return static_cast<std::uint64_t>(std::clamp(n, 1000.0, 200000.0));
+}
 
 void validate(const scenario& s) {
   const auto& a = s.arrivals;
@@ -84,7 +91,6 @@ void validate(const scenario& s) {
   field_check(s.run.max_replications >= s.run.min_replications, "run.max_replications",
               "must be >= run.min_replications");
   field_check(s.run.threads >= 0, "run.threads", "must be >= 0 (0 = all cores)");
-  field_check(s.run.max_in_flight >= 1, "run.max_in_flight", "must be >= 1");
 }
 
 std::string overload_check(const scenario& s) {
@@ -161,13 +167,56 @@ double student_t_quantile(double p, double dof) {
   return z + g1 / v + g2 / (v * v) + g3 / (v * v * v) + g4 / (v * v * v * v);
 }
 
+namespace {
+// One latency set across replications: the pooled quantiles, centred, with the sectioning
+// half-width of the per-replication ones (see combine in prediction.hpp).
+// `of` picks the set from a replication.
+template <class Of>
+latency_estimate combine_latency(const std::vector<replication_result>& reps,
+                                 const quantile_histogram& pooled, double conf, Of of) {
+  latency_estimate l;
+  for (const auto& r : reps) {
+    l.count += of(r).count;
+    l.max = std::max(l.max, of(r).max);
+  }
+  auto over = [&](double latency_summary::*field) {
+    std::vector<double> v;
+    v.reserve(reps.size());
+    for (const auto& r : reps) v.push_back(of(r).*field);
+    return interval(v, conf);
+  };
+  l.mean = over(&latency_summary::mean);
+  auto quantile = [&](double q, double latency_summary::*field) {
+    estimate e = over(field);
+    if (pooled.empty()) return e;
+    double centre = pooled.quantile(q), h = e.half_width();
+    e.value = centre;
+    if (e.has_ci) {
+      e.ci_low = centre - h;
+      e.ci_high = centre + h;
+    }
+    return e;
+  };
+  l.p50 = quantile(0.50, &latency_summary::p50);
+  l.p90 = quantile(0.90, &latency_summary::p90);
+  l.p95 = quantile(0.95, &latency_summary::p95);
+  l.p99 = quantile(0.99, &latency_summary::p99);
+  l.p999 = quantile(0.999, &latency_summary::p999);
+  return l;
+}
+}  // namespace
+
 prediction combine(const scenario& s, const std::vector<replication_result>& reps,
-                   const quantile_histogram* pooled) {
-  quantile_histogram own[phase_count];
+                   const quantile_histogram* pooled, const quantile_histogram* pooled_all) {
+  quantile_histogram own[phase_count], own_all;
   if (!pooled) {
     for (const auto& r : reps)
       for (int p = 0; p < phase_count; ++p) own[p].merge(r.pooled[p]);
     pooled = own;
+  }
+  if (!pooled_all) {
+    for (const auto& r : reps) own_all.merge(r.pooled_all);
+    pooled_all = &own_all;
   }
   prediction out;
   out.confidence = s.run.confidence;
@@ -189,31 +238,12 @@ prediction combine(const scenario& s, const std::vector<replication_result>& rep
     for (const auto& r : reps) v.push_back(get(r));
     return interval(v, conf);
   };
-  for (int p = 0; p < phase_count; ++p) {
-    latency_estimate& l = out.phases[p];
-    for (const auto& r : reps) {
-      l.count += r.phases[p].count;
-      l.max = std::max(l.max, r.phases[p].max);
-    }
-    l.mean = over([p](const replication_result& r) { return r.phases[p].mean; });
-    // Sectioning: centre on the pooled quantile, width from the replications' spread.
-    auto quantile = [&](double q, auto get) {
-      estimate e = over(get);
-      if (pooled[p].empty()) return e;
-      double centre = pooled[p].quantile(q), h = e.half_width();
-      e.value = centre;
-      if (e.has_ci) {
-        e.ci_low = centre - h;
-        e.ci_high = centre + h;
-      }
-      return e;
-    };
-    l.p50 = quantile(0.50, [p](const replication_result& r) { return r.phases[p].p50; });
-    l.p90 = quantile(0.90, [p](const replication_result& r) { return r.phases[p].p90; });
-    l.p95 = quantile(0.95, [p](const replication_result& r) { return r.phases[p].p95; });
-    l.p99 = quantile(0.99, [p](const replication_result& r) { return r.phases[p].p99; });
-    l.p999 = quantile(0.999, [p](const replication_result& r) { return r.phases[p].p999; });
-  }
+  for (int p = 0; p < phase_count; ++p)
+    out.phases[p] = combine_latency(reps, pooled[p], conf, [p](const replication_result& r) {
+      return r.phases[p];
+    });
+  out.all_requests = combine_latency(reps, *pooled_all, conf,
+                                     [](const replication_result& r) { return r.all_requests; });
   out.throughput = over([](const replication_result& r) { return r.throughput; });
   out.error_rate = over([](const replication_result& r) { return r.error_rate; });
   out.mean_in_system = over([](const replication_result& r) { return r.mean_in_system; });
@@ -275,26 +305,26 @@ std::vector<replication_result> run_replications(const scenario& s, std::uint64_
   return out;
 }
 
-prediction predict(const scenario& s) {
-  auto start = std::chrono::steady_clock::now();
-  validate(s);
-  std::string overload = overload_check(s);
-  if (!overload.empty()) {
-    prediction p;
-    p.stable = false;
-    p.reason = overload;
-    p.confidence = s.run.confidence;
-    p.requests_per_replication = s.run.requests;
-    return p;
-  }
+precision_goal default_goal(const scenario& s) {
+  precision_goal g;
+  g.figures.push_back(
+      {"p99 of total", [](const prediction& p) { return p.phases[phase_total].p99; }});
+  g.relative_half_width = s.run.target_half_width;
+  g.max_replications = s.run.max_replications;
+  g.on_cap = precision_goal::at_cap::flag;
+  return g;
+}
+
+prediction run_to_precision(const scenario& s, const precision_goal& goal) {
+  if (goal.figures.empty()) throw std::invalid_argument("run_to_precision: no figure to watch");
   int threads =
       s.run.threads > 0 ? s.run.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(threads, 1);
+  const auto cap = static_cast<std::uint64_t>(std::max(goal.max_replications, 2));
   std::uint64_t target = static_cast<std::uint64_t>(std::max(s.run.min_replications, threads));
-  const auto cap = static_cast<std::uint64_t>(s.run.max_replications);
   target = std::min(target, cap);
   std::vector<replication_result> reps;
-  quantile_histogram pooled[phase_count];
+  quantile_histogram pooled[phase_count], pooled_all;
   prediction p;
   for (;;) {
     auto batch = run_replications(s, reps.size(), target, threads);
@@ -305,24 +335,61 @@ prediction predict(const scenario& s) {
         pooled[ph].merge(r.pooled[ph]);
         r.pooled[ph].clear();
       }
+      pooled_all.merge(r.pooled_all);
+      r.pooled_all.clear();
       reps.push_back(std::move(r));
     }
-    p = combine(s, reps, pooled);
-    if (!p.stable) break;
-    double h = p.phases[phase_total].p99.relative_half_width();
-    if (p.phases[phase_total].p99.has_ci && h <= s.run.target_half_width) {
-      p.target_reached = true;
-      break;
+    p = combine(s, reps, pooled, &pooled_all);
+    if (!p.stable) return p;
+    // The widest figure decides; one without an interval is not yet known at all.
+    double worst = 0;
+    const precision_goal::figure* worst_figure = &goal.figures.front();
+    for (const auto& f : goal.figures) {
+      estimate e = f.of(p);
+      double h = e.has_ci ? e.relative_half_width() : std::numeric_limits<double>::infinity();
+      if (!(h <= worst)) {
+        worst = h;
+        worst_figure = &f;
+      }
     }
-    if (reps.size() >= cap) break;
+    if (worst <= goal.relative_half_width) {
+      p.target_reached = true;
+      return p;
+    }
+    if (reps.size() >= cap) {
+      if (goal.on_cap == precision_goal::at_cap::throw_error) {
+        std::ostringstream os;
+        os << "precision not reached: " << worst_figure->name << " is known to +-" << worst * 100
+           << " % after " << reps.size() << " replications (the cap), not +-"
+           << goal.relative_half_width * 100 << " %";
+        throw precision_not_reached(os.str());
+      }
+      return p;
+    }
     // The half-width shrinks as 1/sqrt(R): aim for the R that should meet the target, but
     // at most double R per step (a few replications estimate the spread poorly, and an
     // overshoot costs wall time), and always add at least one replication per thread.
-    double ratio = h / s.run.target_half_width;
+    double ratio = std::isfinite(worst) ? worst / goal.relative_half_width : 2;
     auto need =
         static_cast<std::uint64_t>(std::ceil(static_cast<double>(reps.size()) * ratio * ratio));
     need = std::min<std::uint64_t>(need, 2 * reps.size());
     target = std::min(cap, std::max(need, reps.size() + static_cast<std::uint64_t>(threads)));
+  }
+}
+
+prediction predict(const scenario& s) {
+  auto start = std::chrono::steady_clock::now();
+  validate(s);
+  std::string overload = overload_check(s);
+  prediction p;
+  if (!overload.empty()) {
+    p.stable = false;
+    p.reason = overload;
+    p.confidence = s.run.confidence;
+    p.requests_per_replication = s.run.requests;
+    p.has_pool = s.use_pool;
+  } else {
+    p = run_to_precision(s, default_goal(s));
   }
   p.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return p;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -34,7 +35,7 @@ struct estimate {
 };
 
 struct latency_estimate {
-  std::uint64_t count = 0;  // successful requests measured, all replications
+  std::uint64_t count = 0;  // requests measured, all replications
   estimate mean, p50, p90, p95, p99, p999;
   double max = 0;  // largest observed: no interval
 };
@@ -49,10 +50,17 @@ struct pool_estimate {
 struct prediction {
   bool stable = true;
   std::string reason;  // why not stable
-  int replications = 0;
+  int replications = 0;  // 0: refused by overload_check, nothing simulated
   std::uint64_t requests_per_replication = 0;
   double confidence = 0.95;
-  latency_estimate phases[phase_count];  // phases[phase_total]: end to end
+  // Successful requests: phases[phase_total] is their end-to-end latency (headroom load's
+  // "latency"). Percentiles of an unstable run describe only how long it ran: reporters
+  // must not print them (prediction_report.hpp writes null).
+  latency_estimate phases[phase_count];
+  // Every measured request (headroom load's "latency_all"): successes as above, and requests
+  // that failed at their wait deadline at the time they failed (arrival to the 503) plus
+  // network.rtt, as successes count it.
+  latency_estimate all_requests;
   estimate throughput, error_rate;
   std::vector<std::pair<std::string, estimate>> utilization;
   bool has_pool = false;
@@ -61,7 +69,7 @@ struct prediction {
   estimate mean_in_system, arrival_rate, mean_sojourn;
   double simulated_seconds = 0;
   std::uint64_t events = 0;
-  bool target_reached = false;  // the stop rule's p99 half-width was met
+  bool target_reached = false;  // the stop rule's precision was met (else it stopped at its cap)
   double wall_seconds = 0;
 };
 
@@ -73,15 +81,46 @@ double student_t_quantile(double p, double dof);
 // Quantiles are those of all replications' samples pooled (`pooled`, per phase; built from
 // the replications' own histograms when null), with the half-width of the t-interval of the
 // per-replication quantiles around them ("sectioning", Asmussen & Glynn 2007, III.5).
+// `pooled_all` likewise for all_requests.
 prediction combine(const scenario& s, const std::vector<replication_result>& reps,
-                   const quantile_histogram* pooled = nullptr);
+                   const quantile_histogram* pooled = nullptr,
+                   const quantile_histogram* pooled_all = nullptr);
 
 // Runs replications [first, last) of s on `threads` threads (0 = all cores); results by
 // replication number.
 std::vector<replication_result> run_replications(const scenario& s, std::uint64_t first,
                                                  std::uint64_t last, int threads);
 
-// The whole stop rule. Throws scenario_error for a bad scenario.
+// The stop rule: which figures must be how precise, and how many replications it may use.
+struct precision_goal {
+  struct figure {
+    std::string name;  // for messages: "p99 of total"
+    std::function<estimate(const prediction&)> of;
+  };
+  std::vector<figure> figures;
+  double relative_half_width = 0.02;  // every figure's interval within +-this of its value
+  int max_replications = 400;
+  // What the cap means to the caller: a prediction flagged target_reached = false (a planner
+  // still wants the answer, marked), or precision_not_reached thrown (a caller that relies
+  // on the precision, e.g. a test against an exact result).
+  enum class at_cap { flag, throw_error } on_cap = at_cap::flag;
+};
+
+// Thrown by run_to_precision with at_cap::throw_error: what() names the figure, the half-width
+// it reached and the cap.
+struct precision_not_reached : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Adds replications (first batch: max(run.min_replications, threads)) until every figure of
+// `goal` is precise enough, the cap is reached, or a replication is unstable.
+prediction run_to_precision(const scenario& s, const precision_goal& goal);
+
+// The p99 of total at run.target_half_width within run.max_replications, flagged at the cap.
+precision_goal default_goal(const scenario& s);
+
+// The whole prediction: validate, overload_check, run_to_precision(s, default_goal(s)).
+// Throws scenario_error for a bad scenario.
 prediction predict(const scenario& s);
 
 }  // namespace headroom

@@ -153,6 +153,24 @@ namespace {
 
 constexpr double inf = std::numeric_limits<double>::infinity();
 
+// The overload detector (finish_result): the window's second half holds more than
+// growth_ratio x the first half's mean number in flight, plus growth_floor, while the busiest
+// resource is more than `saturated` busy.
+// - growth_ratio: a backlog that grows at g requests/s from the start of a run whose warm-up
+//   lasts f x the window T has means g(f + 1/4)T and g(f + 3/4)T over the two halves: a ratio
+//   of (f + 3/4) / (f + 1/4) = 2.4 with the default warm-up (f = 1/10), still 1.75 at
+//   f = 1/2. 1.5 sits below both; a stable run's halves differ by chance only.
+// - growth_floor: with a few requests in flight, one burst can make a half 1.5 x the other
+//   by chance; 20 requests on average is far above such a burst at light load. In an
+//   overload it costs little: l2 - 1.5 l1 = (3/8 - f/2) gT = 0.325 gT at f = 1/10, so any
+//   overload whose backlog grows by more than ~62 requests over the window is still caught
+//   (and a faster one trips run.max_in_flight first).
+// - saturated: a backlog grows without bound only behind a resource that never idles, so the
+//   bottleneck's busy share over the window is ~1; a stable run near 0.9 whose halves differ
+//   by a burst is not called overloaded. 0.97 leaves room for the idle moments of a window
+//   that began before the backlog did.
+constexpr double growth_ratio = 1.5, growth_floor = 20, saturated = 0.97;
+
 // Job and event ids: a request slot, or one of two anonymous tags.
 constexpr std::uint32_t tag_waiter_dial = 0x80000000u;  // a dial Go starts for waiters
 constexpr std::uint32_t tag_other = 0xC0000000u;        // CPU work off the request path
@@ -243,18 +261,19 @@ class request_path_sim {
         r_bg_arrivals_(s.run.seed, rep, st_background_arrivals),
         r_bg_job_(s.run.seed, rep, st_background_job),
         r_rtt_(s.run.seed, rep, st_rtt),
-        max_in_flight_(s.run.max_in_flight) {
+        max_in_flight_(in_flight_limit(s)) {
     warmup_ = s.run.warmup_requests ? s.run.warmup_requests : s.run.requests / 10;
     total_ = warmup_ + s.run.requests;
     if (s.arrivals.process == arrival_process::trace) {
       // A trace is replayed once per replication: its length bounds the run.
+      // A shorter trace keeps the default warm-up's share: one warm-up request for every ten
+      // measured ones (requests / 10 before requests), i.e. 1/11 of the trace.
       const std::uint64_t n = s.arrivals.times.size();
-      if (!s.run.warmup_requests)
-        warmup_ = std::min<std::uint64_t>(n, warmup_ + s.run.requests) / 11;
+      if (!s.run.warmup_requests) warmup_ = std::min<std::uint64_t>(n, warmup_ + s.run.requests) / 11;
       total_ = std::min<std::uint64_t>(n, warmup_ + s.run.requests);
       if (warmup_ >= total_) warmup_ = total_ / 10;
     }
-    mid_ = warmup_ + (total_ - warmup_) / 2;
+    window_middle_ = warmup_ + (total_ - warmup_) / 2;
     // Phases this scenario can never spend time in are not stored (fewer writes per request).
     record_[phase_queue] = s.workers > 0;
     record_[phase_wait] = s.use_pool && s.pool.max_open > 0;
@@ -298,7 +317,7 @@ class request_path_sim {
       }
       if (in_flight_ > max_in_flight_) {
         close_window_if_open();
-        declare_overloaded("more than " + std::to_string(s_.run.max_in_flight) +
+        declare_overloaded("more than " + std::to_string(max_in_flight_) +
                            " requests in flight");
         return finish_result();
       }
@@ -347,9 +366,9 @@ class request_path_sim {
   void on_arrival() {
     std::uint64_t index = arrived_++;
     if (index == warmup_) open_window();
-    if (index == mid_) {
+    if (index == window_middle_) {
       first_half_ = false;
-      t_mid_ = now_;
+      window_middle_time_ = now_;
     }
     std::uint32_t id = new_slot();
     request& r = reqs_[id];
@@ -598,12 +617,15 @@ class request_path_sim {
     if (r.measured) {
       ++res_.measured;
       sojourn_sum_ += sojourn;
+      // As a client measures it: from arrival until the response is back, a failed wait's
+      // 503 crossing the same network as a success.
+      double latency = sojourn + (s_.network_rtt.is_zero() ? 0.0 : s_.network_rtt.sample(r_rtt_));
       if (failed) {
         ++res_.errors;
+        failed_latencies_.push_back(latency);
       } else {
         ++res_.completed;
-        r.t[phase_total] =
-            sojourn + (s_.network_rtt.is_zero() ? 0.0 : s_.network_rtt.sample(r_rtt_));
+        r.t[phase_total] = latency;
         for (int p = 0; p < phase_count; ++p)
           if (record_[p]) samples_[p].push_back(r.t[p]);
       }
@@ -684,7 +706,7 @@ class request_path_sim {
     // Through a signed integer: x86 converts that in one instruction, an unsigned 64-bit one
     // takes a branch and several (the value is the same).
     double n = static_cast<double>(static_cast<std::int64_t>(in_flight_)) * dt;
-    (first_half_ ? l_first_ : l_second_) += n;
+    (first_half_ ? in_flight_area_first_half_ : in_flight_area_second_half_) += n;
     last_ = t;
   }
   // Time averages of the pool's open/idle/in-use counts over the window.
@@ -745,10 +767,21 @@ class request_path_sim {
         r.pooled[p].add_zeros(r.completed);
       }
     }
+    // All requests: the successes' totals and the failures. Without failures (the common
+    // case) the two sets are the same samples and nothing is copied.
+    r.pooled_all = r.pooled[phase_total];
+    if (failed_latencies_.empty()) {
+      r.all_requests = r.phases[phase_total];
+    } else {
+      std::vector<double>& all = samples_[phase_total];
+      all.insert(all.end(), failed_latencies_.begin(), failed_latencies_.end());
+      r.pooled_all.add_all(failed_latencies_);
+      r.all_requests = summarize(all, r.pooled_all);
+    }
     if (w > 0) {
       r.throughput = static_cast<double>(window_completions_) / w;
       r.arrival_rate = static_cast<double>(total_ - warmup_) / w;
-      r.mean_in_system = (l_first_ + l_second_) / w;
+      r.mean_in_system = (in_flight_area_first_half_ + in_flight_area_second_half_) / w;
       double cores = s_.cores;
       r.utilization.push_back({"cpu", (end_.cpu - start_.cpu) / (cores * w)});
       static const char* names[owner_count] = {"cpu_service", "cpu_database", "cpu_generator",
@@ -778,10 +811,12 @@ class request_path_sim {
         p.mean_in_use = pool_in_use_ / w;
       }
       // Overload shows as a backlog that grows through the window: the second half holds
-      // clearly more requests than the first. Name the busiest resource.
-      double first = t_mid_ - start_.t, second = end_.t - t_mid_;
-      double l1 = first > 0 ? l_first_ / first : 0, l2 = second > 0 ? l_second_ / second : 0;
-      if (r.stable && l2 > 1.5 * l1 + 20 && busiest_utilization() > 0.97) {
+      // clearly more requests in flight than the first, while some resource is saturated.
+      double first = window_middle_time_ - start_.t, second = end_.t - window_middle_time_;
+      double l1 = first > 0 ? in_flight_area_first_half_ / first : 0;
+      double l2 = second > 0 ? in_flight_area_second_half_ / second : 0;
+      if (r.stable && l2 > growth_ratio * l1 + growth_floor &&
+          busiest_utilization() > saturated) {
         std::ostringstream os;
         os.precision(3);
         os << "requests in flight grew from " << l1 << " to " << l2
@@ -869,7 +904,7 @@ class request_path_sim {
   std::vector<std::uint8_t> fresh_;  // by conn_id: not yet queried
 
   double now_ = 0;
-  std::uint64_t warmup_ = 0, total_ = 0, mid_ = 0, arrived_ = 0, in_flight_ = 0;
+  std::uint64_t warmup_ = 0, total_ = 0, window_middle_ = 0, arrived_ = 0, in_flight_ = 0;
   std::uint64_t max_in_flight_;  // s_.run's, read on every event (a member stays in a register)
   bool arrivals_done_ = false, window_open_ = false, window_closed_ = false, first_half_ = true;
   int opener_queue_ = 0;      // dials promised to waiters, not yet started
@@ -877,7 +912,12 @@ class request_path_sim {
 
   std::vector<double> samples_[phase_count];
   bool record_[phase_count] = {};
-  double last_ = 0, t_mid_ = 0, l_first_ = 0, l_second_ = 0, sojourn_sum_ = 0;
+  std::vector<double> failed_latencies_;  // measured requests failed at their wait deadline
+  double last_ = 0, sojourn_sum_ = 0;
+  // Requests in flight integrated over time, in the window's first and second half (by
+  // arrivals), and when the second half began: Little's law and the overload detector.
+  double in_flight_area_first_half_ = 0, in_flight_area_second_half_ = 0;
+  double window_middle_time_ = 0;
   double pool_last_ = 0, pool_open_ = 0, pool_idle_ = 0, pool_in_use_ = 0;
   double owner_demand_[owner_count] = {};
   std::uint64_t window_completions_ = 0;

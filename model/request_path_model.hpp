@@ -44,9 +44,11 @@ struct replication_result {
   std::string unstable_reason;
   double window = 0;  // seconds of simulated time measured (after warm-up)
   std::uint64_t measured = 0, completed = 0, errors = 0;
-  latency_summary phases[phase_count];
+  latency_summary phases[phase_count];  // successful requests
+  // Every measured request, failed ones at the time they failed, plus network.rtt.
+  latency_summary all_requests;
   // The same samples bucketed, to pool across replications (prediction.hpp).
-  quantile_histogram pooled[phase_count];
+  quantile_histogram pooled[phase_count], pooled_all;
   double throughput = 0;  // successful responses per second in the window
   double error_rate = 0;  // failed / measured
   // Little's law: time-average number in the service vs arrival rate x mean time in it.

@@ -8,6 +8,7 @@
 
 #include "distribution.hpp"
 #include "pool_policy.hpp"
+#include "service_defaults.hpp"
 
 namespace headroom {
 
@@ -29,7 +30,9 @@ struct run_spec {
   double target_half_width = 0.02;       // stop when the p99 interval is within +-2 %
   double confidence = 0.95;              // of every interval reported
   int threads = 0;                       // 0 = all cores
-  std::uint64_t max_in_flight = 200000;  // a replication past this is declared overloaded
+  // A replication past this many requests in flight stops and is declared overloaded;
+  // 0 = derived from the offered rate (in_flight_limit below).
+  std::uint64_t max_in_flight = 0;
   // One live run (a load test's step) that the prediction interval describes: each replication
   // is a run of this many seconds at the offered rate, after `live_warmup` seconds (0: the
   // interval is not computed). Replications then vary as live runs do (speed_sigma).
@@ -38,9 +41,22 @@ struct run_spec {
   double slo_quantile = 0.99, slo_latency = 0;
 };
 
+// The service's pool left at its defaults (service_defaults.hpp): Go 1.10's rules, the waiter
+// order left to the Go version.
+inline pool_config service_default_pool() {
+  pool_config c;
+  c.max_open = service_defaults::max_open;
+  c.max_idle = service_defaults::max_idle;
+  c.go = go_version::go1_10;  // the study's release, the service's default profile
+  c.order.reset();
+  return c;
+}
+
 // The request path of DESIGN.md. Each step has a pure delay (I/O, network, locks: time that
 // uses no CPU here) and/or a CPU demand served by the processor-sharing CPU. A step whose
 // distributions are `none` costs nothing and schedules no event.
+// Left at its defaults, a scenario describes headroom-service run without flags
+// (service_defaults.hpp); the textbook tests set what they need explicitly.
 struct scenario {
   std::string name;
   arrival_spec arrivals;
@@ -63,11 +79,13 @@ struct scenario {
   // time) includes that wait, as `headroom load` measures it. 0 = no client (production).
   int client_connections = 0;
 
-  int workers = 0;  // requests served at once; 0 = unlimited (one goroutine per request)
+  // Requests served at once (the service's threads for blocking calls); 0 = unlimited.
+  int workers = service_defaults::workers;
 
-  bool use_pool = true;     // false: the query needs no connection (textbook queue tests)
-  pool_config pool;         // Go database/sql rules (pool_policy)
-  double wait_timeout = 0;  // seconds a request waits for a connection before a 503; 0 = forever
+  bool use_pool = true;                       // false: no connection (textbook queue tests)
+  pool_config pool = service_default_pool();  // Go database/sql rules (pool_policy)
+  // Seconds a request waits for a connection before it fails (503); 0 = forever.
+  double wait_timeout = service_defaults::wait_timeout;
   // Start with the pool's idle list full (max_idle warm connections), as a pool that has been
   // serving looks, instead of empty as a just-started Go process: the cold start's burst of
   // dials is a transient that otherwise leaks past the warm-up into the measured p99.
@@ -88,5 +106,15 @@ struct scenario {
 
   run_spec run;
 };
+
+// Offered requests per second: the rate, or a trace's mean rate (0 for a trace too short).
+double offered_rate(const scenario& s);
+
+// The run.max_in_flight a replication enforces: the scenario's, or when 0, the requests that
+// arrive in in_flight_time_bound seconds at the offered rate (at least 1,000, at most
+// 200,000: memory). By Little's law a stable run holding that many has a mean time in the
+// system of in_flight_time_bound or more, past any latency this tool is asked about.
+inline constexpr double in_flight_time_bound = 10;  // seconds: twice the default wait deadline
+std::uint64_t in_flight_limit(const scenario& s);
 
 }  // namespace headroom

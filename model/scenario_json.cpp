@@ -1,10 +1,9 @@
-// Reading scenario and calibration files, writing predictions (JSON and table).
+// Scenario and calibration files (SCENARIO.md) to scenario structs and back.
 #include "scenario_json.hpp"
 
 #include <boost/json.hpp>
 #include <cmath>
 #include <fstream>
-#include <iomanip>
 #include <set>
 #include <sstream>
 
@@ -253,7 +252,7 @@ scenario scenario_from_json(const json::value& v) {
     }
     r.no_unknown_keys();
   }
-  s.workers = static_cast<int>(top.integer("workers", 0));
+  s.workers = static_cast<int>(top.integer("workers", s.workers));
 
   if (const json::value* p = top.get("pool")) {
     reader r(*p, "pool");
@@ -262,13 +261,20 @@ scenario scenario_from_json(const json::value& v) {
     s.pool.max_idle = static_cast<int>(r.integer("max_idle", s.pool.max_idle));
     s.pool.max_lifetime = r.number("max_lifetime", 0);
     s.pool.max_idle_time = r.number("max_idle_time", 0);
-    std::string order = r.string("waiter_order", "fifo");
     try {
-      s.pool.order = parse_waiter_order(order);
+      s.pool.go = parse_go_version(r.string("go_version", to_string(s.pool.go)));
     } catch (const std::invalid_argument& e) {
-      fail("pool.waiter_order", e.what());
+      fail("pool.go_version", e.what());
     }
-    s.wait_timeout = r.number("wait_timeout", 0);
+    // Absent: the Go version's rule. Present: an override (a pool that is not Go's).
+    if (r.get("waiter_order")) {
+      try {
+        s.pool.order = parse_waiter_order(r.string("waiter_order", ""));
+      } catch (const std::invalid_argument& e) {
+        fail("pool.waiter_order", e.what());
+      }
+    }
+    s.wait_timeout = r.number("wait_timeout", s.wait_timeout);
     s.pool_warm_start = r.boolean("warm_start", true);
     r.no_unknown_keys();
   }
@@ -443,14 +449,16 @@ json::value scenario_to_json(const scenario& s) {
       {"background", json::object{{"utilization", s.background_utilization},
                                   {"job_cpu", distribution_to_json(s.background_job)}}}};
   o["workers"] = s.workers;
-  o["pool"] = json::object{{"enabled", s.use_pool},
-                           {"max_open", s.pool.max_open},
-                           {"max_idle", s.pool.max_idle},
-                           {"max_lifetime", s.pool.max_lifetime},
-                           {"max_idle_time", s.pool.max_idle_time},
-                           {"waiter_order", to_string(effective_waiter_order(s.pool))},
-                           {"wait_timeout", s.wait_timeout},
-                           {"warm_start", s.pool_warm_start}};
+  json::object pool{{"enabled", s.use_pool},
+                    {"max_open", s.pool.max_open},
+                    {"max_idle", s.pool.max_idle},
+                    {"max_lifetime", s.pool.max_lifetime},
+                    {"max_idle_time", s.pool.max_idle_time},
+                    {"go_version", to_string(s.pool.go)},
+                    {"wait_timeout", s.wait_timeout},
+                    {"warm_start", s.pool_warm_start}};
+  if (s.pool.order) pool["waiter_order"] = to_string(*s.pool.order);  // only an override
+  o["pool"] = std::move(pool);
   o["network"] = json::object{{"rtt", distribution_to_json(s.network_rtt)}};
   auto d = distribution_to_json;
   o["phases"] = json::object{
@@ -475,138 +483,6 @@ json::value scenario_to_json(const scenario& s) {
                           {"threads", s.run.threads},
                           {"max_in_flight", s.run.max_in_flight}};
   return o;
-}
-
-namespace {
-json::value estimate_json(const estimate& e) {
-  json::object o{{"value", e.value}};
-  if (e.has_ci) {
-    o["ci_low"] = e.ci_low;
-    o["ci_high"] = e.ci_high;
-  }
-  return o;
-}
-json::value latency_json(const latency_estimate& l) {
-  return json::object{{"count", l.count},
-                      {"mean", estimate_json(l.mean)},
-                      {"p50", estimate_json(l.p50)},
-                      {"p90", estimate_json(l.p90)},
-                      {"p95", estimate_json(l.p95)},
-                      {"p99", estimate_json(l.p99)},
-                      {"p999", estimate_json(l.p999)},
-                      {"max", json::object{{"value", l.max}}}};
-}
-}  // namespace
-
-json::value prediction_to_json(const scenario& s, const prediction& p) {
-  json::object o;
-  o["stable"] = p.stable;
-  if (!p.stable) o["unstable_reason"] = p.reason;
-  o["scenario"] = json::object{{"name", s.name},
-                               {"rate", s.arrivals.rate},
-                               {"cores", s.cores},
-                               {"workers", s.workers},
-                               {"max_open", s.pool.max_open},
-                               {"max_idle", s.pool.max_idle},
-                               {"waiter_order", to_string(effective_waiter_order(s.pool))}};
-  o["latency"] = latency_json(p.phases[phase_total]);
-  json::object phases;
-  for (int i = 0; i < phase_count; ++i) phases[phase_name(i)] = latency_json(p.phases[i]);
-  o["phases"] = std::move(phases);
-  o["throughput_rps"] = estimate_json(p.throughput);
-  o["error_rate"] = estimate_json(p.error_rate);
-  json::object u;
-  for (const auto& [name, e] : p.utilization) u[name] = estimate_json(e);
-  o["utilization"] = std::move(u);
-  if (p.has_pool) {
-    o["pool"] = json::object{{"dials_per_s", estimate_json(p.pool.dials_per_s)},
-                             {"closes_per_s", estimate_json(p.pool.closes_per_s)},
-                             {"waits_per_s", estimate_json(p.pool.waits_per_s)},
-                             {"wait_timeouts_per_s", estimate_json(p.pool.wait_timeouts_per_s)},
-                             {"mean_open", estimate_json(p.pool.mean_open)},
-                             {"mean_idle", estimate_json(p.pool.mean_idle)},
-                             {"mean_in_use", estimate_json(p.pool.mean_in_use)}};
-  }
-  o["littles_law"] =
-      json::object{{"mean_in_system", p.mean_in_system.value},
-                   {"arrival_rate_x_mean_time", p.arrival_rate.value * p.mean_sojourn.value}};
-  o["run"] = json::object{{"replications", p.replications},
-                          {"requests_per_replication", p.requests_per_replication},
-                          {"confidence", p.confidence},
-                          {"p99_target_half_width", s.run.target_half_width},
-                          {"p99_half_width", p.phases[phase_total].p99.relative_half_width()},
-                          {"target_reached", p.target_reached},
-                          {"simulated_seconds", p.simulated_seconds},
-                          {"events", p.events},
-                          {"wall_seconds", p.wall_seconds}};
-  return o;
-}
-
-std::string prediction_table(const scenario& s, const prediction& p) {
-  std::ostringstream os;
-  os << std::fixed;
-  os << "scenario " << (s.name.empty() ? "(unnamed)" : s.name) << ": " << std::setprecision(1)
-     << s.arrivals.rate << " req/s offered, " << s.cores << " cores";
-  if (s.use_pool)
-    os << ", max_open " << s.pool.max_open << (s.pool.max_open == 0 ? " (unlimited)" : "")
-       << ", max_idle " << s.pool.max_idle << ", waiters " << to_string(effective_waiter_order(s.pool));
-  os << "\n";
-  if (!p.stable) {
-    // Percentiles of a run whose backlog keeps growing describe only how long it ran.
-    os << "UNSTABLE: " << p.reason << "\n";
-    if (p.replications == 0) return os.str();
-    // The per-owner cpu_* figures are CPU demand submitted in the window (over cores x
-    // window); overloaded, that is more than the cores served, so say demand, not use.
-    os << std::setprecision(1) << "throughput reached " << p.throughput.value
-       << " req/s; utilization:";
-    for (const auto& [name, e] : p.utilization)
-      if (name == "cpu" || name.rfind("cpu_", 0) != 0)
-        os << " " << name << " " << e.value * 100 << " %";
-    os << "; CPU demand offered (x capacity):";
-    for (const auto& [name, e] : p.utilization)
-      if (name.rfind("cpu_", 0) == 0)
-        os << " " << name.substr(4) << " " << std::setprecision(2) << e.value;
-    os << "\n";
-    return os.str();
-  }
-  int pct = static_cast<int>(std::lround(p.confidence * 100));
-  os << "latency (ms; [" << pct << " % interval] from " << p.replications << " replications of "
-     << p.requests_per_replication << " requests)\n";
-  os << std::left << std::setw(9) << "phase" << std::right;
-  for (const char* h : {"mean", "p50", "p90", "p95", "p99", "p99.9", "max"})
-    os << std::setw(10) << h;
-  os << "\n";
-  auto ms = [](double x) { return x * 1000; };
-  auto row = [&](int ph) {
-    const latency_estimate& l = p.phases[ph];
-    os << std::left << std::setw(9) << phase_name(ph) << std::right << std::setprecision(3);
-    for (const estimate* e : {&l.mean, &l.p50, &l.p90, &l.p95, &l.p99, &l.p999})
-      os << std::setw(10) << ms(e->value);
-    os << std::setw(10) << ms(l.max) << "\n";
-  };
-  row(phase_total);
-  for (int ph = 0; ph < phase_total; ++ph) row(ph);
-  const estimate& p99 = p.phases[phase_total].p99;
-  os << std::setprecision(3) << "p99 " << ms(p99.value) << " ms";
-  if (p99.has_ci) os << " [" << ms(p99.ci_low) << ", " << ms(p99.ci_high) << "]";
-  os << (p.target_reached ? "" : "  (target half-width not reached: cap)") << "\n";
-  os << std::setprecision(1) << "throughput " << p.throughput.value << " req/s";
-  if (p.throughput.has_ci) os << " [" << p.throughput.ci_low << ", " << p.throughput.ci_high << "]";
-  os << std::setprecision(3) << ", errors " << p.error_rate.value * 100 << " %\n";
-  os << "utilization:";
-  for (const auto& [name, e] : p.utilization)
-    os << " " << name << " " << std::setprecision(1) << e.value * 100 << " %";
-  os << "\n";
-  if (p.has_pool) {
-    os << std::setprecision(1) << "pool: dials " << p.pool.dials_per_s.value << "/s, closes "
-       << p.pool.closes_per_s.value << "/s, waits " << p.pool.waits_per_s.value << "/s, timeouts "
-       << p.pool.wait_timeouts_per_s.value << "/s, mean open " << std::setprecision(2)
-       << p.pool.mean_open.value << ", idle " << p.pool.mean_idle.value << ", in use "
-       << p.pool.mean_in_use.value << "\n";
-  }
-  os << (p.stable ? "stable" : "not stable") << std::setprecision(2) << "; simulated "
-     << p.simulated_seconds << " s in " << p.wall_seconds << " s wall\n";
-  return os.str();
 }
 
 }  // namespace headroom

@@ -1,5 +1,5 @@
-// Scenario files (JSON, schema in model/SCENARIO.md) to scenario structs, and predictions to
-// JSON and to a readable table. Kept out of headroom_model so the core stays pure.
+// Scenario files (JSON, schema in model/SCENARIO.md) to scenario structs and back. Kept out of
+// headroom_model so the core stays pure. Predictions are written by prediction_report.hpp.
 #pragma once
 
 #include <boost/json/value.hpp>
@@ -17,7 +17,5 @@ distribution distribution_from_json(const boost::json::value& v, const std::stri
 
 boost::json::value distribution_to_json(const distribution& d);
 boost::json::value scenario_to_json(const scenario& s);
-boost::json::value prediction_to_json(const scenario& s, const prediction& p);
-std::string prediction_table(const scenario& s, const prediction& p);
 
 }  // namespace headroom

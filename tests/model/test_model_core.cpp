@@ -2,6 +2,7 @@
 // processor-sharing CPU. Exact where the answer is exact, else tolerances from the standard error.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "random_stream.hpp"
 #include "request_path_model.hpp"
 #include "resources.hpp"
+#include "scenario.hpp"
 
 using namespace headroom;
 
@@ -264,4 +266,74 @@ TEST_CASE("a FCFS station serves in arrival order once its servers are busy") {
   CHECK(next == 4u);
   CHECK_FALSE(st.release(3, next));
   CHECK(st.busy() == 1);
+}
+
+TEST_CASE("a request failed at its wait deadline enters all requests at the time it failed") {
+  // One connection held 1 s by the request at t = 0; the one at t = 0.1 waits until its 0.5 s
+  // deadline and fails at 0.6. Both cross a 10 ms network: exact times, no randomness.
+  scenario s;
+  s.pool.max_open = 1;
+  s.pool.max_idle = 1;
+  s.wait_timeout = 0.5;
+  s.arrivals.process = arrival_process::trace;
+  s.arrivals.times = {0.0, 0.1};
+  s.query_delay = distribution::deterministic(1.0);
+  s.network_rtt = distribution::deterministic(0.01);
+  replication_result r = simulate_replication(s, 0);
+  REQUIRE(r.measured == 2);
+  CHECK(r.errors == 1);
+  // Successes: the first request only.
+  CHECK(r.phases[phase_total].count == 1);
+  CHECK(r.phases[phase_total].max == Approx(1.01).epsilon(1e-12));
+  // All requests: 1.01 and 0.5 + 0.01.
+  CHECK(r.all_requests.count == 2);
+  CHECK(r.all_requests.mean == Approx((1.01 + 0.51) / 2).epsilon(1e-12));
+  CHECK(r.all_requests.max == Approx(1.01).epsilon(1e-12));
+  CHECK(r.pooled_all.count() == 2);
+}
+
+TEST_CASE("without failures both latency sets are the same samples") {
+  scenario s;
+  s.use_pool = false;
+  s.workers = 1;
+  s.arrivals.rate = 0.5;
+  s.query_delay = distribution::exponential(1.0);
+  s.run.requests = 2000;
+  replication_result r = simulate_replication(s, 0);
+  REQUIRE(r.errors == 0);
+  CHECK(r.all_requests.count == r.phases[phase_total].count);
+  CHECK(r.all_requests.p99 == r.phases[phase_total].p99);
+  CHECK(r.all_requests.mean == r.phases[phase_total].mean);
+}
+
+TEST_CASE("the default in-flight limit is the offered rate times 10 s, between 1,000 and 200,000") {
+  scenario s;
+  s.arrivals.rate = 500;
+  CHECK(in_flight_limit(s) == 5000);
+  s.arrivals.rate = 10;
+  CHECK(in_flight_limit(s) == 1000);
+  s.arrivals.rate = 1e6;
+  CHECK(in_flight_limit(s) == 200000);
+  s.run.max_in_flight = 77;  // set explicitly: used as is
+  CHECK(in_flight_limit(s) == 77);
+}
+
+TEST_CASE("an overloaded replication trips the default in-flight limit within seconds") {
+  // 1,000 req/s into one worker serving 100/s: the backlog grows by 900 requests a second, so
+  // it passes 10,000 (1,000/s x 10 s) about 11 s into the run, long before the 200,000
+  // requests asked for would have arrived.
+  scenario s;
+  s.use_pool = false;
+  s.workers = 1;
+  s.arrivals.rate = 1000;
+  s.query_delay = distribution::deterministic(0.01);
+  s.run.requests = 200000;
+  auto t0 = std::chrono::steady_clock::now();
+  replication_result r = simulate_replication(s, 0);
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK_FALSE(r.stable);
+  INFO(r.unstable_reason);
+  CHECK(r.unstable_reason.find("more than 10000 requests in flight") != std::string::npos);
+  // ~11,000 arrivals and their events: milliseconds alone; 5 s allows a crowded machine.
+  CHECK(wall < 5);
 }

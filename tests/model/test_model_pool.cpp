@@ -14,6 +14,8 @@ namespace {
 // 0.5 ms handshake. No CPU work, so only the pool shapes the result.
 scenario pool_scenario(double rate, int max_open, int max_idle) {
   scenario s;
+  s.workers = 0;       // no worker limit and no wait deadline unless a test sets one (the
+  s.wait_timeout = 0;  // defaults are the real service's: 64 workers, 5 s)
   s.arrivals.rate = rate;
   s.pool.max_open = max_open;
   s.pool.max_idle = max_idle;

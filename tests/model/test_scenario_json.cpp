@@ -1,9 +1,12 @@
-// Scenario files: the examples parse, round-trip, and every kind of mistake names its field.
+// Scenario files: the examples parse, round-trip, defaults are the service's, every kind of
+// mistake names its field; predictions serialise with the documented fields (null when unstable).
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "prediction_report.hpp"
 #include "scenario_json.hpp"
+#include "service_defaults.hpp"
 
 using namespace headroom;
 
@@ -82,19 +85,93 @@ TEST_CASE("bad scenarios give one error naming the field") {
         "run.requests: must be >= 1");
 }
 
+TEST_CASE("a scenario left at its defaults describes the service left at its defaults") {
+  scenario s = scenario_from_json(boost::json::parse(R"({"arrivals": {"rate": 100}})"));
+  CHECK(s.workers == service_defaults::workers);
+  CHECK(s.pool.max_open == service_defaults::max_open);
+  CHECK(s.pool.max_idle == service_defaults::max_idle);
+  CHECK(s.wait_timeout == service_defaults::wait_timeout);
+  CHECK(s.pool.go == go_version::go1_10);
+  // No waiter order given: Go 1.10's rule (map order, modelled as random), not an override.
+  CHECK_FALSE(s.pool.order.has_value());
+  CHECK(effective_waiter_order(s.pool) == waiter_order::random);
+  CHECK(s.run.max_in_flight == 0);  // derived from the rate: 100/s x 10 s
+  CHECK(in_flight_limit(s) == 1000);
+}
+
+TEST_CASE("pool.go_version picks a profile and pool.waiter_order overrides its waiter rule") {
+  scenario s = scenario_from_json(boost::json::parse(
+      R"({"arrivals": {"rate": 100}, "pool": {"go_version": "1.19", "waiter_order": "fifo"}})"));
+  CHECK(s.pool.go == go_version::go1_18);
+  REQUIRE(s.pool.order.has_value());
+  CHECK(*s.pool.order == waiter_order::fifo);
+  // Written back: the profile's name, and the override only because one was given.
+  auto pool = scenario_to_json(s).as_object()["pool"].as_object();
+  CHECK(pool["go_version"].as_string() == "1.18");
+  CHECK(pool["waiter_order"].as_string() == "fifo");
+  s.pool.order.reset();
+  CHECK_FALSE(scenario_to_json(s).as_object()["pool"].as_object().contains("waiter_order"));
+  CHECK(error_of(R"({"arrivals": {"rate": 5}, "pool": {"go_version": "1.8"}})")
+            .rfind("pool.go_version: Go version must be 1.10 or later", 0) == 0);
+}
+
 TEST_CASE("a prediction serialises with the documented fields") {
   scenario s = load_scenario_file(dir + "/study_tuned_pool.json");
   s.arrivals.rate = 200;
   s.run.requests = 5000;
   s.run.max_replications = 8;
   prediction p = predict(s);
+  REQUIRE(p.stable);
   auto v = prediction_to_json(s, p).as_object();
-  for (const char* k :
-       {"latency", "phases", "throughput_rps", "error_rate", "utilization", "pool", "stable"})
+  for (const char* k : {"latency", "latency_all", "phases", "throughput_rps", "error_rate",
+                        "utilization", "pool", "stable", "littles_law", "run"})
     CHECK(v.contains(k));
-  auto lat = v["latency"].as_object();
-  for (const char* k : {"p50", "p90", "p95", "p99", "p999", "max"}) CHECK(lat.contains(k));
-  CHECK(lat["p99"].as_object().contains("ci_low"));
+  for (const char* set : {"latency", "latency_all"}) {
+    INFO(set);
+    auto lat = v[set].as_object();
+    for (const char* k : {"count", "mean", "p50", "p90", "p95", "p99", "p999", "max"})
+      CHECK(lat.contains(k));
+    CHECK(lat["p99"].as_object().contains("ci_low"));
+    CHECK(lat["p99"].as_object()["value"].as_double() > 0);
+  }
   CHECK(v["phases"].as_object().contains("dial"));
-  CHECK_FALSE(prediction_table(s, p).empty());
+  auto sc = v["scenario"].as_object();
+  CHECK(sc["go_version"].as_string() == "1.10");
+  std::string table = prediction_table(s, p);
+  CHECK(table.find("latency_all") != std::string::npos);
+  CHECK(table.find("Go 1.10") != std::string::npos);
+}
+
+TEST_CASE("an unstable or refused prediction writes null latencies, never zeros") {
+  scenario s = load_scenario_file(dir + "/study_tuned_pool.json");
+  // Refused up front: 20,000 req/s x ~0.8 ms of CPU is ~8 x the 2 cores.
+  s.arrivals.rate = 20000;
+  prediction refused = predict(s);
+  REQUIRE_FALSE(refused.stable);
+  REQUIRE(refused.replications == 0);
+  auto v = prediction_to_json(s, refused).as_object();
+  for (const char* k : {"latency", "latency_all", "phases", "throughput_rps", "error_rate",
+                        "utilization", "littles_law"}) {
+    INFO(k);
+    CHECK(v[k].is_null());
+  }
+  CHECK(v["unstable_reason"].as_string().find("CPU demand") != std::string::npos);
+  std::string table = prediction_table(s, refused);
+  CHECK(table.find("no latency figures: refused") != std::string::npos);
+  CHECK(table.find("p99") == std::string::npos);
+
+  // Simulated and found unstable: what the window saw stays, the percentiles do not.
+  scenario d = load_scenario_file(dir + "/study_default_pool.json");
+  d.arrivals.rate = 2000;  // max_idle 2: dials through the serial postmaster swamp the CPU
+  d.run.requests = 5000;
+  prediction unstable = predict(d);
+  REQUIRE_FALSE(unstable.stable);
+  REQUIRE(unstable.replications > 0);
+  auto u = prediction_to_json(d, unstable).as_object();
+  CHECK(u["latency"].is_null());
+  CHECK(u["latency_all"].is_null());
+  CHECK(u["phases"].is_null());
+  CHECK(u["throughput_rps"].is_object());
+  CHECK(prediction_table(d, unstable).find("no latency figures: the backlog kept growing") !=
+        std::string::npos);
 }

@@ -1,0 +1,188 @@
+// Predictions written for people and programs: the JSON of `headroom predict --json` and the
+// text table (SCENARIO.md "The prediction"). Reading scenarios lives in scenario_json.hpp.
+#include "prediction_report.hpp"
+
+#include <boost/json.hpp>
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+
+#include "duration.hpp"
+
+namespace headroom {
+
+namespace json = boost::json;
+
+namespace {
+json::value estimate_json(const estimate& e) {
+  json::object o{{"value", e.value}};
+  if (e.has_ci) {
+    o["ci_low"] = e.ci_low;
+    o["ci_high"] = e.ci_high;
+  }
+  return o;
+}
+json::value latency_json(const latency_estimate& l) {
+  return json::object{{"count", l.count},
+                      {"mean", estimate_json(l.mean)},
+                      {"p50", estimate_json(l.p50)},
+                      {"p90", estimate_json(l.p90)},
+                      {"p95", estimate_json(l.p95)},
+                      {"p99", estimate_json(l.p99)},
+                      {"p999", estimate_json(l.p999)},
+                      {"max", json::object{{"value", l.max}}}};
+}
+json::value run_json(const scenario& s, const prediction& p) {
+  return json::object{{"replications", p.replications},
+                          {"requests_per_replication", p.requests_per_replication},
+                          {"confidence", p.confidence},
+                          {"p99_target_half_width", s.run.target_half_width},
+                          {"p99_half_width", p.phases[phase_total].p99.relative_half_width()},
+                          {"target_reached", p.target_reached},
+                          {"simulated_seconds", p.simulated_seconds},
+                          {"events", p.events},
+                          {"wall_seconds", p.wall_seconds}};
+}
+}  // namespace
+
+json::value prediction_to_json(const scenario& s, const prediction& p) {
+  json::object o;
+  o["stable"] = p.stable;
+  if (!p.stable) o["unstable_reason"] = p.reason;
+  o["scenario"] = json::object{{"name", s.name},
+                               {"rate", offered_rate(s)},
+                               {"cores", s.cores},
+                               {"workers", s.workers},
+                               {"max_open", s.pool.max_open},
+                               {"max_idle", s.pool.max_idle},
+                               {"wait_timeout", s.wait_timeout},
+                               {"go_version", to_string(s.pool.go)},
+                               {"waiter_order", to_string(effective_waiter_order(s.pool))},
+                               {"waiter_order_overridden", s.pool.order.has_value()}};
+  o["run"] = run_json(s, p);
+  // Refused up front: nothing was simulated, so no figure exists.
+  const bool simulated = p.replications > 0;
+  // Percentiles of a run whose backlog keeps growing describe only how long it ran.
+  const bool latency_known = p.stable && simulated;
+  o["latency"] = latency_known ? latency_json(p.phases[phase_total]) : json::value(nullptr);
+  o["latency_all"] = latency_known ? latency_json(p.all_requests) : json::value(nullptr);
+  if (latency_known) {
+    json::object phases;
+    for (int i = 0; i < phase_count; ++i) phases[phase_name(i)] = latency_json(p.phases[i]);
+    o["phases"] = std::move(phases);
+  } else {
+    o["phases"] = nullptr;
+  }
+  if (!simulated) {
+    for (const char* k : {"throughput_rps", "error_rate", "utilization", "pool", "littles_law"})
+      o[k] = nullptr;
+    return o;
+  }
+  // What the window saw (also when unstable: how far the throughput got, what was busy).
+  o["throughput_rps"] = estimate_json(p.throughput);
+  o["error_rate"] = estimate_json(p.error_rate);
+  json::object u;
+  for (const auto& [name, e] : p.utilization) u[name] = estimate_json(e);
+  o["utilization"] = std::move(u);
+  if (p.has_pool) {
+    o["pool"] = json::object{{"dials_per_s", estimate_json(p.pool.dials_per_s)},
+                             {"closes_per_s", estimate_json(p.pool.closes_per_s)},
+                             {"waits_per_s", estimate_json(p.pool.waits_per_s)},
+                             {"wait_timeouts_per_s", estimate_json(p.pool.wait_timeouts_per_s)},
+                             {"mean_open", estimate_json(p.pool.mean_open)},
+                             {"mean_idle", estimate_json(p.pool.mean_idle)},
+                             {"mean_in_use", estimate_json(p.pool.mean_in_use)}};
+  }
+  // An invariant of stable runs only.
+  o["littles_law"] =
+      p.stable
+          ? json::value(json::object{
+                {"mean_in_system", p.mean_in_system.value},
+                {"arrival_rate_x_mean_time", p.arrival_rate.value * p.mean_sojourn.value}})
+          : json::value(nullptr);
+  return o;
+}
+
+std::string prediction_table(const scenario& s, const prediction& p) {
+  std::ostringstream os;
+  os << std::fixed;
+  os << "scenario " << (s.name.empty() ? "(unnamed)" : s.name) << ": " << std::setprecision(1)
+     << offered_rate(s) << " req/s offered, " << s.cores << " cores";
+  if (s.use_pool) {
+    os << ", Go " << to_string(s.pool.go) << " pool: max_open " << s.pool.max_open
+       << (s.pool.max_open == 0 ? " (unlimited)" : "") << ", max_idle " << s.pool.max_idle
+       << ", waiters " << to_string(effective_waiter_order(s.pool))
+       << (s.pool.order ? " (override)" : "") << ", wait_timeout "
+       << (s.wait_timeout > 0 ? format_duration(s.wait_timeout) : "none");
+  }
+  os << "\n";
+  if (!p.stable) {
+    // Percentiles of a run whose backlog keeps growing describe only how long it ran.
+    os << "UNSTABLE: " << p.reason << "\n";
+    if (p.replications == 0) {
+      os << "no latency figures: refused before simulating (the demand above exceeds capacity)\n";
+      return os.str();
+    }
+    os << "no latency figures: the backlog kept growing, so percentiles would only measure how "
+          "long the run lasted\n";
+    // The per-owner cpu_* figures are CPU demand submitted in the window (over cores x
+    // window); overloaded, that is more than the cores served, so say demand, not use.
+    os << std::setprecision(1) << "throughput reached " << p.throughput.value
+       << " req/s; utilization:";
+    for (const auto& [name, e] : p.utilization)
+      if (name == "cpu" || name.rfind("cpu_", 0) != 0)
+        os << " " << name << " " << e.value * 100 << " %";
+    os << "; CPU demand offered (x capacity):";
+    for (const auto& [name, e] : p.utilization)
+      if (name.rfind("cpu_", 0) == 0)
+        os << " " << name.substr(4) << " " << std::setprecision(2) << e.value;
+    os << "\n";
+    return os.str();
+  }
+  int pct = static_cast<int>(std::lround(p.confidence * 100));
+  os << "ms; latency: successful requests, latency_all: all requests (a failed wait at its "
+        "deadline), phases: successful requests; "
+     << p.replications << " replications of " << p.requests_per_replication
+     << " requests, [" << pct << " % interval]\n";
+  os << std::left << std::setw(12) << "" << std::right;
+  for (const char* h : {"mean", "p50", "p90", "p95", "p99", "p99.9", "max"})
+    os << std::setw(10) << h;
+  os << "\n";
+  auto ms = [](double x) { return x * 1000; };
+  auto row = [&](const char* name, const latency_estimate& l) {
+    os << std::left << std::setw(12) << name << std::right << std::setprecision(3);
+    for (const estimate* e : {&l.mean, &l.p50, &l.p90, &l.p95, &l.p99, &l.p999})
+      os << std::setw(10) << ms(e->value);
+    os << std::setw(10) << ms(l.max) << "\n";
+  };
+  // "latency" is the successes' total; "latency_all" adds requests failed at their wait deadline,
+  // counted at the time they failed (as headroom load's latency_all).
+  row("latency", p.phases[phase_total]);
+  row("latency_all", p.all_requests);
+  for (int ph = 0; ph < phase_total; ++ph) row(phase_name(ph), p.phases[ph]);
+  const estimate& p99 = p.phases[phase_total].p99;
+  os << std::setprecision(3) << "p99 " << ms(p99.value) << " ms";
+  if (p99.has_ci) os << " [" << ms(p99.ci_low) << ", " << ms(p99.ci_high) << "]";
+  os << (p.target_reached ? ""
+                          : "  (NOT the requested precision: stopped at run.max_replications)")
+     << "\n";
+  os << std::setprecision(1) << "throughput " << p.throughput.value << " req/s";
+  if (p.throughput.has_ci) os << " [" << p.throughput.ci_low << ", " << p.throughput.ci_high << "]";
+  os << std::setprecision(3) << ", errors " << p.error_rate.value * 100 << " %\n";
+  os << "utilization:";
+  for (const auto& [name, e] : p.utilization)
+    os << " " << name << " " << std::setprecision(1) << e.value * 100 << " %";
+  os << "\n";
+  if (p.has_pool) {
+    os << std::setprecision(1) << "pool: dials " << p.pool.dials_per_s.value << "/s, closes "
+       << p.pool.closes_per_s.value << "/s, waits " << p.pool.waits_per_s.value << "/s, timeouts "
+       << p.pool.wait_timeouts_per_s.value << "/s, mean open " << std::setprecision(2)
+       << p.pool.mean_open.value << ", idle " << p.pool.mean_idle.value << ", in use "
+       << p.pool.mean_in_use.value << "\n";
+  }
+  os << (p.stable ? "stable" : "not stable") << std::setprecision(2) << "; simulated "
+     << p.simulated_seconds << " s in " << p.wall_seconds << " s wall\n";
+  return os.str();
+}
+
+}  // namespace headroom
