@@ -377,6 +377,60 @@ prediction run_to_precision(const scenario& s, const precision_goal& goal) {
   }
 }
 
+live_run_estimate predict_live_runs(const scenario& s, int runs) {
+  live_run_estimate out;
+  out.computed = true;
+  out.length = s.run.live_length;
+  out.warmup = s.run.live_warmup;
+  out.quantile = s.run.slo_quantile;
+  const double rate = offered_rate(s);
+  scenario r = s;
+  if (s.arrivals.process != arrival_process::trace) {
+    r.run.requests = std::max<std::uint64_t>(1, std::llround(rate * s.run.live_length));
+    r.run.warmup_requests = std::max<std::uint64_t>(1, std::llround(rate * s.run.live_warmup));
+  }
+  // Numbered after any replication the long-run estimate could use, so the two are independent.
+  constexpr std::uint64_t first = 1u << 30;
+  auto reps = run_replications(r, first, first + static_cast<std::uint64_t>(runs), r.run.threads);
+  std::vector<double> q, tput;
+  int stable = 0, met = 0;
+  double late = 0;
+  for (const replication_result& x : reps) {
+    double v = std::numeric_limits<double>::infinity();
+    if (x.stable) {
+      ++stable;
+      v = x.pooled_all.empty() ? 0 : x.pooled_all.quantile(out.quantile);
+    }
+    if (s.run.slo_latency > 0 && v <= s.run.slo_latency) ++met;
+    q.push_back(v);
+    tput.push_back(x.throughput);
+    if (x.measured > 0) late += static_cast<double>(x.late) / static_cast<double>(x.measured);
+  }
+  out.runs = static_cast<int>(reps.size());
+  if (reps.empty()) return out;
+  // Empirical percentiles over runs (type 7 between order statistics; inf stays inf).
+  auto at = [](std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    const double h = p * static_cast<double>(v.size() - 1);
+    const std::size_t i = static_cast<std::size_t>(h);
+    const double frac = h - static_cast<double>(i);
+    if (i + 1 >= v.size() || frac == 0) return v[i];
+    if (!std::isfinite(v[i + 1])) return v[i + 1];  // between a run and one that fell over
+    return v[i] + frac * (v[i + 1] - v[i]);
+  };
+  out.low = at(q, 0.05);
+  out.median = at(q, 0.50);
+  out.high = at(q, 0.95);
+  out.throughput_low = at(tput, 0.05);
+  out.throughput_median = at(tput, 0.50);
+  out.throughput_high = at(tput, 0.95);
+  const double n = static_cast<double>(reps.size());
+  out.p_stable = stable / n;
+  out.p_slo = s.run.slo_latency > 0 ? met / n : -1;
+  out.late_fraction = late / n;
+  return out;
+}
+
 prediction predict(const scenario& s) {
   auto start = std::chrono::steady_clock::now();
   validate(s);
@@ -391,6 +445,9 @@ prediction predict(const scenario& s) {
   } else {
     p = run_to_precision(s, default_goal(s));
   }
+  // One live run's spread: enough runs for the 5th and 95th percentiles to rest on a few runs
+  // each (40 runs: the 2nd and 39th order statistics bracket them).
+  if (s.run.live_length > 0) p.live = predict_live_runs(s, std::max(40, s.run.min_replications));
   p.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return p;
 }
