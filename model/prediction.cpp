@@ -91,6 +91,22 @@ void validate(const scenario& s) {
   field_check(s.run.max_replications >= s.run.min_replications, "run.max_replications",
               "must be >= run.min_replications");
   field_check(s.run.threads >= 0, "run.threads", "must be >= 0 (0 = all cores)");
+  field_check(std::isfinite(s.speed_sigma) && s.speed_sigma >= 0 && s.speed_sigma < 2,
+              "variability.speed_sigma", "must be in [0, 2)");
+  field_check(s.service_cpu_per_runnable >= 0, "cpu.per_runnable.service", "must be >= 0");
+  field_check(s.database_cpu_per_runnable >= 0, "cpu.per_runnable.database", "must be >= 0");
+  field_check(s.client_connections >= 0, "client.max_connections", "must be >= 0 (0 = no client)");
+  field_check(std::isfinite(s.run.live_length) && s.run.live_length >= 0, "run.live_length",
+              "must be >= 0 seconds (0 = no interval for one live run)");
+  field_check(std::isfinite(s.run.live_warmup) && s.run.live_warmup >= 0, "run.live_warmup",
+              "must be >= 0 seconds");
+  field_check(s.run.slo_quantile > 0 && s.run.slo_quantile < 1, "run.slo.quantile",
+              "must be in (0, 1)");
+  field_check(std::isfinite(s.run.slo_latency) && s.run.slo_latency >= 0, "run.slo.latency",
+              "must be >= 0 seconds (0 = no SLO)");
+  // A live run's requests are kept as a replication's are.
+  field_check(offered_rate(s) * s.run.live_length <= 5'000'000, "run.live_length",
+              "at most 5,000,000 requests per live run (memory)");
 }
 
 std::string overload_check(const scenario& s) {
