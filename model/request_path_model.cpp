@@ -173,12 +173,12 @@ constexpr double growth_ratio = 1.5, growth_floor = 20, saturated = 0.97;
 
 // Job and event ids: a request slot, or one of two anonymous tags.
 constexpr std::uint32_t tag_waiter_dial = 0x80000000u;  // a dial Go starts for waiters
+constexpr std::uint32_t tag_waiter_fork = 0xA0000000u;  // that dial's fork, on the CPU
 constexpr std::uint32_t tag_other = 0xC0000000u;        // CPU work off the request path
 
 enum event_kind : std::uint32_t {
   ev_arrival,
   ev_delay_done,
-  ev_fork_done,
   ev_dial_delay_done,
   ev_background,
   ev_cleaner
@@ -188,7 +188,8 @@ enum class stage : std::uint8_t {
   client,  // waiting for one of the load generator's connections (a "late" send)
   parse,
   queue,
-  dial,
+  dial_fork,  // the postmaster forks its backend (CPU)
+  dial,       // the backend starts (CPU), then the handshake (delay)
   waiting,
   query_delay,
   query_cpu,
@@ -470,16 +471,25 @@ class request_path_sim {
     }
   }
 
-  // Dials go through the postmaster one at a time, then the backend starts on the CPU,
-  // then the handshake's round trips.
+  // Dials go through the postmaster, one fork at a time. The fork is CPU work of that one
+  // process on the shared CPU: on a crowded CPU it gets its share like any runnable task, so
+  // forks slow down exactly when dials pile up (the throttle DESIGN.md measured: ~37 ms of
+  // run-queue wait per fork at 600 req/s). Then the backend starts (CPU), then the handshake's
+  // round trips (delay).
   void start_dial(std::uint32_t id) {
     if (s_.dial_fork.is_zero()) return dial_cpu_step(id);
-    if (fork_.acquire(now_, id)) cal_.push(now_ + s_.dial_fork.sample(r_fork_), ev_fork_done, id);
+    if (fork_.acquire(now_, id)) fork_cpu(id);
+  }
+  void fork_cpu(std::uint32_t id) {
+    if (id != tag_waiter_dial) reqs_[id].at = stage::dial_fork;
+    const double x = s_.dial_fork.sample(r_fork_);
+    if (window_open_) postmaster_demand_ += x * speed_;
+    submit_cpu(x, id == tag_waiter_dial ? tag_waiter_fork : id, own_database);
   }
   void on_fork_done(std::uint32_t id) {
     std::uint32_t next;
-    if (fork_.release(now_, next))
-      cal_.push(now_ + s_.dial_fork.sample(r_fork_), ev_fork_done, next);
+    if (fork_.release(now_, next)) fork_cpu(next);
+    if (id != tag_waiter_dial) reqs_[id].at = stage::dial;
     dial_cpu_step(id);
   }
   void dial_cpu_step(std::uint32_t id) {
@@ -673,9 +683,6 @@ class request_path_sim {
           release_cpu(e.id);
         }
         break;
-      case ev_fork_done:
-        on_fork_done(e.id);
-        break;
       case ev_dial_delay_done:
         dial_done(e.id);
         break;
@@ -699,9 +706,13 @@ class request_path_sim {
   void on_cpu_done(std::uint32_t id) {
     if (id == tag_other) return;
     if (id == tag_waiter_dial) return dial_delay_step(id);
+    if (id == tag_waiter_fork) return on_fork_done(tag_waiter_dial);
     switch (reqs_[id].at) {
       case stage::parse:
         enter_queue(id);
+        break;
+      case stage::dial_fork:
+        on_fork_done(id);
         break;
       case stage::dial:
         dial_delay_step(id);
@@ -744,7 +755,7 @@ class request_path_sim {
     pool_last_ = now_;
   }
   struct snapshot {
-    double t = 0, cpu = 0, workers = 0, fork = 0, cpu_demand = 0;
+    double t = 0, cpu = 0, workers = 0, fork = 0, cpu_demand = 0, jobs = 0;
     pool_stats pool;
   };
   snapshot take_snapshot() {
@@ -754,6 +765,7 @@ class request_path_sim {
     s.workers = workers_.busy_integral(now_);
     s.fork = fork_.busy_integral(now_);
     s.cpu_demand = cpu_.demand_submitted();
+    s.jobs = cpu_.jobs_integral(now_);
     s.pool = pool_.stats();
     return s;
   }
@@ -784,6 +796,8 @@ class request_path_sim {
     double w = end_.t - start_.t;
     r.window = w;
     r.speed = speed_;
+    r.postmaster_cpu = postmaster_demand_;
+    r.mean_runnable = w > 0 ? (end_.jobs - start_.jobs) / w : 0;
     for (int p = 0; p < phase_count; ++p) {
       r.pooled[p].add_all(samples_[p]);
       r.phases[p] = summarize(samples_[p], r.pooled[p]);
@@ -947,6 +961,7 @@ class request_path_sim {
   double window_middle_time_ = 0;
   double pool_last_ = 0, pool_open_ = 0, pool_idle_ = 0, pool_in_use_ = 0;
   double owner_demand_[owner_count] = {};
+  double postmaster_demand_ = 0;  // CPU of the forks in the window (part of the database's)
   std::uint64_t window_completions_ = 0;
   snapshot start_, end_;
   replication_result res_;

@@ -164,3 +164,34 @@ TEST_CASE("a scaled distribution keeps its shape and multiplies its mean") {
   }
   CHECK_THROWS(distribution::exponential(1).scaled(0));
 }
+
+TEST_CASE("the postmaster's fork is CPU work that waits its share when the CPU is crowded") {
+  // Four requests at once, no idle connection (max_idle 0): each dials, and the postmaster
+  // forks for them one at a time, 1 ms of CPU each, on one core. Each request, once its fork is
+  // done, runs a long query (1 s of CPU) that stays on the CPU. So fork i shares the core with
+  // i queries: it takes (i + 1) ms, and request i's dial lasts the forks before it plus its own:
+  // 1, 1 + 2, 3 + 3, 6 + 4 = 1, 3, 6, 10 ms (processor sharing: exact). A fork that were a fixed
+  // 1 ms delay would give 1, 2, 3, 4 ms.
+  scenario s = bare(1);
+  s.arrivals.process = arrival_process::trace;
+  s.arrivals.times = {0, 0, 0, 0};
+  s.use_pool = true;
+  s.pool.max_idle = 0;
+  s.pool_warm_start = false;
+  s.dial_fork = distribution::deterministic(0.001);
+  s.query_db_cpu = distribution::deterministic(1.0);
+  s.run.requests = 4;
+  replication_result r = simulate_replication(s, 0);
+  REQUIRE(r.completed == 4);
+  CHECK(r.phases[phase_dial].mean == Approx(0.005).epsilon(1e-9));
+  CHECK(r.phases[phase_dial].max == Approx(0.010).epsilon(1e-9));
+  // Apart, every request dials at once: the postmaster's CPU is one fork per dial, the share of
+  // the database's CPU that calibration measures alone.
+  s.arrivals.process = arrival_process::constant;
+  s.arrivals.rate = 10;
+  s.query_db_cpu = distribution::deterministic(0.002);
+  s.run.requests = 200;
+  r = simulate_replication(s, 0);
+  REQUIRE(r.pool.dials > 150);
+  CHECK(r.postmaster_cpu == Approx(0.001 * static_cast<double>(r.pool.dials)).epsilon(1e-9));
+}
