@@ -312,9 +312,19 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
                               {"utilization", m.background_utilization}};
 
   // ---- delays, from the step with the least load that has Server-Timing ----------------------
+  // The lowest rate among steps that seldom dial: a fresh connection's cold first query would
+  // otherwise be taken for the query's delay (every request dials with max_idle 0).
+  auto dial_share = [](const calibration_step* s) {
+    const double req = requests_of(*s);
+    return s->service && req > 0 ? s->service->dials / req : 0.0;
+  };
   const calibration_step* low = nullptr;
-  for (const calibration_step* s : steps)
-    if (phase_of(*s, "query") && (!low || s->rate < low->rate)) low = s;
+  for (const calibration_step* s : steps) {
+    if (!phase_of(*s, "query")) continue;
+    if (!low || (dial_share(s) < 0.05) > (dial_share(low) < 0.05) ||
+        ((dial_share(s) < 0.05) == (dial_share(low) < 0.05) && s->rate < low->rate))
+      low = s;
+  }
   json::object phases;
   const double cpu_in_query = m.query_db_cpu.mean() + m.query_service_cpu.mean();
   if (low) {
