@@ -1,0 +1,28 @@
+// Fetches a Prometheus /metrics page over plain HTTP (one blocking GET with one deadline) and
+// parses it: what `headroom calibrate --metrics URL` and `--node-metrics URL` read every step.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "prometheus_text.hpp"
+
+namespace headroom::calibrate {
+
+// A scrape that failed: refused, timed out, not 200, or not Prometheus text. One line that names
+// the URL and the problem, e.g.
+//   "cannot scrape http://127.0.0.1:9/metrics: connection refused"
+//   "http://127.0.0.1:8080/ is not Prometheus text: line 1: expected a metric name or '#': ..."
+struct metrics_scrape_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The body of GET url (http://host[:port]/path, parsed by open_loop_generator's
+// parse_target_url, which throws load_input_error for a malformed URL). `timeout` seconds cover
+// resolving, connecting, sending and reading together. Throws metrics_scrape_error.
+std::string fetch_metrics_text(const std::string& url, double timeout = 5);
+
+// fetch_metrics_text, then metrics_snapshot::parse; throws metrics_scrape_error for both.
+metrics_snapshot scrape_metrics(const std::string& url, double timeout = 5);
+
+}  // namespace headroom::calibrate
