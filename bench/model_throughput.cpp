@@ -63,6 +63,7 @@ scenario full_model(double rate, int max_open = 16, int max_idle = 8) {
   s.pool.max_open = max_open;
   s.pool.max_idle = max_idle;
   s.wait_timeout = 1.0;
+  s.workers = 0;  // a Go service: one goroutine per request (the default is headroom-service's 64)
   s.network_rtt = distribution::deterministic(0.0001);
   s.parse_cpu = distribution::exponential(0.00005);
   s.dial_fork = distribution::lognormal_mean_cv(0.004, 0.3);

@@ -106,9 +106,10 @@ void add_predict_command(CLI::App& app) {
                   "pool.waiter_order override: fifo or random (default: the Go version's rule)");
   add_duration_flag(sub, "--wait-timeout", opts->wait_timeout,
                     "pool.wait_timeout: how long a request waits for a connection before a 503 "
-                    "(0 = forever; default 5s, the service's)");
-  sub->add_option("--workers", opts->workers,
-                  "workers: requests served at once (count; 0 = unlimited; default 64)");
+                    "(0 = forever; the service's default is 5s)");
+  sub->add_option(
+      "--workers", opts->workers,
+      "workers: requests served at once (count; 0 = unlimited; the service's default is 64)");
   sub->add_option("--cores", opts->cores, "cpu.cores: CPU cores shared by all work (count)");
   sub->add_option("--requests", opts->requests,
                   "run.requests: measured requests per replication (count)");

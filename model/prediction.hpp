@@ -66,7 +66,7 @@ struct live_run_estimate {
 
 struct prediction {
   bool stable = true;
-  std::string reason;  // why not stable
+  std::string reason;    // why not stable
   int replications = 0;  // 0: refused by overload_check, nothing simulated
   std::uint64_t requests_per_replication = 0;
   double confidence = 0.95;

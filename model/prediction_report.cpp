@@ -33,15 +33,18 @@ json::value latency_json(const latency_estimate& l) {
                       {"max", json::object{{"value", l.max}}}};
 }
 json::value run_json(const scenario& s, const prediction& p) {
-  return json::object{{"replications", p.replications},
-                          {"requests_per_replication", p.requests_per_replication},
-                          {"confidence", p.confidence},
-                          {"p99_target_half_width", s.run.target_half_width},
-                          {"p99_half_width", p.phases[phase_total].p99.relative_half_width()},
-                          {"target_reached", p.target_reached},
-                          {"simulated_seconds", p.simulated_seconds},
-                          {"events", p.events},
-                          {"wall_seconds", p.wall_seconds}};
+  return json::object{
+      {"replications", p.replications},
+      {"requests_per_replication", p.requests_per_replication},
+      {"confidence", p.confidence},
+      {"p99_target_half_width", s.run.target_half_width},
+      {"p99_half_width", p.stable && p.replications > 0
+                             ? json::value(p.phases[phase_total].p99.relative_half_width())
+                             : json::value(nullptr)},
+      {"target_reached", p.target_reached},
+      {"simulated_seconds", p.simulated_seconds},
+      {"events", p.events},
+      {"wall_seconds", p.wall_seconds}};
 }
 }  // namespace
 
@@ -115,11 +118,10 @@ json::value prediction_to_json(const scenario& s, const prediction& p) {
   }
   // An invariant of stable runs only.
   o["littles_law"] =
-      p.stable
-          ? json::value(json::object{
-                {"mean_in_system", p.mean_in_system.value},
-                {"arrival_rate_x_mean_time", p.arrival_rate.value * p.mean_sojourn.value}})
-          : json::value(nullptr);
+      p.stable ? json::value(json::object{
+                     {"mean_in_system", p.mean_in_system.value},
+                     {"arrival_rate_x_mean_time", p.arrival_rate.value * p.mean_sojourn.value}})
+               : json::value(nullptr);
   return o;
 }
 
@@ -207,8 +209,8 @@ std::string long_run_table(const scenario& s, const prediction& p) {
   int pct = static_cast<int>(std::lround(p.confidence * 100));
   os << "ms; latency: successful requests, latency_all: all requests (a failed wait at its "
         "deadline), phases: successful requests; "
-     << p.replications << " replications of " << p.requests_per_replication
-     << " requests, [" << pct << " % interval]\n";
+     << p.replications << " replications of " << p.requests_per_replication << " requests, [" << pct
+     << " % interval]\n";
   os << std::left << std::setw(12) << "" << std::right;
   for (const char* h : {"mean", "p50", "p90", "p95", "p99", "p99.9", "max"})
     os << std::setw(10) << h;
@@ -228,8 +230,7 @@ std::string long_run_table(const scenario& s, const prediction& p) {
   const estimate& p99 = p.phases[phase_total].p99;
   os << std::setprecision(3) << "p99 " << ms(p99.value) << " ms";
   if (p99.has_ci) os << " [" << ms(p99.ci_low) << ", " << ms(p99.ci_high) << "]";
-  os << (p.target_reached ? ""
-                          : "  (NOT the requested precision: stopped at run.max_replications)")
+  os << (p.target_reached ? "" : "  (NOT the requested precision: stopped at run.max_replications)")
      << "\n";
   os << std::setprecision(1) << "throughput " << p.throughput.value << " req/s";
   if (p.throughput.has_ci) os << " [" << p.throughput.ci_low << ", " << p.throughput.ci_high << "]";

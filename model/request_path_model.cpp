@@ -274,7 +274,8 @@ class request_path_sim {
       // A shorter trace keeps the default warm-up's share: one warm-up request for every ten
       // measured ones (requests / 10 before requests), i.e. 1/11 of the trace.
       const std::uint64_t n = s.arrivals.times.size();
-      if (!s.run.warmup_requests) warmup_ = std::min<std::uint64_t>(n, warmup_ + s.run.requests) / 11;
+      if (!s.run.warmup_requests)
+        warmup_ = std::min<std::uint64_t>(n, warmup_ + s.run.requests) / 11;
       total_ = std::min<std::uint64_t>(n, warmup_ + s.run.requests);
       if (warmup_ >= total_) warmup_ = total_ / 10;
     }
@@ -322,8 +323,7 @@ class request_path_sim {
       }
       if (in_flight_ > max_in_flight_) {
         close_window_if_open();
-        declare_overloaded("more than " + std::to_string(max_in_flight_) +
-                           " requests in flight");
+        declare_overloaded("more than " + std::to_string(max_in_flight_) + " requests in flight");
         return finish_result();
       }
     }
@@ -854,8 +854,7 @@ class request_path_sim {
       double first = window_middle_time_ - start_.t, second = end_.t - window_middle_time_;
       double l1 = first > 0 ? in_flight_area_first_half_ / first : 0;
       double l2 = second > 0 ? in_flight_area_second_half_ / second : 0;
-      if (r.stable && l2 > growth_ratio * l1 + growth_floor &&
-          busiest_utilization() > saturated) {
+      if (r.stable && l2 > growth_ratio * l1 + growth_floor && busiest_utilization() > saturated) {
         std::ostringstream os;
         os.precision(3);
         os << "requests in flight grew from " << l1 << " to " << l2

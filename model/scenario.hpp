@@ -25,11 +25,11 @@ struct run_spec {
   std::uint64_t requests = 20000;     // measured requests per replication
   std::uint64_t warmup_requests = 0;  // discarded first; 0 = requests / 10
   std::uint64_t seed = 1;
-  int min_replications = 8;              // the first batch (raised to the thread count)
-  int max_replications = 400;            // cap of the stop rule
-  double target_half_width = 0.02;       // stop when the p99 interval is within +-2 %
-  double confidence = 0.95;              // of every interval reported
-  int threads = 0;                       // 0 = all cores
+  int min_replications = 8;         // the first batch (raised to the thread count)
+  int max_replications = 400;       // cap of the stop rule
+  double target_half_width = 0.02;  // stop when the p99 interval is within +-2 %
+  double confidence = 0.95;         // of every interval reported
+  int threads = 0;                  // 0 = all cores
   // A replication past this many requests in flight stops and is declared overloaded;
   // 0 = derived from the offered rate (in_flight_limit below).
   std::uint64_t max_in_flight = 0;

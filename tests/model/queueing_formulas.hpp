@@ -38,9 +38,7 @@ struct mmc {
   double mean_wait() const { return C() / theta(); }
   double mean_response() const { return mean_wait() + 1 / mu; }
   // P(Wq > t) = C e^{-theta t}: the p-quantile of the wait in queue (0 below 1 - C).
-  double wait_quantile(double p) const {
-    return std::max(0.0, std::log(C() / (1 - p)) / theta());
-  }
+  double wait_quantile(double p) const { return std::max(0.0, std::log(C() / (1 - p)) / theta()); }
   // P(T > t) from QUEUEING.md, including the theta == mu case.
   double response_tail(double t) const {
     double C_ = C(), th = theta();

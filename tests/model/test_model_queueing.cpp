@@ -103,13 +103,16 @@ void check_little(const prediction& p) {
   CHECK(p.mean_in_system.value == Approx(lw).epsilon(0.01));
 }
 
-const figure mean_wait{"mean queue", [](const prediction& p) { return p.phases[phase_queue].mean; }};
+const figure mean_wait{"mean queue",
+                       [](const prediction& p) { return p.phases[phase_queue].mean; }};
 const figure p99_wait{"p99 queue", [](const prediction& p) { return p.phases[phase_queue].p99; }};
-const figure mean_total{"mean total", [](const prediction& p) { return p.phases[phase_total].mean; }};
+const figure mean_total{"mean total",
+                        [](const prediction& p) { return p.phases[phase_total].mean; }};
 const figure p99_total{"p99 total", [](const prediction& p) { return p.phases[phase_total].p99; }};
 const figure mean_pool_wait{"mean wait",
                             [](const prediction& p) { return p.phases[phase_wait].mean; }};
-const figure p99_pool_wait{"p99 wait", [](const prediction& p) { return p.phases[phase_wait].p99; }};
+const figure p99_pool_wait{"p99 wait",
+                           [](const prediction& p) { return p.phases[phase_wait].p99; }};
 
 }  // namespace
 
@@ -246,8 +249,9 @@ TEST_CASE("run_to_precision throws, naming the figure, when its cap comes before
   goal.relative_half_width = 0.0001;
   goal.max_replications = 2;
   goal.on_cap = precision_goal::at_cap::throw_error;
-  CHECK_THROWS_WITH(run_to_precision(s, goal),
-                    Catch::Matchers::StartsWith("precision not reached: mean queue is known to +-"));
+  CHECK_THROWS_WITH(
+      run_to_precision(s, goal),
+      Catch::Matchers::StartsWith("precision not reached: mean queue is known to +-"));
   // Flagged instead: the answer comes back marked as short of its precision.
   goal.on_cap = precision_goal::at_cap::flag;
   prediction p = run_to_precision(s, goal);
