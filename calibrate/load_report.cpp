@@ -69,6 +69,13 @@ std::uint64_t load_result::failed() const {
   return n;
 }
 
+std::uint64_t load_result::succeeded() const {
+  std::uint64_t n = 0;
+  for (auto [status, count] : status_counts)
+    if (status < 400) n += count;
+  return n;
+}
+
 double load_result::cpu_per_1000_requests() const {
   return sent > 0 ? (cpu_user + cpu_system) * 1000.0 / static_cast<double>(sent) : 0.0;
 }
@@ -99,6 +106,8 @@ void merge_into(load_result& into, const load_result& from) {
   for (auto [k, v] : from.status_counts) into.status_counts[k] += v;
   for (const auto& [k, v] : from.error_counts) into.error_counts[k] += v;
   into.latency.merge(from.latency);
+  into.latency_all.merge(from.latency_all);
+  into.censored += from.censored;
   into.service_time.merge(from.service_time);
   into.send_delay.merge(from.send_delay);
   for (const auto& [name, h] : from.phases) {
@@ -142,7 +151,15 @@ std::string text_report(const load_result& r) {
       << r.unfinished << " unfinished, " << r.retries << " resent on a fresh connection\n";
   out << "rate          offered " << format("%.2f", r.offered_rate) << "/s, achieved throughput "
       << format("%.2f", r.throughput()) << "/s over " << format("%.3f", r.elapsed) << " s\n";
-  out << "latency from intended send time, ms:\n" << percentile_line(r.latency);
+  out << "latency of successful requests (status < 400: " << r.latency.total_count()
+      << ") from intended send time, ms:\n"
+      << percentile_line(r.latency);
+  out << "latency of all requests (" << r.latency_all.total_count() << ") from intended send time";
+  if (r.censored > 0)
+    out << "; " << r.censored
+        << " censored (no response: counted at the time they had waited), so these are LOWER "
+           "BOUNDS";
+  out << ", ms:\n" << percentile_line(r.latency_all);
   out << "service time from actual send time, ms:\n" << percentile_line(r.service_time);
   out << "send delay (actual minus intended), ms:\n" << percentile_line(r.send_delay);
   out << "status       ";
@@ -213,7 +230,7 @@ latency_histogram histogram_from_json(const json::value& v) {
 
 json::object to_json(const load_result& r) {
   json::object o;
-  o["format"] = "headroom-load/1";
+  o["format"] = "headroom-load/2";
   o["runs"] = r.runs;
   json::array targets;
   for (const auto& t : r.targets) targets.push_back(json::string(t));
@@ -232,7 +249,7 @@ json::object to_json(const load_result& r) {
                                {"completed", r.completed}, {"late", r.late},
                                {"unsent", r.unsent},       {"unfinished", r.unfinished},
                                {"retries", r.retries},     {"transport_errors", r.transport_errors},
-                               {"failed", r.failed()}};
+                               {"failed", r.failed()},     {"succeeded", r.succeeded()}};
   o["elapsed_s"] = r.elapsed;
   o["throughput"] = r.throughput();
   json::object status;
@@ -242,6 +259,9 @@ json::object to_json(const load_result& r) {
   for (const auto& [k, v] : r.error_counts) errors[k] = v;
   o["error_counts"] = std::move(errors);
   o["latency"] = histogram_to_json(r.latency);
+  o["latency_all"] = histogram_to_json(r.latency_all);
+  o["censored"] = r.censored;
+  o["latency_all_is_lower_bound"] = r.censored > 0;
   o["service_time"] = histogram_to_json(r.service_time);
   o["send_delay"] = histogram_to_json(r.send_delay);
   json::object phases;
@@ -272,8 +292,10 @@ load_result from_json(const json::value& v) {
   try {
     if (!v.is_object()) throw std::invalid_argument("load report: not a JSON object");
     const auto& o = v.as_object();
-    if (get_string(o, "format") != "headroom-load/1")
-      throw std::invalid_argument("load report: unknown format (expected headroom-load/1)");
+    if (get_string(o, "format") != "headroom-load/2")
+      throw std::invalid_argument(
+          "load report: unknown format (expected headroom-load/2; /1 mixed failed responses into "
+          "latency and had no latency_all)");
     load_result r;
     r.runs = static_cast<int>(get_u64(o, "runs"));
     r.targets.clear();
@@ -303,6 +325,8 @@ load_result from_json(const json::value& v) {
     for (const auto& [k, val] : o.at("error_counts").as_object())
       r.error_counts[std::string(k)] = json::value_to<std::uint64_t>(val);
     r.latency = histogram_from_json(o.at("latency"));
+    r.latency_all = histogram_from_json(o.at("latency_all"));
+    r.censored = get_u64(o, "censored");
     r.service_time = histogram_from_json(o.at("service_time"));
     r.send_delay = histogram_from_json(o.at("send_delay"));
     for (const auto& [name, h] : o.at("phases").as_object())

@@ -18,7 +18,8 @@ struct second_stats {
   std::uint64_t sent = 0;
   std::uint64_t completed = 0;
   std::uint64_t errors = 0;      // transport errors and HTTP status >= 400
-  latency_histogram latency{2};  // 2 digits: enough for a per-second p99, 1/8 of the memory
+  latency_histogram latency{2};  // successful responses; 2 digits: enough for a per-second p99,
+                                 // 1/8 of the memory
 };
 
 struct load_result {
@@ -38,7 +39,7 @@ struct load_result {
   // What happened (warmup excluded).
   std::uint64_t scheduled = 0;   // intended sends whose time came
   std::uint64_t sent = 0;        // handed to a connection
-  std::uint64_t completed = 0;   // a full HTTP response came back (any status)
+  std::uint64_t completed = 0;   // a full HTTP response came back in time (any status)
   std::uint64_t late = 0;        // found every connection busy at their intended time and waited
   std::uint64_t unsent = 0;      // still waiting for a connection when the run ended
   std::uint64_t unfinished = 0;  // in flight when the run was stopped
@@ -48,8 +49,15 @@ struct load_result {
   double elapsed = 0;  // measured start to last completion (at least `duration` unless stopped)
   std::map<int, std::uint64_t> status_counts;
   std::map<std::string, std::uint64_t> error_counts;  // error kind -> count
-  latency_histogram latency;       // from the intended send time (what a user waits)
-  latency_histogram service_time;  // from the actual send time (what the server took)
+  // Two latency sets, both from the intended send time (what a user waits):
+  latency_histogram latency;      // successful responses (status < 400)
+  latency_histogram latency_all;  // every request: responses of any status at their latency, and
+                                  // the `censored` ones at the time they had waited
+  // Requests that got no response (timed out, transport error, unsent or unfinished at the end):
+  // their value in latency_all is a lower bound, so while any exist, so are its percentiles.
+  std::uint64_t censored = 0;
+  latency_histogram service_time;  // from the actual send time (what the server took), every
+                                   // response in time
   latency_histogram send_delay;    // actual minus intended send time
   std::map<std::string, latency_histogram> phases;  // from Server-Timing
   std::uint64_t server_timing_responses = 0;
@@ -59,8 +67,9 @@ struct load_result {
   double cpu_user = 0;  // the generator's own CPU (getrusage), seconds
   double cpu_system = 0;
 
-  double throughput() const;     // completed / elapsed
-  std::uint64_t failed() const;  // transport errors + responses with status >= 400
+  double throughput() const;        // completed / elapsed
+  std::uint64_t failed() const;     // transport errors + responses with status >= 400
+  std::uint64_t succeeded() const;  // responses with status < 400
   double cpu_per_1000_requests() const;
 };
 

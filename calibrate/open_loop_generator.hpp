@@ -9,29 +9,17 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "load_report.hpp"
 #include "load_schedule.hpp"
+#include "target_url.hpp"
 
 namespace headroom::calibrate {
 
-// Bad input from the user (URL, rate, file, unreachable target): the CLI exits 2 on it.
-struct load_input_error : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
-};
-
-struct http_target {
-  std::string url;
-  std::string host;
-  std::string port;
-  std::string path;  // with the query, "/" when empty
-};
-// http://host[:port][/path][?query]; throws load_input_error (https is not supported).
-http_target parse_target_url(const std::string& url);
+class load_worker;
 
 struct load_options {
   std::vector<std::string> targets;  // round-robin, one request each in turn
@@ -73,13 +61,11 @@ class open_loop_generator {
   // Thread-safe: ends the run early; run() still returns everything measured so far.
   void request_stop();
 
-  class worker;  // one per thread: an io_context, its share of the schedule and connections
-
  private:
   load_options options_;
   std::vector<http_target> targets_;
   std::mutex workers_mu_;  // request_stop() may run on another thread than run()
-  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<std::unique_ptr<load_worker>> workers_;  // one per thread
   std::atomic<bool> stop_requested_{false};
   std::atomic<std::int64_t> stopped_at_{
       0};  // steady_clock ticks when request_stop was first called

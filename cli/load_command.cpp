@@ -7,10 +7,13 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 
 #include "commands.hpp"
-#include "duration.hpp"
+#include "duration_flag.hpp"
+#include "json_output.hpp"
 #include "load_report.hpp"
 #include "open_loop_generator.hpp"
 
@@ -19,23 +22,25 @@ namespace cal = headroom::calibrate;
 
 namespace {
 
+// Report files beside the text; --json follows the convention of every headroom command.
 struct output_files {
-  std::string json, hdr, csv;
+  json_output json;
+  std::string hdr, csv;
 };
 
 struct load_args {
   std::vector<std::string> targets;
   double rate = 0;
   bool rate_given = false;
-  std::string duration;
+  std::optional<double> duration;  // seconds, like every duration below
   std::string steps;
-  std::string step_duration;
+  std::optional<double> step_duration;
   std::string ramp;
-  std::string warmup = "0";
+  double warmup = 0;
   std::string arrivals = "uniform";
   int max_connections = 100;
   int threads = 1;
-  std::string timeout = "10s";
+  double timeout = 10;
   std::string method = "GET";
   std::vector<std::string> headers;
   std::string body_file;
@@ -44,9 +49,10 @@ struct load_args {
   std::vector<std::string> merge_inputs;
 };
 
-// Opened before the run, so a typo in a path costs nothing and a long run is never lost.
+// Opened (or checked) before the run, so a typo in a path costs nothing and a long run is never
+// lost.
 struct open_outputs {
-  std::ofstream json, hdr, csv;
+  std::ofstream hdr, csv;
 };
 
 void open_for_writing(std::ofstream& f, const std::string& path) {
@@ -55,12 +61,24 @@ void open_for_writing(std::ofstream& f, const std::string& path) {
   if (!f) throw cal::load_input_error("cannot write " + path);
 }
 
+open_outputs open_all(const output_files& paths) {
+  try {
+    check_writable(paths.json);
+  } catch (const std::runtime_error& e) {
+    throw cal::load_input_error(e.what());
+  }
+  open_outputs files;
+  open_for_writing(files.hdr, paths.hdr);
+  open_for_writing(files.csv, paths.csv);
+  return files;
+}
+
 void save(const cal::load_result& r, const output_files& paths, open_outputs& files) {
-  std::cout << cal::text_report(r) << std::flush;
-  if (!paths.json.empty()) files.json << boost::json::serialize(cal::to_json(r)) << "\n";
+  if (!paths.json.to_stdout()) std::cout << cal::text_report(r) << std::flush;
+  write_json(paths.json, cal::to_json(r));
   if (!paths.hdr.empty()) cal::write_percentile_distribution(files.hdr, r.latency);
   if (!paths.csv.empty()) cal::write_per_second_csv(files.csv, r);
-  for (auto* f : {&files.json, &files.hdr, &files.csv})
+  for (auto* f : {&files.hdr, &files.csv})
     if (f->is_open()) {
       f->flush();
       if (!*f) throw std::runtime_error("writing a report file failed");
@@ -74,12 +92,11 @@ cal::load_schedule build_schedule(const load_args& a) {
   try {
     cal::load_schedule s = cal::load_schedule::constant(1, 1);
     if (!a.steps.empty()) {
-      if (a.step_duration.empty()) throw cal::load_input_error("--steps needs --step-duration");
-      s = cal::load_schedule::steps(cal::parse_rate_list(a.steps),
-                                    headroom::parse_duration(a.step_duration));
+      if (!a.step_duration) throw cal::load_input_error("--steps needs --step-duration");
+      s = cal::load_schedule::steps(cal::parse_rate_list(a.steps), *a.step_duration);
     } else {
-      if (a.duration.empty()) throw cal::load_input_error("--duration is needed");
-      double d = headroom::parse_duration(a.duration);
+      if (!a.duration) throw cal::load_input_error("--duration is needed");
+      double d = *a.duration;
       if (!a.ramp.empty()) {
         auto colon = a.ramp.find(':');
         if (colon == std::string::npos)
@@ -93,7 +110,7 @@ cal::load_schedule build_schedule(const load_args& a) {
         s = cal::load_schedule::constant(a.rate, d);
       }
     }
-    return s.with_warmup(headroom::parse_duration(a.warmup));
+    return s.with_warmup(a.warmup);
   } catch (const cal::load_input_error&) {
     throw;
   } catch (const std::invalid_argument& e) {
@@ -116,10 +133,10 @@ int run_load(const load_args& a) {
   o.schedule = build_schedule(a);
   try {
     o.arrivals = cal::parse_arrival_process(a.arrivals);
-    o.timeout = headroom::parse_duration(a.timeout);
   } catch (const std::invalid_argument& e) {
     throw cal::load_input_error(e.what());
   }
+  o.timeout = a.timeout;
   o.threads = a.threads;
   o.max_connections = a.max_connections;
   o.method = a.method;
@@ -135,10 +152,7 @@ int run_load(const load_args& a) {
   o.handle_signals = true;
 
   cal::open_loop_generator generator(o);
-  open_outputs files;
-  open_for_writing(files.json, a.out.json);
-  open_for_writing(files.hdr, a.out.hdr);
-  open_for_writing(files.csv, a.out.csv);
+  open_outputs files = open_all(a.out);
   generator.check_reachable();
 
   std::function<void(const cal::load_progress&)> progress;
@@ -166,10 +180,7 @@ int run_load(const load_args& a) {
 
 int run_merge(const load_args& a) {
   if (a.merge_inputs.size() < 1) throw cal::load_input_error("merge needs JSON reports");
-  open_outputs files;
-  open_for_writing(files.json, a.out.json);
-  open_for_writing(files.hdr, a.out.hdr);
-  open_for_writing(files.csv, a.out.csv);
+  open_outputs files = open_all(a.out);
   std::unique_ptr<cal::load_result> merged;
   for (const auto& path : a.merge_inputs) {
     std::ifstream in(path);
@@ -194,11 +205,16 @@ int run_merge(const load_args& a) {
   return 0;
 }
 
-void add_outputs(CLI::App* app, output_files& out) {
-  app->add_option("--json", out.json, "Write every figure (seconds) and the histograms to FILE");
+void add_outputs(CLI::App* app, output_files& out, const std::string& what) {
+  add_json_option(app, out.json, what + ": every figure and the histograms (lossless, mergeable)");
   app->add_option("--hdr", out.hdr,
-                  "Write the latency percentile distribution (HdrHistogram format, ms) to FILE");
-  app->add_option("--csv", out.csv, "Write per-second sent, completed, p50, p99, errors to FILE");
+                  "Write the successful requests' latency percentile distribution (HdrHistogram "
+                  "format, ms) to FILE")
+      ->type_name("FILE");
+  app->add_option("--csv", out.csv,
+                  "Write one row per second to FILE: sent, completed (requests), p50_s, p99_s "
+                  "(successes, seconds), errors (requests)")
+      ->type_name("FILE");
 }
 
 }  // namespace
@@ -208,31 +224,39 @@ void add_load_command(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "load",
       "Open-loop HTTP load generator: latency from intended send times, no coordinated omission");
-  sub->add_option("--target", args->targets, "URL http://host:port/path (repeat: round-robin)");
-  auto* rate = sub->add_option("--rate", args->rate, "Requests per second (with --duration)");
-  sub->add_option("--duration", args->duration, "Length of the run: 20s, 500ms, 2m or seconds");
-  sub->add_option("--steps", args->steps, "Step rates, e.g. 50,500,1000 (with --step-duration)");
-  sub->add_option("--step-duration", args->step_duration, "Length of each step");
-  sub->add_option("--ramp", args->ramp, "Linear ramp FROM:TO rps over --duration, e.g. 100:3000");
-  sub->add_option("--warmup", args->warmup, "Sent at the first rate before measuring, not reported")
-      ->capture_default_str();
+  sub->add_option("--target", args->targets, "URL http://host:port/path (repeat: round-robin)")
+      ->type_name("URL");
+  auto* rate = sub->add_option("--rate", args->rate, "Requests per second (rps; with --duration)")
+                   ->type_name("RPS");
+  add_duration_flag(sub, "--duration", args->duration, "Length of the run");
+  sub->add_option("--steps", args->steps,
+                  "Step rates in rps, comma-separated, e.g. 50,500,1000 (with --step-duration)");
+  add_duration_flag(sub, "--step-duration", args->step_duration, "Length of each step");
+  sub->add_option("--ramp", args->ramp,
+                  "Linear ramp FROM:TO in rps over --duration, e.g. 100:3000");
+  add_duration_flag(sub, "--warmup", args->warmup,
+                    "Sent at the first rate before measuring, left out of every figure");
   sub->add_option("--arrivals", args->arrivals, "uniform (evenly spaced) or poisson")
       ->capture_default_str();
-  sub->add_option("--max-connections", args->max_connections, "Keep-alive connections, at most")
+  sub->add_option("--max-connections", args->max_connections,
+                  "Keep-alive connections, at most, over all threads (connections)")
       ->capture_default_str();
-  sub->add_option("--threads", args->threads, "Generator threads")->capture_default_str();
-  sub->add_option("--timeout", args->timeout, "Per request")->capture_default_str();
+  sub->add_option("--threads", args->threads, "Generator threads (threads)")->capture_default_str();
+  add_duration_flag(sub, "--timeout", args->timeout,
+                    "One deadline per request from its send: connect, write and read together");
   sub->add_option("--method", args->method, "HTTP method")->capture_default_str();
   sub->add_option("--header", args->headers, "'Name: value' (repeatable)");
-  sub->add_option("--body", args->body_file, "Request body from FILE");
-  sub->add_option("--seed", args->seed, "Seed for Poisson arrivals")->capture_default_str();
-  add_outputs(sub, args->out);
+  sub->add_option("--body", args->body_file, "Request body from FILE (bytes, sent as they are)")
+      ->type_name("FILE");
+  sub->add_option("--seed", args->seed, "Seed for Poisson arrivals (integer)")
+      ->capture_default_str();
+  add_outputs(sub, args->out, "The run");
 
   auto* merge = sub->add_subcommand("merge", "Merge JSON reports of runs made at the same time");
   merge->add_option("reports", args->merge_inputs, "JSON reports from headroom load --json")
       ->required();
   auto merge_out = std::make_shared<output_files>();
-  add_outputs(merge, *merge_out);
+  add_outputs(merge, *merge_out, "The merged report");
   merge->callback([args, merge_out] {
     try {
       load_args a = *args;

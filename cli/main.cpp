@@ -10,6 +10,10 @@ int main(int argc, char** argv) {
   CLI::App app{"headroom: capacity planning for database-backed HTTP services, calibrated by live benchmarks"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  // Bad input is one line on stderr, as from the commands themselves (CLI11 adds a second).
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "headroom: " + std::string(e.what()) + "\n";
+  });
   headroom::cli::add_load_command(app);
   headroom::cli::add_predict_command(app);
   headroom::cli::add_calibrate_command(app);

@@ -1,6 +1,6 @@
 // A small HTTP/1.1 keep-alive server for the load generator's tests: answers every request with
-// 200 "ok", optionally a Server-Timing header, a per-request delay (?delay_ms=N) and one
-// server-wide stall on demand. Runs on its own thread on 127.0.0.1 and a free port.
+// 200 "ok" (or ?status=N), optionally a Server-Timing header, a per-request delay (?delay_ms=N)
+// and one server-wide stall on demand. Runs on its own thread on 127.0.0.1 and a free port.
 #pragma once
 
 #include <atomic>
@@ -76,7 +76,9 @@ class test_http_server {
       if (ec) return;  // the client closed, or the server is stopping
       ++server.requests_;
       auto release_at = server.release_time(request.target());
-      response = {boost::beast::http::status::ok, request.version()};
+      response = {};
+      response.result(status_of(request.target()));
+      response.version(request.version());
       response.set(boost::beast::http::field::content_type, "text/plain");
       {
         std::lock_guard lock(server.mutex_);
@@ -102,6 +104,13 @@ class test_http_server {
           });
     }
   };
+
+  static unsigned status_of(std::string_view target) {
+    auto q = target.find("status=");
+    return q == std::string_view::npos
+               ? 200u
+               : static_cast<unsigned>(std::stoi(std::string(target.substr(q + 7))));
+  }
 
   // When the response to a request arriving now may leave.
   clock_type::time_point release_time(std::string_view target) {

@@ -90,6 +90,10 @@ TEST_CASE("bad input gives one line on stderr and exit code 2") {
       {"load", "--target", server.url(), "--rate", "10", "--duration", "1s", "--body",
        "/nonexistent/body.json"},
       {"load", "--target", server.url(), "--steps", "10,x", "--step-duration", "1s"},
+      {"load", "--target", server.url(), "--rate", "10", "--duration", "abc"},
+      {"load", "--target", server.url(), "--rate", "10", "--duration", "1s", "--timeout", "5x"},
+      {"load", "--target", server.url(), "--rate", "10", "--duration", "1s", "--json",
+       "/nonexistent/dir/run.json"},
   };
   for (const auto& args : cases) {
     auto o = run_headroom(args);
@@ -134,6 +138,52 @@ TEST_CASE("headroom load merge combines two JSON reports into one") {
   CHECK(merged.at("runs").as_int64() == 2);
   CHECK(merged.at("requests").at("completed").as_int64() == 150);
   CHECK(merged.at("latency").at("count").as_int64() == 150);
+  CHECK(merged.at("latency_all").at("count").as_int64() == 150);
+  CHECK(merged.at("censored").as_int64() == 0);
   CHECK(merged.at("offered_rate").as_double() == Approx(150));
+  // --json with no FILE: the merged JSON on stdout instead of the text.
+  auto to_stdout = run_headroom({"load", "merge", a, b, "--json"});
+  CHECK(to_stdout.exit_code == 0);
+  CHECK(boost::json::parse(to_stdout.out).at("runs").as_int64() == 2);
   for (const auto& p : {a, b, m}) std::remove(p.c_str());
+}
+
+TEST_CASE("--json with no file or '-' prints the JSON report on stdout instead of the text") {
+  headroom::test::test_http_server server;
+  for (std::vector<std::string> json_flag :
+       {std::vector<std::string>{"--json"}, std::vector<std::string>{"--json", "-"}}) {
+    std::vector<std::string> args = {"load", "--target",   server.url(), "--rate",
+                                     "100",  "--duration", "500ms"};
+    args.insert(args.end(), json_flag.begin(), json_flag.end());
+    auto o = run_headroom(args);
+    INFO(o.err);
+    CHECK(o.exit_code == 0);
+    auto report = boost::json::parse(o.out).as_object();  // all of stdout is one JSON document
+    CHECK(report.at("format").as_string() == "headroom-load/2");
+    CHECK(report.at("requests").at("completed").as_int64() == 50);
+    CHECK(report.at("latency").at("count").as_int64() == 50);
+    CHECK(report.at("latency_all").at("count").as_int64() == 50);
+    CHECK(report.at("censored").as_int64() == 0);
+    CHECK_FALSE(report.at("latency_all_is_lower_bound").as_bool());
+  }
+}
+
+TEST_CASE("--help gives the unit of every flag of headroom load") {
+  auto o = run_headroom({"load", "--help"});
+  CHECK(o.exit_code == 0);
+  std::istringstream lines(o.out);
+  std::string line;
+  int flags = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("  --", 0) != 0 || line.rfind("  --help", 0) == 0) continue;
+    ++flags;
+    INFO(line);
+    // A unit, a unit-free kind (URL, FILE, a word list), or a duration with its units.
+    bool has_unit = false;
+    for (const char* unit : {"rps", "duration:", "connections", "threads", "FILE", "URL", "uniform",
+                             "HTTP method", "Name: value", "integer", "bytes"})
+      has_unit = has_unit || line.find(unit) != std::string::npos;
+    CHECK(has_unit);
+  }
+  CHECK(flags == 18);  // every option of `headroom load` was looked at
 }

@@ -20,16 +20,21 @@ load_result synthetic_run(std::uint64_t seed, double rate) {
   std::mt19937_64 rng(seed);
   std::exponential_distribution<double> lat(200.0);
   r.per_second.resize(10);
+  // 1,000 responses (990 with status 200, 10 with 503) and 3 timeouts at the 5 s timeout.
   for (int i = 0; i < 1000; ++i) {
     double v = lat(rng);
-    r.latency.record(v);
+    if (i < 990) r.latency.record(v);
+    r.latency_all.record(v);
     r.service_time.record(v / 2);
     r.send_delay.record(1e-5);
     r.phases["query"].record(v / 4);
     r.per_second[static_cast<std::size_t>(i / 100)].latency.record(v);
     ++r.per_second[static_cast<std::size_t>(i / 100)].completed;
   }
-  r.scheduled = r.sent = r.completed = 1000;
+  r.latency_all.record(5.0, 3);
+  r.censored = 3;
+  r.scheduled = r.sent = 1003;
+  r.completed = 1000;
   r.status_counts[200] = 990;
   r.status_counts[503] = 10;
   r.error_counts["timeout"] = 3;
@@ -51,6 +56,9 @@ TEST_CASE("a JSON report carries the histograms losslessly") {
   CHECK(back.latency.nonzero_counts() == r.latency.nonzero_counts());
   CHECK(back.latency.max() == r.latency.max());
   CHECK(back.latency.mean() == r.latency.mean());
+  CHECK(back.latency_all.nonzero_counts() == r.latency_all.nonzero_counts());
+  CHECK(back.latency_all.max() == 5.0);
+  CHECK(back.censored == 3);
   CHECK(back.phases.at("query").nonzero_counts() == r.phases.at("query").nonzero_counts());
   CHECK(back.per_second.size() == 10);
   CHECK(back.per_second[3].latency.nonzero_counts() == r.per_second[3].latency.nonzero_counts());
@@ -60,6 +68,21 @@ TEST_CASE("a JSON report carries the histograms losslessly") {
   CHECK(back.failed() == 13);
   auto j = to_json(r);
   CHECK(j.at("latency").at("p99_s").as_double() == r.latency.percentile(99));
+  CHECK(j.at("latency_all").at("count").as_uint64() == 1003);
+  CHECK(j.at("latency_all_is_lower_bound").as_bool());
+  CHECK(j.at("requests").at("succeeded").as_uint64() == 990);
+}
+
+TEST_CASE("the text report says when the all-requests percentiles are lower bounds") {
+  auto r = synthetic_run(1, 100);
+  auto text = text_report(r);
+  CHECK(text.find("successful requests (status < 400: 990)") != std::string::npos);
+  CHECK(text.find("all requests (1003)") != std::string::npos);
+  CHECK(text.find("3 censored") != std::string::npos);
+  CHECK(text.find("LOWER BOUNDS") != std::string::npos);
+  r.latency_all = r.latency;
+  r.censored = 0;
+  CHECK(text_report(r).find("LOWER BOUNDS") == std::string::npos);
 }
 
 TEST_CASE("merging two JSON reports equals merging the runs themselves") {
@@ -76,17 +99,27 @@ TEST_CASE("merging two JSON reports equals merging the runs themselves") {
   CHECK(via_json.status_counts.at(503) == 20);
   CHECK(via_json.latency.nonzero_counts() == direct.latency.nonzero_counts());
   CHECK(via_json.latency.percentile(99.9) == direct.latency.percentile(99.9));
+  CHECK(via_json.latency_all.nonzero_counts() == direct.latency_all.nonzero_counts());
+  CHECK(via_json.latency_all.total_count() == 2006);
+  CHECK(via_json.censored == 6);
   CHECK(via_json.per_second[0].completed == 200);
   CHECK(via_json.cpu_user == Approx(0.2));
   // And the merged histogram is the one that recording both runs' values in one would give.
   latency_histogram both = a.latency;
   both.merge(b.latency);
   CHECK(via_json.latency.nonzero_counts() == both.nonzero_counts());
+  latency_histogram all_of_both = a.latency_all;
+  all_of_both.merge(b.latency_all);
+  CHECK(via_json.latency_all.nonzero_counts() == all_of_both.nonzero_counts());
 }
 
 TEST_CASE("a report that is not a headroom load report is refused with a reason") {
   CHECK_THROWS_AS(from_json(boost::json::parse("{}")), std::invalid_argument);
   CHECK_THROWS_AS(from_json(boost::json::parse(R"({"format":"other"})")), std::invalid_argument);
+  // Version 1 mixed failed responses into `latency`: merging it with version 2 would be wrong.
+  auto old = to_json(synthetic_run(1, 100));
+  old["format"] = "headroom-load/1";
+  CHECK_THROWS_AS(from_json(old), std::invalid_argument);
   auto j = to_json(synthetic_run(1, 100));
   j["latency"].as_object()["count"] = 5;  // buckets no longer add up
   CHECK_THROWS_AS(from_json(j), std::invalid_argument);

@@ -1,6 +1,16 @@
 // Tests of the open-loop generator against a small in-process HTTP server (test_http_server.hpp):
-// rate accuracy, coordinated omission, Server-Timing phases, errors, stopping early.
+// rate accuracy, coordinated omission, the two latency sets, the one deadline per request,
+// Server-Timing phases, errors, stopping early.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <string>
 #include <thread>
 
 #include "open_loop_generator.hpp"
@@ -16,6 +26,77 @@ load_options constant_load(const std::string& url, double rate, double duration)
   o.schedule = load_schedule::constant(rate, duration);
   return o;
 }
+
+// Recorded values above `seconds`, counting only buckets that lie wholly above it (a bucket is
+// under 0.1 % wide, so this is exact but for values within 0.1 % of the threshold).
+std::uint64_t count_over(const latency_histogram& h, double seconds) {
+  std::uint64_t n = 0;
+  for (auto [index, count] : h.nonzero_counts())
+    if (h.lowest_equivalent(index) > seconds) n += count;
+  return n;
+}
+
+// A one-request server whose connect takes about a second: its accept queue (backlog 0) is kept
+// full by a connection of its own, so Linux drops a new connection's SYN and the client's kernel
+// resends it after its initial retransmission timeout, 1 s. The queue is freed after 0.3 s; the
+// request that then arrives is answered `response_delay` seconds after it was read.
+class slow_connect_server {
+ public:
+  explicit slow_connect_server(double response_delay) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener_, 0) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    filler_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(::connect(filler_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    thread_ = std::thread([this, response_delay] { serve(response_delay); });
+  }
+  ~slow_connect_server() {
+    thread_.join();
+    ::close(filler_);
+    ::close(listener_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+  bool request_arrived() const { return request_arrived_; }
+
+ private:
+  // Waits at most 5 s for the listener or a connection to be readable (no test hangs on it).
+  static bool readable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 5000) == 1;
+  }
+  void serve(double response_delay) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    int own = ::accept(listener_, nullptr, nullptr);  // the filler: the queue has room again
+    int c = readable(listener_) ? ::accept(listener_, nullptr, nullptr) : -1;
+    std::string request;
+    char buf[4096];
+    while (c >= 0 && request.find("\r\n\r\n") == std::string::npos && readable(c)) {
+      ssize_t n = ::read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      request.append(buf, static_cast<std::size_t>(n));
+    }
+    if (request.find("\r\n\r\n") != std::string::npos) {
+      request_arrived_ = true;
+      std::this_thread::sleep_for(std::chrono::duration<double>(response_delay));
+      const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+      [[maybe_unused]] auto written = ::write(c, response.data(), response.size());
+    }
+    if (c >= 0) ::close(c);
+    ::close(own);
+  }
+
+  int listener_ = -1;
+  int filler_ = -1;
+  unsigned short port_ = 0;
+  std::atomic<bool> request_arrived_{false};
+  std::thread thread_;
+};
 }  // namespace
 
 TEST_CASE("the achieved rate is within 1 % of the target from 100 to 5,000 requests per second") {
@@ -53,13 +134,34 @@ TEST_CASE("a server stall shows in latency from the intended send time, not in s
   server.stall_once(5.0, 0.5);
   open_loop_generator g(o);
   auto r = g.run();
+  INFO(text_report(r));
   REQUIRE(r.completed == 2000);
   CHECK(r.transport_errors == 0);
-  // p99 is the 1,980th of 2,000 latencies: the request sent 100 ms into the stall, which waited
-  // 400 ms plus the drain of the queue behind it. 395 ms allows 5 ms (one send interval) for
-  // where the stall begins relative to the send grid; the histogram only rounds up.
+  // Nothing failed, so the two sets are the same requests.
+  CHECK(r.latency.total_count() == 2000);
+  CHECK(r.latency_all.nonzero_counts() == r.latency.nonzero_counts());
+  CHECK(r.censored == 0);
+  // p99 is the 1,980th of 2,000 latencies: about the 20th request due in the stall, which waited
+  // 500 - 20 x 5 = 400 ms plus the round trips of the 19 queued ahead of it once the stall
+  // ended. 395 ms allows 5 ms (one send interval) for where the stall begins relative to the
+  // send grid; the histogram only rounds up.
   CHECK(r.latency.percentile(99) >= 0.395);
   CHECK(r.latency.max() >= 0.5);
+  // Upper bounds, so that a generator adding a constant to every latency fails: p99 at most
+  // 400 ms + 20 round trips of up to 2.5 ms each on this loaded machine; the largest latency is
+  // the stall plus one round trip (50 ms bounds a scheduling hiccup); and the median request,
+  // far from the stall, takes one round trip: under one send interval (5 ms).
+  CHECK(r.latency.percentile(99) <= 0.45);
+  CHECK(r.latency.max() <= 0.55);
+  CHECK(r.latency.percentile(50) < 0.005);
+  // Requests over 100 ms: of the rate x stall = 100 requests due during the stall, request k
+  // (k = 0..99, 5 ms apart) waits 500 - 5k ms for the stall alone, over 100 ms for k <= 80:
+  // at least rate x (stall - 100 ms) = 80. Queued ones also wait for the round trips ahead of
+  // them (~0.1-1 ms each here), which can lift a few more over 100 ms, but never more than the
+  // 100 due during the stall: no request outside it may wait that long.
+  auto over_100ms = count_over(r.latency, 0.1);
+  CHECK(over_100ms >= 80);
+  CHECK(over_100ms <= 100);
   // Service time: only the one request caught by the stall is slow. 50 ms bounds a scheduling
   // hiccup of this shared machine; the stall is ten times larger.
   CHECK(r.service_time.percentile(99) < 0.05);
@@ -71,6 +173,80 @@ TEST_CASE("a server stall shows in latency from the intended send time, not in s
   CHECK(r.late >= 99);
   CHECK(r.late < 200);
   CHECK(r.unsent == 0);
+}
+
+TEST_CASE("a stall longer than the timeout shows in the all-requests p99 and not in successes") {
+  // 200 rps for 6 s with enough connections that no request waits for one; 2 s in, the server
+  // stalls for 1 s, five times the 200 ms timeout. A request sent in the first 800 ms of the
+  // stall reaches its deadline before the stall ends: rate x (stall - timeout) = 160 time out.
+  // They have no latency to report, so they enter the all-requests set at what they waited, the
+  // timeout (a censored value), and are not among the successes.
+  test_http_server server;
+  auto o = constant_load(server.url(), 200, 6);
+  o.max_connections = 100;  // at most rate x timeout = 40 wait in the stall at once
+  o.timeout = 0.2;
+  server.stall_once(2.0, 1.0);
+  auto r = open_loop_generator(o).run();
+  INFO(text_report(r));
+  REQUIRE(r.scheduled == 1200);
+  // +-3: one for where the stall begins on the 5 ms send grid, two for the burst of ~40
+  // responses at the stall's end (a few ms), which decides the requests whose deadline falls
+  // inside it.
+  auto timeouts = r.error_counts.count("timeout") ? r.error_counts.at("timeout") : 0;
+  CHECK(timeouts == Approx(160).margin(3));
+  CHECK(r.transport_errors == timeouts);
+  CHECK(r.completed == 1200 - timeouts);
+  // Successes exclude them, and none of them waited past its deadline (the timeout from its
+  // send, which is its intended time plus the send delay).
+  CHECK(r.latency.total_count() == 1200 - timeouts);
+  CHECK(r.latency.max() <= 0.2 + r.send_delay.max());
+  // Every request is in the all-requests set once; the timed-out ones are the censored ones.
+  CHECK(r.latency_all.total_count() == 1200);
+  CHECK(r.censored == timeouts);
+  // 160 of 1,200 (13 %) waited the whole timeout, so the p99 of all requests is the timeout (the
+  // histogram rounds up by under 0.1 %): the stall shows, as a lower bound.
+  CHECK(r.latency_all.percentile(99) >= 0.2);
+  CHECK(r.latency_all.percentile(99) <= (0.2 + r.send_delay.max()) * 1.001);
+  CHECK(to_json(r).at("latency_all_is_lower_bound").as_bool());
+  CHECK(text_report(r).find("LOWER BOUNDS") != std::string::npos);
+}
+
+TEST_CASE("the timeout is one deadline from the send, over connect, write and read together") {
+  // The connect takes ~1 s (slow_connect_server), the response 0.8 s more: 1.8 s in all, over
+  // the 1.5 s timeout, although each step alone is under it. The request must time out 1.5 s
+  // after it was sent, not complete (as when connect and send each restarted the clock).
+  slow_connect_server server(0.8);
+  auto o = constant_load(server.url(), 1, 1);  // one request, at t = 0
+  o.timeout = 1.5;
+  auto r = open_loop_generator(o).run();
+  INFO(text_report(r));
+  CHECK(server.request_arrived());  // the connect did finish, within the deadline
+  CHECK(r.scheduled == 1);
+  CHECK(r.completed == 0);
+  REQUIRE(r.error_counts.count("timeout") == 1);
+  CHECK(r.error_counts.at("timeout") == 1);
+  // It enters the all-requests set at its deadline, 1.5 s after it was handed to a connection,
+  // which was its intended time (50 ms bounds a scheduling hiccup of this shared machine).
+  CHECK(r.latency_all.total_count() == 1);
+  CHECK(r.latency_all.max() >= 1.5);
+  CHECK(r.latency_all.max() < 1.55);
+  CHECK(r.censored == 1);
+}
+
+TEST_CASE("responses with status 400 or more count in all requests, not in successes") {
+  test_http_server ok, unavailable;
+  auto o = constant_load(ok.url(), 100, 1);
+  o.targets.push_back(unavailable.url("/?status=503"));
+  auto r = open_loop_generator(o).run();
+  REQUIRE(r.completed == 100);
+  CHECK(r.status_counts.at(200) == 50);
+  CHECK(r.status_counts.at(503) == 50);
+  CHECK(r.failed() == 50);
+  CHECK(r.succeeded() == 50);
+  CHECK(r.latency.total_count() == 50);
+  // A 503 is a response: its latency is known exactly, so it is not censored.
+  CHECK(r.latency_all.total_count() == 100);
+  CHECK(r.censored == 0);
 }
 
 TEST_CASE("Server-Timing phases are kept per phase and a malformed header is only counted") {
@@ -104,6 +280,12 @@ TEST_CASE("requests that time out are counted by kind and the run goes on") {
   CHECK(r.transport_errors == 20);
   CHECK(r.error_counts.at("timeout") == 20);
   CHECK(r.failed() == 20);
+  // Each enters the all-requests set at exactly its deadline: 100 ms after its send.
+  CHECK(r.latency.total_count() == 0);
+  CHECK(r.latency_all.total_count() == 20);
+  CHECK(r.censored == 20);
+  CHECK(r.latency_all.min() >= 0.1);
+  CHECK(r.latency_all.max() <= 0.1 + r.send_delay.max() + 1e-6);
 }
 
 TEST_CASE("bad input is refused before the run: URL, rate, unreachable target") {
@@ -154,6 +336,9 @@ TEST_CASE("stopping early still reports what was measured") {
   CHECK(r.completed >= 150);
   CHECK(r.completed <= 260);
   CHECK(r.elapsed == Approx(1.0).margin(0.3));
+  // Requests cut off by the stop are in the all-requests set, censored at the stop.
+  CHECK(r.latency_all.total_count() == r.scheduled);
+  CHECK(r.censored == r.unsent + r.unfinished + r.transport_errors);
 }
 
 TEST_CASE("warmup requests are sent but not reported") {
@@ -199,4 +384,11 @@ TEST_CASE("requests still waiting for a connection when the run ends are reporte
   CHECK(r.unsent >= 12);
   CHECK(r.completed + r.unsent + r.unfinished + r.transport_errors == r.scheduled);
   CHECK_FALSE(r.interrupted);
+  // All of them are in the all-requests set; those without a response at the time they had
+  // waited when the run ended (2 s): each unsent one was due by 0.95 s, so waited over 1 s, and
+  // they are most of the requests, so the median of all requests is over 1 s (a lower bound).
+  CHECK(r.latency_all.total_count() == r.scheduled);
+  CHECK(r.censored == r.unsent + r.unfinished + r.transport_errors);
+  CHECK(r.latency_all.percentile(50) > 1.0);
+  CHECK(r.latency.total_count() == r.completed);
 }
