@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   });
   headroom::cli::add_load_command(app);
   headroom::cli::add_predict_command(app);
+  headroom::cli::add_calibrate_command(app);
+  headroom::cli::add_validate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -10,13 +10,15 @@
 #include "prediction.hpp"
 #include "prediction_report.hpp"
 #include "scenario_json.hpp"
+#include "slo.hpp"
 
 namespace headroom::cli {
 namespace {
 
 struct predict_options {
   std::string scenario_file, calibration_file;
-  std::optional<double> rate, cores, wait_timeout, precision;
+  std::optional<double> rate, cores, wait_timeout, precision, run_length, run_warmup;
+  std::optional<std::string> slo;
   std::optional<int> max_open, max_idle, workers, threads;
   std::optional<std::uint64_t> requests, seed;
   std::optional<std::string> waiter_order, go_version;
@@ -38,6 +40,17 @@ void apply_overrides(scenario& s, const predict_options& o) {
   if (o.seed) s.run.seed = *o.seed;
   if (o.threads) s.run.threads = *o.threads;
   if (o.precision) s.run.target_half_width = *o.precision;
+  if (o.run_length) s.run.live_length = *o.run_length;
+  if (o.run_warmup) s.run.live_warmup = *o.run_warmup;
+  if (o.slo) {
+    try {
+      latency_slo slo = parse_slo(*o.slo);
+      s.run.slo_quantile = slo.quantile;
+      s.run.slo_latency = slo.latency;
+    } catch (const std::invalid_argument& e) {
+      throw scenario_error(std::string("--slo: ") + e.what());
+    }
+  }
   if (o.go_version) {
     try {
       s.pool.go = parse_go_version(*o.go_version);
@@ -116,6 +129,14 @@ void add_predict_command(CLI::App& app) {
   sub->add_option("--seed", opts->seed, "run.seed: seed of every random stream (integer)");
   sub->add_option("--threads", opts->threads,
                   "run.threads: replications run at once (count; 0 = all cores)");
+  sub->add_option("--slo", opts->slo,
+                  "Latency SLO whose chance of being met by one live run is reported, e.g. "
+                  "p99=60ms (run.slo)");
+  add_duration_flag(sub, "--run-length", opts->run_length,
+                    "run.live_length: one live run (a load test's step) that the prediction "
+                    "interval describes; 0 = none (a calibration file sets its step length)");
+  add_duration_flag(sub, "--run-warmup", opts->run_warmup,
+                    "run.live_warmup: that run's warm-up, not measured");
   sub->add_option("--precision", opts->precision,
                   "run.target_half_width: stop when the p99 interval's half-width is this "
                   "fraction of the p99 (fraction; 0.02 = +-2 %, the default)");

@@ -146,6 +146,37 @@ distribution distribution::mixture(const std::vector<double>& weights,
   return d;
 }
 
+distribution distribution::scaled(double k) const {
+  if (!(k > 0)) throw std::invalid_argument("a distribution can only be scaled by k > 0");
+  distribution d = *this;
+  d.shift *= k;
+  switch (kind) {
+    case distribution_kind::zero:
+      break;
+    case distribution_kind::exponential:
+    case distribution_kind::deterministic:
+      d.p1 *= k;
+      break;
+    case distribution_kind::uniform:
+      d.p1 *= k;
+      d.p2 *= k;
+      break;
+    case distribution_kind::lognormal:
+      d.p1 += std::log(k);  // mu: ln(k X) = ln k + ln X
+      break;
+    case distribution_kind::gamma:
+      d.p2 *= k;  // scale
+      break;
+    case distribution_kind::empirical:
+      for (double& v : d.values) v *= k;
+      break;
+    case distribution_kind::mixture:
+      for (distribution& c : d.components) c = c.scaled(k);
+      break;
+  }
+  return d;
+}
+
 double distribution::mean() const {
   double m = 0;
   switch (kind) {

@@ -42,6 +42,8 @@ struct distribution {
   static distribution histogram(const std::vector<double>& edges,
                                 const std::vector<double>& counts);
   static distribution mixture(const std::vector<double>& weights, std::vector<distribution> parts);
+  // Every sample multiplied by k > 0 (a faster or slower machine): same shape, mean x k.
+  distribution scaled(double k) const;
   distribution shifted(double s) const {
     distribution d = *this;
     d.shift += s;

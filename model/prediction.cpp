@@ -93,6 +93,22 @@ void validate(const scenario& s) {
   field_check(s.run.max_replications >= s.run.min_replications, "run.max_replications",
               "must be >= run.min_replications");
   field_check(s.run.threads >= 0, "run.threads", "must be >= 0 (0 = all cores)");
+  field_check(std::isfinite(s.speed_sigma) && s.speed_sigma >= 0 && s.speed_sigma < 2,
+              "variability.speed_sigma", "must be in [0, 2)");
+  field_check(s.service_cpu_per_runnable >= 0, "cpu.per_runnable.service", "must be >= 0");
+  field_check(s.database_cpu_per_runnable >= 0, "cpu.per_runnable.database", "must be >= 0");
+  field_check(s.client_connections >= 0, "client.max_connections", "must be >= 0 (0 = no client)");
+  field_check(std::isfinite(s.run.live_length) && s.run.live_length >= 0, "run.live_length",
+              "must be >= 0 seconds (0 = no interval for one live run)");
+  field_check(std::isfinite(s.run.live_warmup) && s.run.live_warmup >= 0, "run.live_warmup",
+              "must be >= 0 seconds");
+  field_check(s.run.slo_quantile > 0 && s.run.slo_quantile < 1, "run.slo.quantile",
+              "must be in (0, 1)");
+  field_check(std::isfinite(s.run.slo_latency) && s.run.slo_latency >= 0, "run.slo.latency",
+              "must be >= 0 seconds (0 = no SLO)");
+  // A live run's requests are kept as a replication's are.
+  field_check(offered_rate(s) * s.run.live_length <= 5'000'000, "run.live_length",
+              "at most 5,000,000 requests per live run (memory)");
 }
 
 std::string overload_check(const scenario& s) {
@@ -378,6 +394,60 @@ prediction run_to_precision(const scenario& s, const precision_goal& goal) {
   }
 }
 
+live_run_estimate predict_live_runs(const scenario& s, int runs) {
+  live_run_estimate out;
+  out.computed = true;
+  out.length = s.run.live_length;
+  out.warmup = s.run.live_warmup;
+  out.quantile = s.run.slo_quantile;
+  const double rate = offered_rate(s);
+  scenario r = s;
+  if (s.arrivals.process != arrival_process::trace) {
+    r.run.requests = std::max<std::uint64_t>(1, std::llround(rate * s.run.live_length));
+    r.run.warmup_requests = std::max<std::uint64_t>(1, std::llround(rate * s.run.live_warmup));
+  }
+  // Numbered after any replication the long-run estimate could use, so the two are independent.
+  constexpr std::uint64_t first = 1u << 30;
+  auto reps = run_replications(r, first, first + static_cast<std::uint64_t>(runs), r.run.threads);
+  std::vector<double> q, tput;
+  int stable = 0, met = 0;
+  double late = 0;
+  for (const replication_result& x : reps) {
+    double v = std::numeric_limits<double>::infinity();
+    if (x.stable) {
+      ++stable;
+      v = x.pooled_all.empty() ? 0 : x.pooled_all.quantile(out.quantile);
+    }
+    if (s.run.slo_latency > 0 && v <= s.run.slo_latency) ++met;
+    q.push_back(v);
+    tput.push_back(x.throughput);
+    if (x.measured > 0) late += static_cast<double>(x.late) / static_cast<double>(x.measured);
+  }
+  out.runs = static_cast<int>(reps.size());
+  if (reps.empty()) return out;
+  // Empirical percentiles over runs (type 7 between order statistics; inf stays inf).
+  auto at = [](std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    const double h = p * static_cast<double>(v.size() - 1);
+    const std::size_t i = static_cast<std::size_t>(h);
+    const double frac = h - static_cast<double>(i);
+    if (i + 1 >= v.size() || frac == 0) return v[i];
+    if (!std::isfinite(v[i + 1])) return v[i + 1];  // between a run and one that fell over
+    return v[i] + frac * (v[i + 1] - v[i]);
+  };
+  out.low = at(q, 0.05);
+  out.median = at(q, 0.50);
+  out.high = at(q, 0.95);
+  out.throughput_low = at(tput, 0.05);
+  out.throughput_median = at(tput, 0.50);
+  out.throughput_high = at(tput, 0.95);
+  const double n = static_cast<double>(reps.size());
+  out.p_stable = stable / n;
+  out.p_slo = s.run.slo_latency > 0 ? met / n : -1;
+  out.late_fraction = late / n;
+  return out;
+}
+
 prediction predict(const scenario& s) {
   auto start = std::chrono::steady_clock::now();
   validate(s);
@@ -392,6 +462,9 @@ prediction predict(const scenario& s) {
   } else {
     p = run_to_precision(s, default_goal(s));
   }
+  // One live run's spread: enough runs for the 5th and 95th percentiles to rest on a few runs
+  // each (40 runs: the 2nd and 39th order statistics bracket them).
+  if (s.run.live_length > 0) p.live = predict_live_runs(s, std::max(40, s.run.min_replications));
   p.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return p;
 }

@@ -47,6 +47,23 @@ struct pool_estimate {
   std::uint64_t dials = 0, closes = 0, policy_dials = 0, policy_closes = 0;
 };
 
+// What one live run of run.live_length seconds (a load test's step) would show: replications
+// that are each such a run, at the offered rate and with their own machine speed
+// (speed_sigma), so their spread is the spread of live runs, not the simulation's uncertainty.
+struct live_run_estimate {
+  bool computed = false;
+  double length = 0, warmup = 0;  // seconds of one run, and of its warm-up
+  int runs = 0;                   // replications behind the figures
+  double quantile = 0.99;         // the SLO's percentile (run.slo_quantile)
+  // That percentile of one run's latency, all requests: the 5th, 50th and 95th percentile over
+  // runs (a 90 % prediction interval and its median). A run that fell over counts as +inf.
+  double low = 0, median = 0, high = 0;
+  double p_stable = 1;  // share of runs that kept up with the offered rate
+  double p_slo = -1;    // share of runs within run.slo_latency (-1: no SLO given)
+  double throughput_low = 0, throughput_median = 0, throughput_high = 0;  // successes per second
+  double late_fraction = 0;  // mean share of requests that waited for a client connection
+};
+
 struct prediction {
   bool stable = true;
   std::string reason;    // why not stable
@@ -70,6 +87,7 @@ struct prediction {
   double simulated_seconds = 0;
   std::uint64_t events = 0;
   bool target_reached = false;  // the stop rule's precision was met (else it stopped at its cap)
+  live_run_estimate live;       // computed when run.live_length > 0
   double wall_seconds = 0;
 };
 
@@ -118,6 +136,9 @@ prediction run_to_precision(const scenario& s, const precision_goal& goal);
 
 // The p99 of total at run.target_half_width within run.max_replications, flagged at the cap.
 precision_goal default_goal(const scenario& s);
+
+// Runs `runs` replications that are each one live run (live_run_estimate); any stability.
+live_run_estimate predict_live_runs(const scenario& s, int runs);
 
 // The whole prediction: validate, overload_check, run_to_precision(s, default_goal(s)).
 // Throws scenario_error for a bad scenario.

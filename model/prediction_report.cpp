@@ -82,6 +82,26 @@ json::value prediction_to_json(const scenario& s, const prediction& p) {
     return o;
   }
   // What the window saw (also when unstable: how far the throughput got, what was busy).
+  if (p.live.computed) {
+    const live_run_estimate& l = p.live;
+    auto finite = [](double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); };
+    o["live_run"] = json::object{{"length", l.length},
+                                 {"warmup", l.warmup},
+                                 {"runs", l.runs},
+                                 {"quantile", l.quantile},
+                                 {"low", finite(l.low)},
+                                 {"median", finite(l.median)},
+                                 {"high", finite(l.high)},
+                                 {"p_stable", l.p_stable},
+                                 {"p_slo", l.p_slo >= 0 ? json::value(l.p_slo) : nullptr},
+                                 {"slo_latency", s.run.slo_latency > 0 ? json::value(s.run.slo_latency) : nullptr},
+                                 {"throughput_low", l.throughput_low},
+                                 {"throughput_median", l.throughput_median},
+                                 {"throughput_high", l.throughput_high},
+                                 {"late_fraction", l.late_fraction}};
+  } else {
+    o["live_run"] = nullptr;
+  }
   o["throughput_rps"] = estimate_json(p.throughput);
   o["error_rate"] = estimate_json(p.error_rate);
   json::object u;
@@ -105,7 +125,52 @@ json::value prediction_to_json(const scenario& s, const prediction& p) {
   return o;
 }
 
+namespace {
+
+double ms_or_inf(double seconds) { return seconds * 1000; }
+
+// One live run's spread (live_run_estimate): what a single load test of that length would show.
+std::string live_run_lines(const scenario& s, const prediction& p) {
+  const live_run_estimate& l = p.live;
+  if (!l.computed) return "";
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(1);
+  std::ostringstream qn;  // (a stream: g++ 12 warns falsely about "p" + std::string)
+  qn << "p" << l.quantile * 100;
+  const std::string q = qn.str();
+  os << "one live run of " << format_duration(l.length) << " (after "
+     << format_duration(l.warmup) << " warm-up), over " << l.runs << " simulated runs"
+     << (s.speed_sigma > 0 ? " with their own machine speed" : "") << ":\n";
+  auto v = [](double x) {
+    std::ostringstream o;
+    o << std::fixed << std::setprecision(x < 0.01 ? 2 : 1);
+    if (std::isfinite(x)) o << ms_or_inf(x); else o << "inf (fell over)";
+    return o.str();
+  };
+  os << "  " << q << " (all requests) " << v(l.median) << " ms, 90 % of runs within ["
+     << v(l.low) << ", " << v(l.high) << "] ms";
+  if (l.p_slo >= 0) os << "; P(" << q << " < " << format_duration(s.run.slo_latency) << ") = "
+                       << std::setprecision(2) << l.p_slo;
+  os << std::setprecision(2) << "; runs that kept up: " << l.p_stable * 100 << " %\n";
+  os << std::setprecision(1) << "  throughput " << l.throughput_median << " req/s ["
+     << l.throughput_low << ", " << l.throughput_high << "]";
+  if (s.client_connections > 0)
+    os << std::setprecision(2) << ", late in the client " << l.late_fraction * 100 << " %";
+  os << "\n";
+  return os.str();
+}
+
+std::string long_run_table(const scenario& s, const prediction& p);
+
+}  // namespace
+
 std::string prediction_table(const scenario& s, const prediction& p) {
+  return long_run_table(s, p) + live_run_lines(s, p);
+}
+
+namespace {
+
+std::string long_run_table(const scenario& s, const prediction& p) {
   std::ostringstream os;
   os << std::fixed;
   os << "scenario " << (s.name.empty() ? "(unnamed)" : s.name) << ": " << std::setprecision(1)
@@ -185,5 +250,7 @@ std::string prediction_table(const scenario& s, const prediction& p) {
      << p.simulated_seconds << " s in " << p.wall_seconds << " s wall\n";
   return os.str();
 }
+
+}  // namespace
 
 }  // namespace headroom

@@ -173,21 +173,23 @@ constexpr double growth_ratio = 1.5, growth_floor = 20, saturated = 0.97;
 
 // Job and event ids: a request slot, or one of two anonymous tags.
 constexpr std::uint32_t tag_waiter_dial = 0x80000000u;  // a dial Go starts for waiters
+constexpr std::uint32_t tag_waiter_fork = 0xA0000000u;  // that dial's fork, on the CPU
 constexpr std::uint32_t tag_other = 0xC0000000u;        // CPU work off the request path
 
 enum event_kind : std::uint32_t {
   ev_arrival,
   ev_delay_done,
-  ev_fork_done,
   ev_dial_delay_done,
   ev_background,
   ev_cleaner
 };
 
 enum class stage : std::uint8_t {
+  client,  // waiting for one of the load generator's connections (a "late" send)
   parse,
   queue,
-  dial,
+  dial_fork,  // the postmaster forks its backend (CPU)
+  dial,       // the backend starts (CPU), then the handshake (delay)
   waiting,
   query_delay,
   query_cpu,
@@ -218,7 +220,8 @@ enum stream_id : std::uint64_t {
   st_background_arrivals,
   st_background_job,
   st_rtt,
-  st_pool
+  st_pool,
+  st_speed
 };
 
 struct request {
@@ -244,6 +247,7 @@ class request_path_sim {
         cpu_(s.cores),
         workers_(s.workers),
         fork_(1),
+        client_(s.client_connections),
         pool_(pool_cfg(s, rep)),
         r_arrivals_(s.run.seed, rep, st_arrivals),
         r_parse_(s.run.seed, rep, st_parse),
@@ -262,7 +266,8 @@ class request_path_sim {
         r_bg_arrivals_(s.run.seed, rep, st_background_arrivals),
         r_bg_job_(s.run.seed, rep, st_background_job),
         r_rtt_(s.run.seed, rep, st_rtt),
-        max_in_flight_(in_flight_limit(s)) {
+        max_in_flight_(in_flight_limit(s)),
+        speed_(speed_factor(s, rep)) {
     warmup_ = s.run.warmup_requests ? s.run.warmup_requests : s.run.requests / 10;
     total_ = warmup_ + s.run.requests;
     if (s.arrivals.process == arrival_process::trace) {
@@ -327,6 +332,13 @@ class request_path_sim {
   }
 
  private:
+  // Lognormal with mean 1: ln f ~ Normal(-sigma^2 / 2, sigma^2). Its own stream, so a
+  // scenario without variability draws exactly what it drew before.
+  static double speed_factor(const scenario& s, std::uint64_t rep) {
+    if (!(s.speed_sigma > 0)) return 1;
+    random_stream r(s.run.seed, rep, st_speed);
+    return std::exp(s.speed_sigma * r.normal() - 0.5 * s.speed_sigma * s.speed_sigma);
+  }
   static pool_config pool_cfg(const scenario& s, std::uint64_t rep) {
     pool_config c = s.pool;
     random_stream r(s.run.seed, rep, st_pool);
@@ -384,9 +396,19 @@ class request_path_sim {
     }
     if (!s_.generator_cpu.is_zero())
       cpu_off_path(s_.generator_cpu.sample(r_generator_), own_generator);
-    r.at = stage::parse;
-    if (!cpu_step(id, s_.parse_cpu, r_parse_, own_service)) enter_queue(id);
+    // Every generator connection busy: the request waits in the client, its latency running
+    // from its intended send time (now), as headroom load measures it.
+    if (client_.acquire(now_, id)) {
+      send(id);
+    } else {
+      r.at = stage::client;
+      if (r.measured) ++res_.late;
+    }
     if (arrivals_done_) close_window_if_open();
+  }
+  void send(std::uint32_t id) {
+    reqs_[id].at = stage::parse;
+    if (!cpu_step(id, s_.parse_cpu, r_parse_, own_service)) enter_queue(id);
   }
 
   // ---- steps ----------------------------------------------------------------------------
@@ -395,9 +417,14 @@ class request_path_sim {
     if (d.is_zero()) return false;
     double x = d.sample(rng);
     if (x <= 0) return false;
+    submit_cpu(x, id, who);
+    return true;
+  }
+  // Every CPU demand goes through here: this run's machine speed scales it (speed_sigma).
+  void submit_cpu(double x, std::uint32_t id, owner who) {
+    x *= speed_;
     account(who, x);
     cpu_.add(now_, x, id);
-    return true;
   }
   bool delay_step(std::uint32_t id, const distribution& d, random_stream& rng, event_kind k) {
     if (d.is_zero()) return false;
@@ -408,8 +435,7 @@ class request_path_sim {
   }
   void cpu_off_path(double x, owner who) {
     if (x <= 0) return;
-    account(who, x);
-    cpu_.add(now_, x, tag_other);
+    submit_cpu(x, tag_other, who);
   }
 
   void enter_queue(std::uint32_t id) {
@@ -455,16 +481,25 @@ class request_path_sim {
     }
   }
 
-  // Dials go through the postmaster one at a time, then the backend starts on the CPU,
-  // then the handshake's round trips.
+  // Dials go through the postmaster, one fork at a time. The fork is CPU work of that one
+  // process on the shared CPU: on a crowded CPU it gets its share like any runnable task, so
+  // forks slow down exactly when dials pile up (the throttle DESIGN.md measured: ~37 ms of
+  // run-queue wait per fork at 600 req/s). Then the backend starts (CPU), then the handshake's
+  // round trips (delay).
   void start_dial(std::uint32_t id) {
     if (s_.dial_fork.is_zero()) return dial_cpu_step(id);
-    if (fork_.acquire(now_, id)) cal_.push(now_ + s_.dial_fork.sample(r_fork_), ev_fork_done, id);
+    if (fork_.acquire(now_, id)) fork_cpu(id);
+  }
+  void fork_cpu(std::uint32_t id) {
+    if (id != tag_waiter_dial) reqs_[id].at = stage::dial_fork;
+    const double x = s_.dial_fork.sample(r_fork_);
+    if (window_open_) postmaster_demand_ += x * speed_;
+    submit_cpu(x, id == tag_waiter_dial ? tag_waiter_fork : id, own_database);
   }
   void on_fork_done(std::uint32_t id) {
     std::uint32_t next;
-    if (fork_.release(now_, next))
-      cal_.push(now_ + s_.dial_fork.sample(r_fork_), ev_fork_done, next);
+    if (fork_.release(now_, next)) fork_cpu(next);
+    if (id != tag_waiter_dial) reqs_[id].at = stage::dial;
     dial_cpu_step(id);
   }
   void dial_cpu_step(std::uint32_t id) {
@@ -497,34 +532,32 @@ class request_path_sim {
   void query_cpu(std::uint32_t id) {
     request& r = reqs_[id];
     r.at = stage::query_cpu;
-    double x = 0;
-    if (!s_.query_db_cpu.is_zero()) {
-      double y = s_.query_db_cpu.sample(r_query_db_);
-      account(own_database, y);
-      x += y;
-    }
-    if (!s_.query_service_cpu.is_zero()) {
-      double y = s_.query_service_cpu.sample(r_query_service_);
-      account(own_service, y);
-      x += y;
-    }
+    double db = 0, service = 0;
+    if (!s_.query_db_cpu.is_zero()) db += s_.query_db_cpu.sample(r_query_db_);
+    if (!s_.query_service_cpu.is_zero()) service += s_.query_service_cpu.sample(r_query_service_);
     // A new backend's caches are cold: its first query costs more (DESIGN.md).
     if (s_.use_pool && r.conn < fresh_.size() && fresh_[r.conn]) {
       fresh_[r.conn] = 0;
-      if (!s_.query_cold_db_cpu.is_zero()) {
-        double y = s_.query_cold_db_cpu.sample(r_query_cold_);
-        account(own_database, y);
-        x += y;
-      }
+      if (!s_.query_cold_db_cpu.is_zero()) db += s_.query_cold_db_cpu.sample(r_query_cold_);
     }
+    // The more tasks share the CPU, the more each request costs (context switches, caches):
+    // calibration fits the cost per runnable task, counted here as the jobs on the CPU.
+    const double runnable = static_cast<double>(cpu_.jobs());
+    db += s_.database_cpu_per_runnable * runnable;
+    service += s_.service_cpu_per_runnable * runnable;
+    db *= speed_;
+    service *= speed_;
+    account(own_database, db);
+    account(own_service, service);
     // Service and database work run one after the other; under PS a single job of the
     // summed demand takes the same time and costs one event instead of two.
-    if (x > 0) {
-      cpu_.add(now_, x, id);
+    if (db + service > 0) {
+      cpu_.add(now_, db + service, id);
     } else {
       query_done(id);
     }
   }
+
   void query_done(std::uint32_t id) {
     request& r = reqs_[id];
     r.t[phase_query] = now_ - r.stamp;
@@ -648,6 +681,7 @@ class request_path_sim {
     free_.push_back(id);
     std::uint32_t next;
     if (!workers_.unlimited() && workers_.release(now_, next)) got_worker(next);
+    if (!client_.unlimited() && client_.release(now_, next)) send(next);
   }
 
   // ---- dispatch -------------------------------------------------------------------------
@@ -662,9 +696,6 @@ class request_path_sim {
         } else {
           release_cpu(e.id);
         }
-        break;
-      case ev_fork_done:
-        on_fork_done(e.id);
         break;
       case ev_dial_delay_done:
         dial_done(e.id);
@@ -688,9 +719,13 @@ class request_path_sim {
   void on_cpu_done(std::uint32_t id) {
     if (id == tag_other) return;
     if (id == tag_waiter_dial) return dial_delay_step(id);
+    if (id == tag_waiter_fork) return on_fork_done(tag_waiter_dial);
     switch (reqs_[id].at) {
       case stage::parse:
         enter_queue(id);
+        break;
+      case stage::dial_fork:
+        on_fork_done(id);
         break;
       case stage::dial:
         dial_delay_step(id);
@@ -733,7 +768,7 @@ class request_path_sim {
     pool_last_ = now_;
   }
   struct snapshot {
-    double t = 0, cpu = 0, workers = 0, fork = 0, cpu_demand = 0;
+    double t = 0, cpu = 0, workers = 0, fork = 0, cpu_demand = 0, jobs = 0;
     pool_stats pool;
   };
   snapshot take_snapshot() {
@@ -743,6 +778,7 @@ class request_path_sim {
     s.workers = workers_.busy_integral(now_);
     s.fork = fork_.busy_integral(now_);
     s.cpu_demand = cpu_.demand_submitted();
+    s.jobs = cpu_.jobs_integral(now_);
     s.pool = pool_.stats();
     return s;
   }
@@ -772,6 +808,9 @@ class request_path_sim {
     }
     double w = end_.t - start_.t;
     r.window = w;
+    r.speed = speed_;
+    r.postmaster_cpu = postmaster_demand_;
+    r.mean_runnable = w > 0 ? (end_.jobs - start_.jobs) / w : 0;
     for (int p = 0; p < phase_count; ++p) {
       r.pooled[p].add_all(samples_[p]);
       r.phases[p] = summarize(samples_[p], r.pooled[p]);
@@ -899,6 +938,7 @@ class request_path_sim {
   event_calendar cal_;
   ps_cpu cpu_;
   fcfs_station workers_, fork_;
+  fcfs_station client_;  // the load generator's connections (unlimited: no client)
   pool_policy pool_;
   random_stream r_arrivals_, r_parse_, r_respond_, r_fork_, r_dial_cpu_, r_dial_delay_,
       r_query_delay_, r_query_db_, r_query_service_, r_query_cold_, r_release_delay_,
@@ -918,6 +958,7 @@ class request_path_sim {
   double now_ = 0;
   std::uint64_t warmup_ = 0, total_ = 0, window_middle_ = 0, arrived_ = 0, in_flight_ = 0;
   std::uint64_t max_in_flight_;  // s_.run's, read on every event (a member stays in a register)
+  double speed_;  // this run's machine speed: every CPU demand is multiplied by it
   bool arrivals_done_ = false, window_open_ = false, window_closed_ = false, first_half_ = true;
 
   std::vector<double> samples_[phase_count];
@@ -930,6 +971,7 @@ class request_path_sim {
   double window_middle_time_ = 0;
   double pool_last_ = 0, pool_open_ = 0, pool_idle_ = 0, pool_in_use_ = 0;
   double owner_demand_[owner_count] = {};
+  double postmaster_demand_ = 0;  // CPU of the forks in the window (part of the database's)
   std::uint64_t window_completions_ = 0;
   snapshot start_, end_;
   replication_result res_;

@@ -112,6 +112,11 @@ class ps_cpu {
   }
   // CPU seconds of work submitted so far.
   double demand_submitted() const { return demand_seconds_; }
+  // Job-seconds so far: the integral of the number of jobs (running or waiting: runnable).
+  double jobs_integral(double now) {
+    advance(now);
+    return jobs_seconds_;
+  }
 
  private:
   struct job {
@@ -154,6 +159,7 @@ class ps_cpu {
 
   void set_count() {
     const std::size_t n = heap_.size();
+    count_now_ = static_cast<double>(n);
     if (n < table_size) {
       rate_now_ = rate_[n];
       stretch_now_ = stretch_[n];
@@ -170,6 +176,7 @@ class ps_cpu {
     if (dt > 0 && !heap_.empty()) {
       vtime_ += dt * rate_now_;
       busy_seconds_ += dt * busy_now_;
+      jobs_seconds_ += dt * count_now_;
     }
     last_ = now;
   }
@@ -188,8 +195,8 @@ class ps_cpu {
   std::vector<job> heap_;
   double vtime_ = 0, last_ = 0;
   double next_ = std::numeric_limits<double>::infinity();
-  double busy_seconds_ = 0, demand_seconds_ = 0;
-  double rate_now_ = 1, stretch_now_ = 1, busy_now_ = 0;
+  double busy_seconds_ = 0, demand_seconds_ = 0, jobs_seconds_ = 0;
+  double rate_now_ = 1, stretch_now_ = 1, busy_now_ = 0, count_now_ = 0;
   double rate_[table_size], stretch_[table_size], busy_[table_size];
 };
 

@@ -33,6 +33,12 @@ struct run_spec {
   // A replication past this many requests in flight stops and is declared overloaded;
   // 0 = derived from the offered rate (in_flight_limit below).
   std::uint64_t max_in_flight = 0;
+  // One live run (a load test's step) that the prediction interval describes: each replication
+  // is a run of this many seconds at the offered rate, after `live_warmup` seconds (0: the
+  // interval is not computed). Replications then vary as live runs do (speed_sigma).
+  double live_length = 0, live_warmup = 0;
+  // The SLO whose probability of being met by one such run is reported (latency 0: none).
+  double slo_quantile = 0.99, slo_latency = 0;
 };
 
 // The service's pool left at its defaults (service_defaults.hpp): Go 1.10's rules, the waiter
@@ -58,6 +64,20 @@ struct scenario {
   double cores = 2;                   // CPU shared by service, database, generator, background
   double background_utilization = 0;  // fraction of the cores busy with other work (Poisson jobs)
   distribution background_job = distribution::exponential(0.001);
+
+  // CPU per request that grows with the number of tasks sharing the CPU (context switches,
+  // cache refills): seconds per request per runnable task, added to the query's CPU work
+  // (runnable tasks = jobs on the PS CPU when the query starts). Fitted by calibration.
+  double service_cpu_per_runnable = 0, database_cpu_per_runnable = 0;
+  // How much one whole run's speed differs from the next on the same machine: each replication
+  // draws a factor f (lognormal, mean 1, this sigma of ln f) that multiplies every CPU demand.
+  // Calibration fits it from repeated steps; it is what makes a prediction interval for one
+  // live run wider than the simulation's own interval.
+  double speed_sigma = 0;
+  // The load generator's keep-alive connections (headroom load --max-connections): a request
+  // that finds all of them busy waits in the client, and its latency (from its intended send
+  // time) includes that wait, as `headroom load` measures it. 0 = no client (production).
+  int client_connections = 0;
 
   // Requests served at once (the service's threads for blocking calls); 0 = unlimited.
   int workers = service_defaults::workers;

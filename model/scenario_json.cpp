@@ -250,6 +250,22 @@ scenario scenario_from_json(const json::value& v) {
       if (br.has("job_cpu")) s.background_job = br.dist("job_cpu");
       br.no_unknown_keys();
     }
+    if (const json::value* pr = r.get("per_runnable")) {
+      reader rr(*pr, "cpu.per_runnable");
+      s.service_cpu_per_runnable = rr.number("service", 0);
+      s.database_cpu_per_runnable = rr.number("database", 0);
+      rr.no_unknown_keys();
+    }
+    r.no_unknown_keys();
+  }
+  if (const json::value* v = top.get("variability")) {
+    reader r(*v, "variability");
+    s.speed_sigma = r.number("speed_sigma", 0);
+    r.no_unknown_keys();
+  }
+  if (const json::value* c = top.get("client")) {
+    reader r(*c, "client");
+    s.client_connections = static_cast<int>(r.integer("max_connections", 0));
     r.no_unknown_keys();
   }
   s.workers = static_cast<int>(top.integer("workers", s.workers));
@@ -350,6 +366,14 @@ scenario scenario_from_json(const json::value& v) {
     s.run.confidence = r.number("confidence", s.run.confidence);
     s.run.threads = static_cast<int>(r.integer("threads", 0));
     s.run.max_in_flight = nonneg("max_in_flight", static_cast<std::int64_t>(s.run.max_in_flight));
+    s.run.live_length = r.number("live_length", 0);
+    s.run.live_warmup = r.number("live_warmup", 0);
+    if (const json::value* slo = r.get("slo")) {
+      reader sr(*slo, "run.slo");
+      s.run.slo_quantile = sr.number("quantile", s.run.slo_quantile);
+      s.run.slo_latency = sr.number("latency", 0);
+      sr.no_unknown_keys();
+    }
     r.no_unknown_keys();
   }
   top.no_unknown_keys();
@@ -447,7 +471,11 @@ json::value scenario_to_json(const scenario& s) {
   o["cpu"] = json::object{
       {"cores", s.cores},
       {"background", json::object{{"utilization", s.background_utilization},
-                                  {"job_cpu", distribution_to_json(s.background_job)}}}};
+                                  {"job_cpu", distribution_to_json(s.background_job)}}},
+      {"per_runnable", json::object{{"service", s.service_cpu_per_runnable},
+                                    {"database", s.database_cpu_per_runnable}}}};
+  o["variability"] = json::object{{"speed_sigma", s.speed_sigma}};
+  o["client"] = json::object{{"max_connections", s.client_connections}};
   o["workers"] = s.workers;
   json::object pool{{"enabled", s.use_pool},
                     {"max_open", s.pool.max_open},
@@ -481,7 +509,11 @@ json::value scenario_to_json(const scenario& s) {
                           {"target_half_width", s.run.target_half_width},
                           {"confidence", s.run.confidence},
                           {"threads", s.run.threads},
-                          {"max_in_flight", s.run.max_in_flight}};
+                          {"max_in_flight", s.run.max_in_flight},
+                          {"live_length", s.run.live_length},
+                          {"live_warmup", s.run.live_warmup},
+                          {"slo", json::object{{"quantile", s.run.slo_quantile},
+                                               {"latency", s.run.slo_latency}}}};
   return o;
 }
 

@@ -1,0 +1,450 @@
+// Measured steps to a calibrated scenario (calibration_fit.hpp).
+#include "calibration_fit.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "fit_demands.hpp"
+#include "fit_distribution.hpp"
+#include "fit_variability.hpp"
+#include "service_defaults.hpp"
+
+namespace headroom::calibrate {
+namespace json = boost::json;
+namespace {
+
+// A connection's life on this kind of machine (DESIGN.md, "Facts about the machines"): of its
+// CPU after the fork, about a quarter is the backend's start, a sixth the first query on cold
+// caches, the rest its exit. /proc gives the total per dial but cannot tell these apart; they
+// matter only for *when* the CPU is spent (before the first query, or after the close).
+constexpr double share_backend_start = 0.25, share_cold_query = 0.15, share_exit = 0.60;
+// The service's CPU per request split between accept + parse, the query (libpqxx), and encode +
+// write: the request path holds a connection only during the middle part.
+constexpr double share_parse = 0.35, share_query = 0.30, share_respond = 0.35;
+// Priors used when no step dialed (per-dial CPU cannot be fitted): DESIGN.md's figures for a
+// 2-vCPU VM of this kind (fork 2.5 ms of the postmaster's CPU, 43 ms for a connection's life).
+constexpr double prior_fork_cpu = 0.0025, prior_connection_cpu = 0.043;
+// A phase's delay is what is left of its measured mean once the model's own CPU on that path is
+// taken out; never less than this share of the measured mean (CPU demands are fitted on other
+// data and can exceed a short phase's mean by their own error).
+constexpr double min_delay_share = 0.1;
+
+std::string fmt(double x, int digits = 3) {
+  std::ostringstream os;
+  os.precision(digits);
+  os << x;
+  return os.str();
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// The generator's CPU over the measured part: getrusage covers warm-up too.
+double generator_cpu(const calibration_step& s) {
+  const load_result& l = s.load;
+  const double whole = l.duration + l.warmup;
+  const double cpu = l.cpu_user + l.cpu_system;
+  return whole > 0 ? cpu * l.duration / whole : cpu;
+}
+
+double requests_of(const calibration_step& s) {
+  return s.service ? s.service->requests : static_cast<double>(s.load.completed);
+}
+
+json::object demand_report(const demand_fit& f) {
+  json::array terms;
+  for (const demand_term& t : f.terms) {
+    json::object o{{"name", t.name}, {"unit", t.unit}, {"fitted", t.fitted}, {"clamped", t.clamped},
+                   {"value", t.value}};
+    o["standard_error"] = std::isfinite(t.standard_error) ? json::value(t.standard_error) : nullptr;
+    if (!t.reason.empty()) o["reason"] = t.reason;
+    terms.push_back(std::move(o));
+  }
+  json::array residuals;
+  for (double r : f.residual) residuals.push_back(r);
+  return {{"terms", std::move(terms)},
+          {"r_squared", f.r_squared},
+          {"rms_relative_residual", f.rms_relative_residual},
+          {"residual_cpu_seconds", std::move(residuals)}};
+}
+
+json::object distribution_report(const distribution_fit& f) {
+  json::array candidates;
+  for (const family_fit& c : f.candidates)
+    candidates.push_back({{"family", family_name(c.family)},
+                          {"aic", c.aic},
+                          {"ks", c.ks},
+                          {"p50", c.p50_fitted},
+                          {"p99", c.p99_fitted}});
+  return {{"family", family_name(f.family)}, {"count", f.count},
+          {"p50_measured", f.p50_measured},  {"p99_measured", f.p99_measured},
+          {"note", f.note},                  {"candidates", std::move(candidates)}};
+}
+
+// A demand fit that degrades gracefully: all terms, then without the load-dependent and
+// per-second terms (too few steps), else a plain ratio CPU / requests.
+struct owner_fit {
+  double per_request = 0, per_runnable = 0, per_second = 0, per_dial = 0;
+  bool dial_fitted = false;
+  json::object report;
+};
+
+owner_fit fit_owner(const std::string& owner, const std::vector<demand_step>& steps,
+                    std::vector<std::string>& not_fitted) {
+  owner_fit out;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    demand_fit_options o;
+    o.load_dependent = o.background = attempt == 0;
+    try {
+      demand_fit f = fit_cpu_demands(owner, steps, o);
+      auto value = [&](const char* name) {
+        for (const demand_term& t : f.terms)
+          if (t.name == name && t.fitted) return t.value;
+        return 0.0;
+      };
+      out.per_request = value("request");
+      out.per_runnable = value("request_per_runnable");
+      out.per_second = value("background");
+      out.per_dial = value("dial") + value("close");  // a close follows every dial
+      for (const demand_term& t : f.terms)
+        if ((t.name == "dial" || t.name == "close") && t.fitted) out.dial_fitted = true;
+      for (const std::string& line : f.not_fitted) not_fitted.push_back(owner + " CPU: " + line);
+      out.report = demand_report(f);
+      if (attempt == 1)
+        not_fitted.push_back(owner + " CPU: the growth with load and the per-second floor (" +
+                             std::to_string(steps.size()) + " steps are too few)");
+      return out;
+    } catch (const std::invalid_argument& e) {
+      if (attempt == 1) {
+        double cpu = 0, req = 0;
+        for (const demand_step& s : steps) {
+          cpu += s.cpu_seconds;
+          req += s.requests;
+        }
+        out.per_request = req > 0 ? cpu / req : 0;
+        out.report = {{"ratio", out.per_request}, {"why", e.what()}};
+        not_fitted.push_back(owner + " CPU: only CPU / requests (" + e.what() + ")");
+      }
+    }
+  }
+  return out;
+}
+
+distribution exponential_or_none(double mean) {
+  return mean > 0 ? distribution::exponential(mean) : distribution::none();
+}
+
+// The Server-Timing phase of a step, or nullptr if the service sent none.
+const latency_histogram* phase_of(const calibration_step& s, const char* name) {
+  auto it = s.load.phases.find(name);
+  if (it == s.load.phases.end() || it->second.total_count() == 0) return nullptr;
+  return &it->second;
+}
+
+// The median of a phase over the requests that spent time in it (dial: the requests that
+// dialed; the others report 0).
+double nonzero_median(const latency_histogram& h, std::uint64_t& count) {
+  latency_observations obs = observations_from_histogram(h);
+  latency_observations kept;
+  for (std::size_t i = 0; i < obs.value.size(); ++i)
+    if (obs.lower[i] > 0) {
+      kept.value.push_back(obs.value[i]);
+      kept.weight.push_back(obs.weight[i]);
+      kept.lower.push_back(obs.lower[i]);
+      kept.upper.push_back(obs.upper[i]);
+    }
+  count = static_cast<std::uint64_t>(kept.total_weight());
+  return count ? kept.quantile(0.5) : 0;
+}
+
+}  // namespace
+
+scenario scenario_for_step(const scenario& fitted, const calibration_step& s) {
+  scenario out = fitted;
+  out.arrivals.rate = s.rate;
+  if (s.pool) {
+    out.pool.max_open = s.pool->max_open;
+    out.pool.max_idle = s.pool->max_idle;
+    out.pool.go = parse_go_version(s.pool->go_version);
+  }
+  if (fitted.client_connections > 0 && s.load.max_connections > 0)
+    out.client_connections = s.load.max_connections;
+  out.run.live_length = s.load.duration;
+  out.run.live_warmup = s.load.warmup;
+  return out;
+}
+
+calibration_fit fit_calibration(const std::vector<calibration_step>& all,
+                                const calibration_fit_options& opt) {
+  calibration_fit out;
+  std::vector<const calibration_step*> steps;
+  for (const calibration_step& s : all) {
+    if (std::find(opt.leave_out.begin(), opt.leave_out.end(), s.index) != opt.leave_out.end())
+      continue;
+    if (s.stopped_early || s.load.completed == 0 || !(s.window > 0)) continue;
+    steps.push_back(&s);
+  }
+  if (steps.empty()) throw std::invalid_argument("no usable step (each stopped early or empty)");
+  const std::string label = opt.label.empty() ? steps.back()->label : opt.label;
+
+  scenario& m = out.model;
+  m.name = "calibrated: " + label;
+
+  // ---- the machine -------------------------------------------------------------------------
+  int cores = 0;
+  for (const calibration_step* s : steps)
+    if (s->cpu && s->cpu->cores > 0) cores = s->cpu->cores;
+  if (cores == 0) {
+    cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    out.assumptions.push_back("cores: " + std::to_string(cores) +
+                              " (this machine's; the target's were not measured)");
+  }
+  m.cores = cores;
+
+  // ---- CPU demands ---------------------------------------------------------------------------
+  std::vector<demand_step> svc, db;
+  double gen_cpu = 0, gen_req = 0, fork_cpu = 0, fork_dials = 0;
+  std::vector<double> other_per_s;
+  for (const calibration_step* s : steps) {
+    const double req = requests_of(*s);
+    gen_cpu += generator_cpu(*s);
+    gen_req += static_cast<double>(s->load.completed);
+    if (!s->cpu) continue;
+    demand_step d;
+    d.window_seconds = s->window;
+    d.requests = req;
+    d.dials = s->service ? s->service->dials : 0;
+    d.closes = s->service ? s->service->closes : 0;
+    d.runnable = s->cpu->runnable;
+    d.cpu_seconds = s->cpu->service;
+    if (d.cpu_seconds > 0) svc.push_back(d);
+    d.cpu_seconds = s->cpu->database;
+    if (d.cpu_seconds > 0) db.push_back(d);
+    if (s->service && s->service->dials >= 5) {
+      fork_cpu += s->cpu->postmaster;
+      fork_dials += s->service->dials;
+    }
+    other_per_s.push_back(
+        (s->cpu->host_busy - s->cpu->service - s->cpu->database - generator_cpu(*s)) / s->window);
+  }
+  json::object demands;
+  owner_fit fs, fd;
+  if (!svc.empty()) {
+    fs = fit_owner("service", svc, out.not_fitted);
+    demands["service"] = fs.report;
+  } else {
+    // The service's own counter is the next best source; without it nothing is known.
+    double cpu = 0, req = 0;
+    for (const calibration_step* s : steps)
+      if (s->service && s->service->cpu_seconds > 0) {
+        cpu += s->service->cpu_seconds;
+        req += requests_of(*s);
+      }
+    fs.per_request = req > 0 ? cpu / req : 0;
+    out.not_fitted.push_back(req > 0 ? "service CPU: only process_cpu_seconds_total / requests "
+                                       "(the target is not on this machine)"
+                                     : "service CPU: no /proc and no process_cpu_seconds_total");
+    demands["service"] = {{"ratio", fs.per_request}};
+  }
+  if (!db.empty()) {
+    fd = fit_owner("database", db, out.not_fitted);
+    demands["database"] = fd.report;
+  } else {
+    out.not_fitted.push_back("database CPU: PostgreSQL is not on this machine (no /proc)");
+  }
+  const double gen_per_request = gen_req > 0 ? gen_cpu / gen_req : 0;
+  demands["generator"] = {{"per_request", gen_per_request}};
+  out.report["demands"] = std::move(demands);
+
+  m.parse_cpu = exponential_or_none(share_parse * fs.per_request);
+  m.query_service_cpu = exponential_or_none(share_query * fs.per_request);
+  m.respond_cpu = exponential_or_none(share_respond * fs.per_request);
+  m.query_db_cpu = exponential_or_none(fd.per_request);
+  m.service_cpu_per_runnable = fs.per_runnable;
+  m.database_cpu_per_runnable = fd.per_runnable;
+  out.assumptions.push_back("the service's CPU per request is split " + fmt(share_parse) +
+                            " accept + parse, " + fmt(share_query) + " query, " +
+                            fmt(share_respond) + " encode + write");
+  if (!opt.exclude_generator) m.generator_cpu = exponential_or_none(gen_per_request);
+
+  // Dials: the postmaster's fork is measured alone; the rest of a connection's life is the
+  // database's per-dial CPU minus the fork.
+  double fork = fork_dials > 0 ? fork_cpu / fork_dials : 0;
+  double life = fd.dial_fitted ? fd.per_dial + fs.per_dial : 0;
+  if (fork_dials == 0 || !fd.dial_fitted) {
+    out.not_fitted.push_back(
+        "connection CPU (fork, backend start, cold first query, exit): no step dialed enough "
+        "(a pool that never closes connections shows no dials); using this machine kind's "
+        "figures from DESIGN.md");
+    fork = prior_fork_cpu;
+    life = prior_connection_cpu;
+  }
+  const double rest = std::max(0.0, life - fork);
+  m.dial_fork = distribution::deterministic(fork);
+  m.dial_cpu = exponential_or_none(share_backend_start * rest);
+  m.query_cold_db_cpu = exponential_or_none(share_cold_query * rest);
+  m.close_db_cpu = exponential_or_none(share_exit * rest);
+  out.assumptions.push_back("a connection's CPU after the fork is split " +
+                            fmt(share_backend_start) + " backend start, " +
+                            fmt(share_cold_query) + " cold first query, " + fmt(share_exit) +
+                            " exit (DESIGN.md)");
+  out.report["connection"] = {{"fork_cpu", fork},
+                              {"life_cpu", life},
+                              {"dials_measured", fork_dials},
+                              {"fitted", fork_dials > 0 && fd.dial_fitted}};
+
+  // Work on the host that is none of the three: other processes, and the service's and the
+  // database's CPU per second whatever the rate.
+  const double other = std::max(0.0, median(other_per_s));
+  m.background_utilization =
+      std::min(0.9, (other + fs.per_second + fd.per_second) / static_cast<double>(cores));
+  out.report["background"] = {{"other_cpu_per_second", other},
+                              {"service_cpu_per_second", fs.per_second},
+                              {"database_cpu_per_second", fd.per_second},
+                              {"utilization", m.background_utilization}};
+
+  // ---- delays, from the step with the least load that has Server-Timing ----------------------
+  // The lowest rate among steps that seldom dial: a fresh connection's cold first query would
+  // otherwise be taken for the query's delay (every request dials with max_idle 0).
+  auto dial_share = [](const calibration_step* s) {
+    const double req = requests_of(*s);
+    return s->service && req > 0 ? s->service->dials / req : 0.0;
+  };
+  const calibration_step* low = nullptr;
+  for (const calibration_step* s : steps) {
+    if (!phase_of(*s, "query")) continue;
+    if (!low || (dial_share(s) < 0.05) > (dial_share(low) < 0.05) ||
+        ((dial_share(s) < 0.05) == (dial_share(low) < 0.05) && s->rate < low->rate))
+      low = s;
+  }
+  json::object phases;
+  const double cpu_in_query = m.query_db_cpu.mean() + m.query_service_cpu.mean();
+  if (low) {
+    const latency_histogram& q = *phase_of(*low, "query");
+    distribution_fit f = fit_distribution(observations_from_histogram(q));
+    const double measured = q.mean();
+    const double delay = std::max(measured - cpu_in_query, min_delay_share * measured);
+    m.query_delay = f.chosen.mean() > 0 ? f.chosen.scaled(delay / f.chosen.mean()) : f.chosen;
+    json::object qr = distribution_report(f);
+    qr["measured_mean"] = measured;
+    qr["delay_mean"] = delay;
+    qr["rate"] = low->rate;
+    phases["query"] = std::move(qr);
+    if (const latency_histogram* r = phase_of(*low, "release"); r && r->max() > 0) {
+      distribution_fit rf = fit_distribution(observations_from_histogram(*r));
+      m.release_delay = rf.chosen;
+      phases["release"] = distribution_report(rf);
+    }
+    // The client's latency beyond the service's phases and CPU: the network and the kernel.
+    double inside = q.percentile(50) + m.parse_cpu.mean() + m.respond_cpu.mean();
+    for (const char* p : {"queue", "wait", "release"})
+      if (const latency_histogram* h = phase_of(*low, p)) inside += h->percentile(50);
+    const double rtt = std::max(0.0, low->load.latency.percentile(50) - inside);
+    m.network_rtt = rtt > 0 ? distribution::deterministic(rtt) : distribution::none();
+    phases["network_rtt"] = rtt;
+  } else {
+    // End to end only: the whole latency at the lowest load becomes the query's delay.
+    for (const calibration_step* s : steps)
+      if (!low || s->rate < low->rate) low = s;
+    distribution_fit f = fit_distribution(observations_from_histogram(low->load.latency));
+    const double measured = low->load.latency.mean();
+    const double on_cpu = cpu_in_query + m.parse_cpu.mean() + m.respond_cpu.mean();
+    const double delay = std::max(measured - on_cpu, min_delay_share * measured);
+    m.query_delay = f.chosen.scaled(delay / f.chosen.mean());
+    phases["end_to_end"] = distribution_report(f);
+    out.not_fitted.push_back(
+        "phases: the service sends no Server-Timing; the whole latency at the lowest load is "
+        "taken as the query's delay");
+  }
+  // The dial's round trips: a dial's median time minus the CPU the model puts on it.
+  double dial_median = 0, dial_rate = 0;
+  for (const calibration_step* s : steps) {
+    const latency_histogram* h = phase_of(*s, "dial");
+    if (!h) continue;
+    std::uint64_t n = 0;
+    double med = nonzero_median(*h, n);
+    if (n >= 20 && (dial_rate == 0 || s->rate < dial_rate)) {
+      dial_median = med;
+      dial_rate = s->rate;
+    }
+  }
+  if (dial_rate > 0) {
+    const double d = std::max(0.0, dial_median - m.dial_fork.mean() - m.dial_cpu.mean());
+    m.dial_delay = d > 0 ? distribution::deterministic(d) : distribution::none();
+    phases["dial"] = {{"median", dial_median}, {"rate", dial_rate}, {"delay", d}};
+  } else {
+    out.not_fitted.push_back("dial round trips: fewer than 20 dials seen in any step");
+  }
+  out.report["phases"] = std::move(phases);
+
+  // ---- the pool, the client, the runs -------------------------------------------------------
+  const calibration_step* ref = nullptr;
+  for (const calibration_step* s : steps)
+    if (s->label == label && (!ref || s->rate > ref->rate)) ref = s;
+  if (!ref) throw std::invalid_argument("no usable step with label '" + label + "'");
+  m.workers = service_defaults::workers;
+  m.wait_timeout = service_defaults::wait_timeout;
+  if (ref->pool) {
+    m.pool.max_open = ref->pool->max_open;
+    m.pool.max_idle = ref->pool->max_idle;
+    m.pool.go = parse_go_version(ref->pool->go_version);
+    if (ref->pool->waiter_order != to_string(effective_waiter_order(m.pool)))
+      m.pool.order = parse_waiter_order(ref->pool->waiter_order);
+  } else {
+    out.not_fitted.push_back(
+        "pool setting: the service has no /metrics; Go's defaults assumed (give --max-open and "
+        "--max-idle to predict)");
+  }
+  out.assumptions.push_back("workers " + std::to_string(m.workers) + " and wait timeout " +
+                            fmt(m.wait_timeout) + " s: headroom-service's defaults");
+  m.arrivals.process =
+      ref->load.arrivals == "poisson" ? arrival_process::poisson : arrival_process::constant;
+  m.arrivals.rate = ref->rate;
+  if (!opt.exclude_generator) m.client_connections = ref->load.max_connections;
+  m.run.live_length = ref->load.duration;
+  m.run.live_warmup = ref->load.warmup;
+
+  // ---- run-to-run variability ------------------------------------------------------------
+  std::map<std::pair<std::string, double>, std::vector<double>> repeats;
+  for (const calibration_step* s : steps) {
+    const double req = requests_of(*s);
+    if (s->cpu && req > 0 && s->cpu->service + s->cpu->database > 0)
+      repeats[{s->label, s->rate}].push_back((s->cpu->service + s->cpu->database) / req);
+  }
+  std::vector<std::vector<double>> groups;
+  for (auto& [key, v] : repeats)
+    if (v.size() >= 2) groups.push_back(v);
+  if (!groups.empty()) {
+    variability_fit v = fit_speed_factor(groups);
+    m.speed_sigma = v.sigma;
+    out.report["variability"] = {{"speed_sigma", v.sigma},
+                                 {"sigma_low", v.sigma_low},
+                                 {"sigma_high", v.sigma_high},
+                                 {"confidence", v.confidence},
+                                 {"degrees_of_freedom", v.degrees_of_freedom},
+                                 {"measure", "CPU per request, service + database"},
+                                 {"note", v.note}};
+  } else {
+    out.not_fitted.push_back(
+        "run-to-run variability: no step was measured twice with /proc CPU (use --repeats 2 or "
+        "more on the machine that runs the service)");
+  }
+
+  json::array nf, as;
+  for (const std::string& s : out.not_fitted) nf.push_back(json::value(s));
+  for (const std::string& s : out.assumptions) as.push_back(json::value(s));
+  out.report["not_fitted"] = std::move(nf);
+  out.report["assumptions"] = std::move(as);
+  out.report["steps_used"] = steps.size();
+  return out;
+}
+
+}  // namespace headroom::calibrate

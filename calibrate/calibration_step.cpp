@@ -1,0 +1,149 @@
+// A calibration step to and from JSON (calibration_step.hpp).
+#include "calibration_step.hpp"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace headroom::calibrate {
+namespace json = boost::json;
+namespace {
+
+// Reads fields of one JSON object, naming the path in every error.
+struct fields {
+  const json::object& o;
+  std::string path;
+  const json::value& at(const char* k) const {
+    auto it = o.find(k);
+    if (it == o.end()) throw std::invalid_argument(path + "." + k + ": missing");
+    return it->value();
+  }
+  double number(const char* k) const {
+    const json::value& v = at(k);
+    if (v.is_double()) return v.get_double();
+    if (v.is_int64()) return static_cast<double>(v.get_int64());
+    if (v.is_uint64()) return static_cast<double>(v.get_uint64());
+    throw std::invalid_argument(path + "." + k + ": not a number");
+  }
+  std::string string(const char* k) const {
+    const json::value& v = at(k);
+    if (!v.is_string()) throw std::invalid_argument(path + "." + k + ": not a string");
+    return std::string(v.get_string());
+  }
+  bool boolean(const char* k) const {
+    const json::value& v = at(k);
+    if (!v.is_bool()) throw std::invalid_argument(path + "." + k + ": not true or false");
+    return v.get_bool();
+  }
+  const json::object* object(const char* k) const {  // null or absent: nullptr
+    auto it = o.find(k);
+    if (it == o.end() || it->value().is_null()) return nullptr;
+    if (!it->value().is_object()) throw std::invalid_argument(path + "." + k + ": not an object");
+    return &it->value().get_object();
+  }
+};
+
+const json::object& as_object(const json::value& v, const std::string& path) {
+  if (!v.is_object()) throw std::invalid_argument(path + ": not an object");
+  return v.get_object();
+}
+
+}  // namespace
+
+std::string pool_setting::text() const {
+  std::ostringstream os;
+  os << "max_open " << max_open << ", max_idle " << max_idle << ", Go " << go_version;
+  return os.str();
+}
+
+json::object to_json(const calibration_step& s) {
+  json::object o;
+  o["index"] = s.index;
+  o["label"] = s.label;
+  o["rate"] = s.rate;
+  o["repeat"] = s.repeat;
+  o["started_at"] = s.started_at;
+  o["window"] = s.window;
+  o["stopped_early"] = s.stopped_early;
+  o["stop_reason"] = s.stop_reason;
+  if (s.pool) {
+    o["pool"] = {{"max_open", s.pool->max_open},
+                 {"max_idle", s.pool->max_idle},
+                 {"go_version", s.pool->go_version},
+                 {"waiter_order", s.pool->waiter_order}};
+  } else {
+    o["pool"] = nullptr;
+  }
+  if (s.service) {
+    const service_counters& c = *s.service;
+    o["service"] = {{"requests", c.requests},       {"dials", c.dials},
+                    {"dial_failures", c.dial_failures}, {"closes", c.closes},
+                    {"closed_max_idle", c.closed_max_idle}, {"waits", c.waits},
+                    {"wait_seconds", c.wait_seconds}, {"wait_timeouts", c.wait_timeouts},
+                    {"cpu_seconds", c.cpu_seconds}};
+  } else {
+    o["service"] = nullptr;
+  }
+  if (s.cpu) {
+    const local_cpu& c = *s.cpu;
+    o["cpu"] = {{"service", c.service},     {"database", c.database}, {"postmaster", c.postmaster},
+                {"host_busy", c.host_busy}, {"runnable", c.runnable}, {"cores", c.cores}};
+  } else {
+    o["cpu"] = nullptr;
+  }
+  o["load"] = to_json(s.load);
+  return o;
+}
+
+calibration_step calibration_step_from_json(const json::value& v) {
+  const json::object& o = as_object(v, "step");
+  calibration_step s;
+  fields f{o, "step"};
+  s.index = static_cast<std::size_t>(f.number("index"));
+  f.path = "steps[" + std::to_string(s.index) + "]";
+  s.label = f.string("label");
+  s.rate = f.number("rate");
+  s.repeat = static_cast<int>(f.number("repeat"));
+  s.started_at = f.string("started_at");
+  s.window = f.number("window");
+  s.stopped_early = f.boolean("stopped_early");
+  s.stop_reason = f.string("stop_reason");
+  if (const json::object* p = f.object("pool")) {
+    fields pf{*p, f.path + ".pool"};
+    s.pool = pool_setting{static_cast<int>(pf.number("max_open")),
+                          static_cast<int>(pf.number("max_idle")), pf.string("go_version"),
+                          pf.string("waiter_order")};
+  }
+  if (const json::object* p = f.object("service")) {
+    fields sf{*p, f.path + ".service"};
+    service_counters c;
+    c.requests = sf.number("requests");
+    c.dials = sf.number("dials");
+    c.dial_failures = sf.number("dial_failures");
+    c.closes = sf.number("closes");
+    c.closed_max_idle = sf.number("closed_max_idle");
+    c.waits = sf.number("waits");
+    c.wait_seconds = sf.number("wait_seconds");
+    c.wait_timeouts = sf.number("wait_timeouts");
+    c.cpu_seconds = sf.number("cpu_seconds");
+    s.service = c;
+  }
+  if (const json::object* p = f.object("cpu")) {
+    fields cf{*p, f.path + ".cpu"};
+    local_cpu c;
+    c.service = cf.number("service");
+    c.database = cf.number("database");
+    c.postmaster = cf.number("postmaster");
+    c.host_busy = cf.number("host_busy");
+    c.runnable = cf.number("runnable");
+    c.cores = static_cast<int>(cf.number("cores"));
+    s.cpu = c;
+  }
+  try {
+    s.load = from_json(f.at("load"));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(f.path + ".load: " + e.what());
+  }
+  return s;
+}
+
+}  // namespace headroom::calibrate

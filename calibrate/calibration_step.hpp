@@ -1,0 +1,61 @@
+// One measured step of a calibration: what the generator saw, and around it what the service's
+// /metrics and /proc said over the same measured window. Plain figures in seconds, kept whole in
+// the calibration file so a later fit (another label, a better model) can use them again.
+#pragma once
+
+#include <boost/json.hpp>
+#include <optional>
+#include <string>
+
+#include "load_report.hpp"
+
+namespace headroom::calibrate {
+
+// The pool setting the service reported in its /metrics (headroom_pool_info and gauges).
+struct pool_setting {
+  int max_open = 0;  // 0 = unlimited
+  int max_idle = 2;
+  std::string go_version = "1.10";
+  std::string waiter_order = "random";
+  std::string text() const;  // "max_open 0, max_idle 2, Go 1.10"
+};
+
+// Deltas of the service's own counters over the measured window (its /metrics).
+struct service_counters {
+  double requests = 0;  // answered POST / (any status)
+  double dials = 0, dial_failures = 0;
+  double closes = 0;  // every reason
+  double closed_max_idle = 0;
+  double waits = 0, wait_seconds = 0, wait_timeouts = 0;
+  double cpu_seconds = 0;  // process_cpu_seconds_total
+};
+
+// CPU from /proc over the measured window, when the target runs on this machine.
+struct local_cpu {
+  double service = 0;     // the service process
+  double database = 0;    // the postmaster's tree: postmaster, backends, exited backends
+  double postmaster = 0;  // the postmaster alone (its forks)
+  double host_busy = 0;   // every CPU-second not idle on the host (/proc/stat)
+  double runnable = 0;    // mean tasks running or waiting for a CPU (/proc/schedstat)
+  int cores = 0;
+};
+
+struct calibration_step {
+  std::size_t index = 0;
+  std::string label;  // the run this step belongs to (`--label`, one per pool setting)
+  double rate = 0;    // offered, requests/s
+  int repeat = 0;
+  std::string started_at;  // UTC, ISO 8601
+  double window = 0;       // seconds between the snapshots around the measured part
+  bool stopped_early = false;
+  std::string stop_reason;
+  std::optional<pool_setting> pool;  // nothing when the service has no /metrics
+  std::optional<service_counters> service;
+  std::optional<local_cpu> cpu;
+  load_result load;  // the generator's report of the measured part (warm-up excluded)
+};
+
+boost::json::object to_json(const calibration_step& s);
+calibration_step calibration_step_from_json(const boost::json::value& v);  // invalid_argument
+
+}  // namespace headroom::calibrate

@@ -1,0 +1,335 @@
+// headroom calibrate: measure a live deployment step by step (calibrate/step_plan,
+// calibration_runner), fit the model to it (calibration_fit) and write the calibration file,
+// rewritten after every step so Ctrl-C or a crash keeps what was measured.
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "calibration_file.hpp"
+#include "calibration_fit.hpp"
+#include "calibration_runner.hpp"
+#include "commands.hpp"
+#include "cross_validation.hpp"
+#include "duration_flag.hpp"
+#include "json_output.hpp"
+#include "local_processes.hpp"
+#include "metrics_scrape.hpp"
+#include "proc_cpu.hpp"
+#include "request_options.hpp"
+#include "slo.hpp"
+
+namespace headroom::cli {
+namespace cal = headroom::calibrate;
+
+namespace {
+
+struct calibrate_args {
+  request_args request;
+  std::string metrics;  // "" = the target's /metrics if it answers; "none" = do not scrape
+  std::string slo = "p99=60ms";
+  std::string out;
+  std::string rates;
+  bool automatic = false;
+  double step_duration = 20, warmup = 5;
+  int repeats = 2;
+  double max_rate = 3000;
+  double max_errors = 0.01;
+  std::optional<double> abort_latency;
+  std::string label;
+  bool append = false;
+  bool exclude_generator = false;
+  int service_pid = 0, postgres_pid = 0;
+  bool no_cross_validation = false;
+  json_output json;
+};
+
+std::string fmt(double x, int digits = 4) {
+  std::ostringstream os;
+  os.precision(digits);
+  os << x;
+  return os.str();
+}
+
+// Ctrl-C or SIGTERM stop the step in flight (it is kept if it measured anything, marked as
+// stopped); a second one quits at once. A thread of its own, so a step's generator needs none.
+class interrupt_watch {
+ public:
+  explicit interrupt_watch(cal::calibration_runner& runner) : signals_(io_, SIGINT, SIGTERM) {
+    signals_.async_wait([this, &runner](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      interrupted_ = true;
+      std::fprintf(stderr, "\nheadroom calibrate: stopping: the steps measured so far are kept "
+                           "(Ctrl-C again to quit now)\n");
+      runner.request_stop();
+      signals_.async_wait([](const boost::system::error_code& e, int) {
+        if (!e) std::_Exit(130);
+      });
+    });
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~interrupt_watch() {
+    io_.stop();
+    thread_.join();
+  }
+  bool interrupted() const { return interrupted_; }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  std::atomic<bool> interrupted_{false};
+  std::thread thread_;
+};
+
+// The service's /metrics: given, or the target's own if it answers with Prometheus text.
+std::string find_metrics_url(const calibrate_args& a, const cal::http_target& t) {
+  if (a.metrics == "none") return "";
+  if (!a.metrics.empty()) {
+    cal::scrape_metrics(a.metrics);  // a bad URL or non-Prometheus text: one line, exit 2
+    return a.metrics;
+  }
+  const std::string guess = "http://" + t.host + ":" + t.port + "/metrics";
+  try {
+    cal::scrape_metrics(guess, 2);
+    return guess;
+  } catch (const std::exception&) {
+    std::cerr << "headroom calibrate: no /metrics at " << guess
+              << ": calibrating from the client's measurements alone (give --metrics URL)\n";
+    return "";
+  }
+}
+
+void find_local_processes(const calibrate_args& a, const cal::http_target& t,
+                          cal::calibration_target& target) {
+  target.service_pid = a.service_pid;
+  target.postmaster_pid = a.postgres_pid;
+  if (!cal::is_local_host(t.host)) return;
+  if (target.service_pid == 0)
+    target.service_pid = cal::listening_pid(static_cast<unsigned short>(std::stoi(t.port)));
+  if (target.postmaster_pid == 0) {
+    auto pms = cal::postmaster_pids();
+    if (pms.size() == 1) {
+      target.postmaster_pid = pms.front();
+    } else if (pms.size() > 1) {
+      std::cerr << "headroom calibrate: " << pms.size()
+                << " PostgreSQL servers run here; give --postgres-pid to measure the database's "
+                   "CPU\n";
+    }
+  }
+  if (target.service_pid == 0)
+    std::cerr << "headroom calibrate: cannot find the process listening on port " << t.port
+              << " (give --service-pid): no service CPU from /proc\n";
+}
+
+std::string time_left(double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%d:%02d", static_cast<int>(seconds) / 60,
+                static_cast<int>(seconds) % 60);
+  return buf;
+}
+
+void run_calibrate(const calibrate_args& a) {
+  const latency_slo slo = parse_slo(a.slo);
+  cal::step_plan_options po;
+  if (!a.rates.empty()) po.rates = cal::parse_rate_list(a.rates);
+  if (po.rates.empty() && !a.automatic)
+    throw cal::load_input_error("give --rates r1,r2,... or --auto");
+  if (!po.rates.empty() && a.automatic) throw cal::load_input_error("--rates and --auto: give one");
+  po.repeats = a.repeats;
+  po.max_rate = a.max_rate;
+  po.max_errors = a.max_errors;
+  po.slo_latency = slo.latency;
+  po.slo_quantile = slo.quantile;
+  po.abort_latency = a.abort_latency ? *a.abort_latency : 10 * slo.latency;
+  cal::step_plan plan(po);  // invalid_argument names the option
+  if (!(a.step_duration > 0)) throw cal::load_input_error("--step-duration: must be > 0");
+  if (a.warmup < 0) throw cal::load_input_error("--warmup: must be >= 0");
+
+  cal::calibration_target target;
+  target.load = build_request(a.request);
+  target.step_duration = a.step_duration;
+  target.warmup = a.warmup;
+  const cal::http_target t = cal::parse_target_url(target.load.targets.front());
+  {
+    cal::open_loop_generator probe(target.load);
+    probe.check_reachable();
+  }
+  target.metrics_url = find_metrics_url(a, t);
+  find_local_processes(a, t, target);
+
+  cal::calibration_file file;
+  if (a.append) {
+    std::ifstream exists(a.out);
+    if (exists) file = cal::read_calibration_file(a.out);
+  }
+  {
+    std::ofstream probe(a.out + ".tmp");
+    if (!probe) throw cal::load_input_error("cannot write " + a.out);
+  }
+  std::remove((a.out + ".tmp").c_str());
+  file.provenance["target"] = target.load.targets.front();
+  file.provenance["method"] = target.load.method;
+  file.provenance["body"] = target.load.body;
+  boost::json::array headers;
+  for (auto& [k, v] : target.load.headers) headers.push_back(boost::json::value(k + ": " + v));
+  file.provenance["headers"] = std::move(headers);
+  file.provenance["metrics"] = target.metrics_url;
+  file.provenance["service_pid_found"] = target.service_pid > 0;
+  file.provenance["postgres_pid_found"] = target.postmaster_pid > 0;
+  file.provenance["slo"] = a.slo;  // as given: validate reads it back
+  file.provenance["step_duration"] = a.step_duration;
+  file.provenance["warmup"] = a.warmup;
+  file.provenance["cores"] = static_cast<int>(std::thread::hardware_concurrency());
+
+  cal::calibration_runner runner(target);
+  interrupt_watch watch(runner);
+  const std::size_t first_index = file.steps.size();
+  std::string label = a.label;
+  const bool tty = isatty(STDERR_FILENO) == 1;
+  const auto started = std::chrono::steady_clock::now();
+
+  auto refit_and_save = [&] {
+    cal::calibration_fit_options fo;
+    fo.label = label;
+    fo.exclude_generator = a.exclude_generator;
+    try {
+      cal::calibration_fit fit = cal::fit_calibration(file.steps, fo);
+      file.model = fit.model;
+      file.fit = fit.report;
+    } catch (const std::invalid_argument& e) {
+      file.model.reset();
+      file.fit = {{"error", e.what()}};
+    }
+    cal::write_calibration_file(a.out, file);
+  };
+
+  while (auto step = plan.next()) {
+    if (watch.interrupted()) break;
+    const double per_step = a.step_duration + a.warmup;
+    const std::size_t n = plan.planned();
+    std::fprintf(stderr, "step %zu of %s%zu: %s req/s%s, %s s ... (about %s left)\n",
+                 step->index + 1, plan.stop_reason().empty() ? "~" : "", n, fmt(step->rate).c_str(),
+                 step->repeat > 0 ? (" (repeat " + std::to_string(step->repeat + 1) + ")").c_str() : "",
+                 fmt(per_step).c_str(), time_left(per_step * static_cast<double>(n - step->index)).c_str());
+    cal::planned_step ps = *step;
+    ps.index = first_index + step->index;
+    cal::calibration_step s = runner.run(ps, label, [&](const cal::step_progress& p) {
+      if (tty)
+        std::fprintf(stderr, "\r  %5.1f s  p99 %8.2f ms  failed %5.2f %%   ", p.elapsed, p.p99 * 1e3,
+                     100 * p.failed_fraction);
+      return plan.abort_reason(p.p99, p.failed_fraction);
+    });
+    if (tty) std::fprintf(stderr, "\r");
+    if (label.empty()) label = s.pool ? "max_open " + std::to_string(s.pool->max_open) + ", max_idle " +
+                                            std::to_string(s.pool->max_idle)
+                                      : "run " + std::to_string(first_index / 1000 + 1);
+    s.label = label;
+    const double measured = s.load.duration > 0 ? s.load.duration : a.step_duration;
+    cal::step_outcome o;
+    o.rate = s.rate;
+    o.achieved = static_cast<double>(s.load.completed) / measured;
+    o.latency_quantile = s.load.latency_all.percentile(100 * slo.quantile);
+    o.failed_fraction = s.load.scheduled > 0 ? static_cast<double>(s.load.failed() + s.load.unsent) /
+                                                   static_cast<double>(s.load.scheduled)
+                                             : 0;
+    o.stopped_early = s.stopped_early;
+    std::fprintf(stderr, "  achieved %s req/s, %s %s ms, failed %s %%%s\n", fmt(o.achieved).c_str(),
+                 slo.name().c_str(), fmt(o.latency_quantile * 1e3).c_str(),
+                 fmt(100 * o.failed_fraction, 3).c_str(),
+                 s.stopped_early ? (": stopped: " + s.stop_reason).c_str() : "");
+    if (s.window > 0 || !s.stopped_early) file.steps.push_back(std::move(s));
+    plan.record(o);
+    refit_and_save();
+  }
+  if (!plan.stop_reason().empty()) std::fprintf(stderr, "ramp ended %s\n", plan.stop_reason().c_str());
+  refit_and_save();
+  if (!file.model) {
+    std::cerr << "headroom calibrate: the fit failed (" << boost::json::serialize(file.fit)
+              << "); the measured steps are in " << a.out << "\n";
+    set_exit_code(watch.interrupted() ? 130 : 1);
+    return;
+  }
+  if (!a.no_cross_validation && !watch.interrupted()) {
+    cal::calibration_fit_options fo;
+    fo.label = label;
+    fo.exclude_generator = a.exclude_generator;
+    file.cross_validation = cal::cross_validate(file.steps, fo, slo, [&](std::size_t i, std::size_t n) {
+      if (tty) std::fprintf(stderr, "\rcross-validation: step %zu of %zu   ", i + 1, n);
+    });
+    if (tty) std::fprintf(stderr, "\r");
+    cal::write_calibration_file(a.out, file);
+  }
+  std::cout << cal::calibration_summary(file, slo);
+  write_json(a.json, cal::to_json(file));
+  std::cout << "wrote " << a.out << " ("
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
+            << " s)\n";
+  set_exit_code(watch.interrupted() ? 130 : 0);
+}
+
+}  // namespace
+
+void add_calibrate_command(CLI::App& app) {
+  auto a = std::make_shared<calibrate_args>();
+  auto* sub = app.add_subcommand(
+      "calibrate",
+      "Measure a live service step by step and fit the model to it (writes a calibration file)");
+  add_request_options(sub, a->request);
+  sub->add_option("--metrics", a->metrics,
+                  "The service's Prometheus /metrics URL (default: the target's own /metrics if it "
+                  "answers; 'none' to skip)");
+  sub->add_option("--slo", a->slo, "Latency SLO: percentile=duration, e.g. p99=60ms")
+      ->capture_default_str();
+  sub->add_option("--out", a->out, "Calibration file to write (JSON)")->required();
+  sub->add_option("--rates", a->rates, "Step rates in requests/s, e.g. 50,500,1000,2000,3000");
+  sub->add_flag("--auto", a->automatic,
+                "Geometric ramp from 50 req/s until the SLO, error or saturation guard trips, "
+                "then refinement below it");
+  add_duration_flag(sub, "--step-duration", a->step_duration, "Measured length of each step");
+  add_duration_flag(sub, "--warmup", a->warmup, "Sent before each step at its rate, not measured");
+  sub->add_option("--repeats", a->repeats, "Measurements of every rate, interleaved")
+      ->capture_default_str();
+  sub->add_option("--max-rate", a->max_rate, "Never send more requests/s than this")
+      ->capture_default_str();
+  sub->add_option("--max-errors", a->max_errors,
+                  "Failed fraction (0.01 = 1 %) that stops a step and ends the ramp")
+      ->capture_default_str();
+  add_duration_flag(sub, "--abort-latency", a->abort_latency,
+                    "SLO percentile that stops a step and ends the ramp (default 10 x the SLO)");
+  sub->add_option("--label", a->label,
+                  "Name of this run in the file (default: the pool setting the service reports)");
+  sub->add_flag("--append", a->append,
+                "Add the steps to --out's (another pool setting); the fit uses them all");
+  sub->add_flag("--exclude-generator", a->exclude_generator,
+                "Plan for production: leave the generator's CPU and client out of the model");
+  sub->add_option("--service-pid", a->service_pid,
+                  "The service's pid (default: the process listening on the target's port)");
+  sub->add_option("--postgres-pid", a->postgres_pid,
+                  "PostgreSQL's postmaster pid (default: the only one running here)");
+  sub->add_flag("--no-cross-validation", a->no_cross_validation,
+                "Skip predicting each step with it left out of the fit");
+  add_json_option(sub, a->json, "The calibration file");
+  sub->callback([a] {
+    try {
+      run_calibrate(*a);
+    } catch (const cal::load_input_error& e) {
+      std::cerr << "headroom calibrate: " << e.what() << "\n";
+      set_exit_code(2);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "headroom calibrate: " << e.what() << "\n";
+      set_exit_code(2);
+    } catch (const std::runtime_error& e) {
+      std::cerr << "headroom calibrate: " << e.what() << "\n";
+      set_exit_code(1);
+    }
+  });
+}
+
+}  // namespace headroom::cli

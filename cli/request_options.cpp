@@ -1,0 +1,59 @@
+// The request flags shared by load, calibrate and validate (request_options.hpp).
+#include "request_options.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "duration_flag.hpp"
+
+namespace headroom::cli {
+namespace cal = headroom::calibrate;
+
+void add_request_options(CLI::App* app, request_args& a) {
+  app->add_option("--target", a.targets, "URL http://host:port/path (repeat: round-robin)")
+      ->required();
+  app->add_option("--method", a.method, "HTTP method")->capture_default_str();
+  app->add_option("--header", a.headers, "'Name: value' (repeatable)");
+  app->add_option("--body", a.body_file, "Request body from FILE");
+  app->add_option("--max-connections", a.max_connections,
+                  "Keep-alive connections at most (connections); more requests wait, as 'late'")
+      ->capture_default_str();
+  app->add_option("--threads", a.threads, "Generator threads")->capture_default_str();
+  add_duration_flag(app, "--timeout", a.timeout,
+                    "One deadline per request: connect, write and read together");
+  app->add_option("--arrivals", a.arrivals, "uniform (evenly spaced) or poisson")
+      ->capture_default_str();
+  app->add_option("--seed", a.seed, "Seed for Poisson arrivals")->capture_default_str();
+}
+
+cal::load_options build_request(const request_args& a) {
+  cal::load_options o;
+  o.targets = a.targets;
+  o.method = a.method;
+  o.threads = a.threads;
+  o.max_connections = a.max_connections;
+  o.timeout = a.timeout;
+  o.seed = a.seed;
+  try {
+    o.arrivals = cal::parse_arrival_process(a.arrivals);
+  } catch (const std::invalid_argument& e) {
+    throw cal::load_input_error(std::string("--arrivals: ") + e.what());
+  }
+  for (const auto& h : a.headers) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos) throw cal::load_input_error("--header is 'Name: value': " + h);
+    std::string value = h.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    o.headers.emplace_back(h.substr(0, colon), value);
+  }
+  if (!a.body_file.empty()) {
+    std::ifstream in(a.body_file, std::ios::binary);
+    if (!in) throw cal::load_input_error("cannot read body file " + a.body_file);
+    std::ostringstream s;
+    s << in.rdbuf();
+    o.body = s.str();
+  }
+  return o;
+}
+
+}  // namespace headroom::cli

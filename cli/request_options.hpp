@@ -1,0 +1,32 @@
+// The request a command sends and how (--target, --method, --header, --body, connections,
+// threads, timeout, arrivals): the same flags for load, calibrate and validate.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "open_loop_generator.hpp"
+
+namespace headroom::cli {
+
+struct request_args {
+  std::vector<std::string> targets;
+  std::string method = "GET";
+  std::vector<std::string> headers;  // "Name: value"
+  std::string body_file;
+  int max_connections = 100;
+  int threads = 1;
+  double timeout = 10;  // seconds
+  std::string arrivals = "uniform";
+  std::uint64_t seed = 1;
+};
+
+// Registers the flags on `app` with `defaults`' values shown (calibrate and validate send the
+// study's POST by default).
+void add_request_options(CLI::App* app, request_args& args);
+
+// Load options without a schedule; throws calibrate::load_input_error naming the bad flag.
+calibrate::load_options build_request(const request_args& args);
+
+}  // namespace headroom::cli

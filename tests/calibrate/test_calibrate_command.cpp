@@ -1,0 +1,165 @@
+// `headroom calibrate` and `headroom validate` end to end, against the real headroom-service and
+// the CTest fixture's PostgreSQL, with short plans: the file, its reload, cross-validation,
+// Ctrl-C mid-plan, validate, and bad input.
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <string>
+
+#include "headroom_cli.hpp"
+#include "service_process.hpp"  // tests/service: spawns headroom-service on the fixture's PostgreSQL
+
+using headroom::test::env;
+using headroom::test::run_cli;
+using headroom::test::service_process;
+using headroom::test::slurp;
+using headroom::test::temp_path;
+namespace json = boost::json;
+
+namespace {
+
+std::string postmaster_pid() {
+  std::ifstream in(env("HEADROOM_PG_DIR") + "/data/postmaster.pid");
+  std::string pid;
+  std::getline(in, pid);
+  return pid;
+}
+
+std::vector<std::string> request_flags(const service_process& s) {
+  return {"--target",  "http://127.0.0.1:" + std::to_string(s.port()) + "/",
+          "--method",  "POST",
+          "--header",  "Content-Type: application/json",
+          "--body",    env("HEADROOM_SOURCE_DIR") + "/tests/fixtures/age_no_match.json",
+          "--postgres-pid", postmaster_pid()};
+}
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+json::object read_json(const std::string& path) {
+  return json::parse(slurp(path)).as_object();
+}
+
+}  // namespace
+
+TEST_CASE("a short calibration writes a file that reloads as a scenario, with cross-validation") {
+  service_process service({"--max-open", "0", "--max-idle", "2"});
+  const std::string out = temp_path("cal.json");
+  auto o = run_cli(HEADROOM_CLI, std::vector<std::string>{"calibrate"} + request_flags(service) +
+                                     std::vector<std::string>{"--rates", "40,120", "--repeats", "2",
+                                                              "--step-duration", "3s", "--warmup",
+                                                              "1s", "--out", out});
+  INFO(o.err);
+  INFO(o.out);
+  REQUIRE(o.exit_code == 0);
+  json::object f = read_json(out);
+  CHECK(f.at("schema").as_string() == "headroom.calibration/1");
+  const json::object& c = f.at("calibration").as_object();
+  CHECK(c.at("fitted").as_bool());
+  REQUIRE(c.at("steps").as_array().size() == 4);  // two rates, twice, interleaved
+  const json::array& steps = c.at("steps").as_array();
+  CHECK(steps[0].at("rate").to_number<double>() == 40);
+  CHECK(steps[1].at("rate").to_number<double>() == 120);
+  CHECK(steps[2].at("repeat").to_number<int>() == 1);
+  // What each step measured around its measured part: the service's counters, /proc.
+  for (const json::value& s : steps) {
+    CHECK(s.at("window").to_number<double>() == Approx(3).margin(1));
+    CHECK(s.at("service").at("requests").to_number<double>() > 0);
+    CHECK(s.at("cpu").at("database").to_number<double>() > 0);
+    CHECK(s.at("pool").at("max_idle").to_number<int>() == 2);
+  }
+  REQUIRE(c.at("cross_validation").as_array().size() == 4);
+  for (const json::value& r : c.at("cross_validation").as_array()) CHECK(r.as_object().contains("inside"));
+  // The file is a scenario: predict reads it.
+  auto p = run_cli(HEADROOM_CLI, {"predict", "--calibration", out, "--rate", "80", "--json"});
+  INFO(p.err);
+  REQUIRE(p.exit_code == 0);
+  json::object pj = json::parse(p.out).as_object();
+  CHECK(pj.at("stable").as_bool());
+  CHECK(pj.at("live_run").is_object());
+  // validate measures a case the fit never saw.
+  auto v = run_cli(HEADROOM_CLI, {"validate", "--calibration", out, "--target",
+                                  "http://127.0.0.1:" + std::to_string(service.port()) + "/",
+                                  "--cases", "80", "--repeats", "1", "--step-duration", "2s",
+                                  "--warmup", "1s", "--json"});
+  INFO(v.err);
+  REQUIRE(v.exit_code == 0);
+  json::object vj = json::parse(v.out).as_object();
+  REQUIRE(vj.at("cases").as_array().size() == 1);
+  const json::object& row = vj.at("cases").as_array()[0].as_object();
+  CHECK(row.at("measured").at("quantile").as_array().size() == 1);
+  CHECK(row.at("measured").at("achieved").as_array()[0].to_number<double>() ==
+        Approx(80).epsilon(0.05));
+  std::remove(out.c_str());
+}
+
+TEST_CASE("Ctrl-C in the middle of a calibration leaves a valid file with the finished steps") {
+  service_process service({"--max-open", "8", "--max-idle", "8"});
+  const std::string out = temp_path("cal-int.json");
+  std::remove(out.c_str());
+  // Interrupt once the first step is in the file.
+  auto first_step_written = [&] {
+    std::ifstream in(out);
+    if (!in) return false;
+    try {
+      return read_json(out).at("calibration").at("steps").as_array().size() >= 1;
+    } catch (const std::exception&) {
+      return false;  // never half a file: the rename is atomic, so this does not happen
+    }
+  };
+  auto o = run_cli(HEADROOM_CLI,
+                   std::vector<std::string>{"calibrate"} + request_flags(service) +
+                       std::vector<std::string>{"--rates", "40,50,60,70", "--repeats", "1",
+                                                "--step-duration", "3s", "--warmup", "1s",
+                                                "--out", out},
+                   0, first_step_written);
+  INFO(o.err);
+  CHECK(o.exit_code == 130);
+  json::object f = read_json(out);
+  const json::array& steps = f.at("calibration").at("steps").as_array();
+  CHECK(steps.size() >= 1);
+  CHECK(steps.size() < 4);
+  CHECK(steps[0].at("stopped_early").as_bool() == false);
+  std::remove(out.c_str());
+}
+
+TEST_CASE("calibrate refuses bad input with one line and exit code 2") {
+  const std::string out = temp_path("cal-bad.json");
+  auto unreachable = run_cli(HEADROOM_CLI, {"calibrate", "--target", "http://127.0.0.1:9/",
+                                            "--rates", "10", "--out", out});
+  CHECK(unreachable.exit_code == 2);
+  CHECK(unreachable.err.find("headroom calibrate:") == 0);
+  service_process service;
+  const std::string url = "http://127.0.0.1:" + std::to_string(service.port()) + "/";
+  auto not_metrics = run_cli(HEADROOM_CLI, {"calibrate", "--target", url, "--metrics", url + "healthz",
+                                            "--rates", "10", "--out", out});
+  CHECK(not_metrics.exit_code == 2);
+  CHECK(not_metrics.err.find("not Prometheus text") != std::string::npos);
+  auto no_plan = run_cli(HEADROOM_CLI, {"calibrate", "--target", url, "--out", out});
+  CHECK(no_plan.exit_code == 2);
+  CHECK(no_plan.err.find("--rates") != std::string::npos);
+  auto over_max = run_cli(HEADROOM_CLI, {"calibrate", "--target", url, "--rates", "100,5000",
+                                         "--max-rate", "3000", "--out", out});
+  CHECK(over_max.exit_code == 2);
+  CHECK(over_max.err.find("--max-rate") != std::string::npos);
+  // A truncated or foreign calibration file.
+  {
+    std::ofstream bad(out);
+    bad << R"({"schema": "headroom.calibration/1", "calibration": {"steps": [)";
+  }
+  auto truncated = run_cli(HEADROOM_CLI, {"validate", "--calibration", out, "--target", url,
+                                          "--cases", "10"});
+  CHECK(truncated.exit_code == 2);
+  CHECK(truncated.err.find("not JSON") != std::string::npos);
+  {
+    std::ofstream foreign(out);
+    foreign << R"({"schema": "headroom.scenario/1"})";
+  }
+  auto foreign = run_cli(HEADROOM_CLI, {"validate", "--calibration", out, "--target", url,
+                                        "--cases", "10"});
+  CHECK(foreign.exit_code == 2);
+  CHECK(foreign.err.find("not a calibration file") != std::string::npos);
+  std::remove(out.c_str());
+}

@@ -1,0 +1,176 @@
+// The calibration fit recovers a known model from steps that the model itself produced: each
+// step is one replication of a known scenario, turned into what headroom calibrate would have
+// measured (the owners' CPU as /proc reports it, the pool's counters as /metrics does, the
+// phases as Server-Timing histograms).
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "calibration_fit.hpp"
+#include "request_path_model.hpp"
+
+using namespace headroom;
+using namespace headroom::calibrate;
+
+namespace {
+
+scenario truth() {
+  scenario s;
+  s.name = "truth";
+  s.cores = 2;
+  s.arrivals.process = arrival_process::constant;
+  s.parse_cpu = distribution::exponential(0.0001);
+  s.query_service_cpu = distribution::exponential(0.0001);
+  s.respond_cpu = distribution::exponential(0.0001);
+  s.query_db_cpu = distribution::exponential(0.0005);
+  s.query_delay = distribution::lognormal_mean_cv(0.0004, 0.5);
+  s.dial_fork = distribution::deterministic(0.0025);
+  s.dial_cpu = distribution::exponential(0.010);
+  s.query_cold_db_cpu = distribution::exponential(0.005);
+  s.close_db_cpu = distribution::exponential(0.025);
+  s.dial_delay = distribution::deterministic(0.001);
+  s.generator_cpu = distribution::exponential(0.00008);
+  s.run.requests = 12000;
+  return s;
+}
+
+double util(const replication_result& r, const std::string& name) {
+  for (auto& [n, v] : r.utilization)
+    if (n == name) return v;
+  return 0;
+}
+
+// A phase histogram with the replication's distribution of that phase: its pooled quantiles at
+// n evenly spaced probabilities (what Server-Timing would have delivered, bucketed).
+latency_histogram phase_histogram(const quantile_histogram& q, int n = 4000) {
+  latency_histogram h;
+  for (int i = 0; i < n; ++i) h.record(q.quantile((i + 0.5) / n));
+  return h;
+}
+
+calibration_step measured(const scenario& s, std::uint64_t rep, std::size_t index,
+                          const std::string& label, int repeat) {
+  replication_result r = simulate_replication(s, rep);
+  REQUIRE(r.stable);
+  calibration_step c;
+  c.index = index;
+  c.label = label;
+  c.rate = s.arrivals.rate;
+  c.repeat = repeat;
+  c.window = r.window;
+  c.pool = pool_setting{s.pool.max_open, s.pool.max_idle, "1.10", "random"};
+  service_counters sc;
+  sc.requests = static_cast<double>(r.completed);
+  sc.dials = static_cast<double>(r.pool.dials);
+  sc.closes = static_cast<double>(r.pool.closes);
+  c.service = sc;
+  const double core_seconds = s.cores * r.window;
+  local_cpu cpu;
+  cpu.service = util(r, "cpu_service") * core_seconds;
+  cpu.database = util(r, "cpu_database") * core_seconds;
+  cpu.postmaster = r.postmaster_cpu;
+  const double generator = util(r, "cpu_generator") * core_seconds;
+  cpu.host_busy = cpu.service + cpu.database + generator;
+  cpu.runnable = r.mean_runnable;
+  cpu.cores = static_cast<int>(s.cores);
+  c.cpu = cpu;
+  load_result& l = c.load;
+  l.duration = r.window;
+  l.warmup = 0;
+  l.completed = r.completed;
+  l.scheduled = r.measured;
+  l.max_connections = 0;
+  l.arrivals = "uniform";
+  l.cpu_user = generator;
+  l.latency = phase_histogram(r.pooled[phase_total]);
+  l.latency_all = phase_histogram(r.pooled_all);
+  for (int p = 0; p < phase_total; ++p)
+    if (!r.pooled[p].empty()) l.phases[phase_name(p)] = phase_histogram(r.pooled[p]);
+  return c;
+}
+
+// Steps at Go's default pool (a few dials) and with no idle connections (every request
+// dials), so requests and dials vary apart and both costs can be told apart.
+std::vector<calibration_step> steps_of(scenario s, int repeats) {
+  std::vector<calibration_step> steps;
+  std::uint64_t rep = 0;
+  auto add = [&](const std::string& label, int max_idle, std::vector<double> rates) {
+    s.pool.max_idle = max_idle;
+    for (int k = 0; k < repeats; ++k)
+      for (double rate : rates) {
+        s.arrivals.rate = rate;
+        s.run.requests = static_cast<std::uint64_t>(std::max(2000.0, rate * 20));
+        steps.push_back(measured(s, rep++, steps.size(), label, k));
+      }
+  };
+  add("no idle", 0, {5, 10, 15});
+  add("default", 2, {100, 250, 400, 550, 700});
+  return steps;
+}
+
+}  // namespace
+
+TEST_CASE("the fit recovers the model's own CPU demands and delays from its own steps") {
+  scenario t = truth();
+  auto steps = steps_of(t, 1);
+  calibration_fit_options o;
+  o.label = "default";
+  calibration_fit f = fit_calibration(steps, o);
+  const scenario& m = f.model;
+  INFO(boost::json::serialize(f.report));
+  // Per request: the service's three parts together, and the database's query.
+  const double service = m.parse_cpu.mean() + m.query_service_cpu.mean() + m.respond_cpu.mean();
+  CHECK(service == Approx(0.0003).epsilon(0.05));
+  CHECK(m.query_db_cpu.mean() == Approx(0.0005).epsilon(0.05));
+  CHECK(m.generator_cpu.mean() == Approx(0.00008).epsilon(0.05));
+  // Per connection: the fork alone (the postmaster's own CPU), and its whole life.
+  CHECK(m.dial_fork.mean() == Approx(0.0025).epsilon(0.05));
+  const double life =
+      m.dial_fork.mean() + m.dial_cpu.mean() + m.query_cold_db_cpu.mean() + m.close_db_cpu.mean();
+  CHECK(life == Approx(0.0425).epsilon(0.05));
+  // The query's delay: the query phase at the lowest rate that seldom dials, minus its CPU.
+  CHECK(m.query_delay.mean() == Approx(0.0004).epsilon(0.05));
+  // The dial's round trips: the dial phase minus the fork and the backend's start.
+  CHECK(m.dial_delay.mean() == Approx(0.001).margin(0.0005));
+  CHECK(m.background_utilization == Approx(0).margin(0.01));
+  CHECK(m.pool.max_idle == 2);
+  CHECK(m.cores == 2);
+}
+
+TEST_CASE("the fit recovers the spread of the machine's speed from repeated steps") {
+  // sigma's relative standard error is about 1 / sqrt(2 nu): 8 steps x 8 repeats give nu = 56
+  // and 9.4 %, so 20 % is about two standard errors.
+  scenario t = truth();
+  t.speed_sigma = 0.10;
+  t.dial_fork = distribution::none();  // only the default pool's steps: speed, not dials
+  std::vector<calibration_step> steps;
+  std::uint64_t rep = 1000;
+  for (int k = 0; k < 8; ++k)
+    for (double rate : {100.0, 150.0, 200.0, 250.0, 300.0, 350.0, 400.0, 450.0}) {
+      t.arrivals.rate = rate;
+      t.run.requests = 4000;
+      steps.push_back(measured(t, rep++, steps.size(), "default", k));
+    }
+  calibration_fit f = fit_calibration(steps);
+  INFO(boost::json::serialize(f.report));
+  CHECK(f.model.speed_sigma == Approx(0.10).epsilon(0.20));
+}
+
+TEST_CASE("a fit without dials says it could not fit a connection's cost") {
+  scenario t = truth();
+  t.pool.max_open = 8;
+  t.pool.max_idle = 8;
+  std::vector<calibration_step> steps;
+  for (double rate : {100.0, 300.0, 500.0}) {
+    t.arrivals.rate = rate;
+    t.run.requests = 3000;
+    steps.push_back(measured(t, static_cast<std::uint64_t>(rate), steps.size(), "tuned", 0));
+  }
+  calibration_fit f = fit_calibration(steps);
+  bool named = false;
+  for (const std::string& line : f.not_fitted)
+    if (line.find("connection CPU") != std::string::npos) named = true;
+  CHECK(named);
+  CHECK(f.model.query_db_cpu.mean() == Approx(0.0005).epsilon(0.05));
+}

@@ -1,0 +1,197 @@
+// What the model needs to predict a live run (issue: calibrate and validate): a machine-speed
+// factor per run, CPU that costs more when more tasks share the CPU, the load generator's
+// connection cap, the interval for one live run, and scaled distributions. Exact where the
+// scenario makes the answer exact.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <vector>
+
+#include "prediction.hpp"
+#include "request_path_model.hpp"
+#include "scenario.hpp"
+
+using namespace headroom;
+
+namespace {
+
+// One request at a time, nothing but what a test adds: no pool, no workers, no warm-up effects.
+scenario bare(double rate) {
+  scenario s;
+  s.arrivals.process = arrival_process::constant;
+  s.arrivals.rate = rate;
+  s.use_pool = false;
+  s.workers = 0;
+  s.cores = 1;
+  s.run.requests = 200;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("each run draws a machine speed factor with mean 1 and the configured log spread") {
+  scenario s = bare(10);
+  s.speed_sigma = 0.2;
+  s.run.requests = 20;
+  const int n = 400;
+  double sum = 0, sum_log = 0, sum_log2 = 0;
+  for (int rep = 0; rep < n; ++rep) {
+    const double f = simulate_replication(s, rep).speed;
+    sum += f;
+    sum_log += std::log(f);
+    sum_log2 += std::log(f) * std::log(f);
+  }
+  const double mean_log = sum_log / n;
+  const double sd_log = std::sqrt(sum_log2 / n - mean_log * mean_log);
+  // Standard errors with n = 400: mean of f ~ 0.2 / 20 = 1 %, sd of ln f ~ 0.2 / sqrt(800) =
+  // 3.5 % of 0.2. Tolerances are about 3.5 standard errors.
+  CHECK(sum / n == Approx(1.0).margin(0.035));
+  CHECK(sd_log == Approx(0.2).epsilon(0.12));
+  s.speed_sigma = 0;
+  CHECK(simulate_replication(s, 7).speed == 1.0);
+}
+
+TEST_CASE("a run's speed factor multiplies every CPU demand") {
+  // Requests 1 s apart, each 2 ms of CPU and nothing else: the query takes exactly 2 ms x f.
+  scenario s = bare(1);
+  s.query_db_cpu = distribution::deterministic(0.002);
+  s.speed_sigma = 0.3;
+  for (int rep = 0; rep < 5; ++rep) {
+    replication_result r = simulate_replication(s, rep);
+    CHECK(r.phases[phase_query].mean == Approx(0.002 * r.speed).epsilon(1e-9));
+    CHECK(r.phases[phase_query].max == Approx(0.002 * r.speed).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("CPU per request grows by its cost per runnable task with the jobs on the CPU") {
+  // One arrival a second, each bringing a generator job of 9.5 s: when a query starts, exactly
+  // 10 generator jobs are on the CPU (those of the last 10 arrivals, its own included), and with
+  // 100 cores nothing is shared, so the query takes 1 ms + 10 x 0.2 ms exactly.
+  scenario s = bare(1);
+  s.cores = 100;
+  s.generator_cpu = distribution::deterministic(9.5);
+  s.query_db_cpu = distribution::deterministic(0.001);
+  s.database_cpu_per_runnable = 0.0001;
+  s.service_cpu_per_runnable = 0.0001;
+  s.run.requests = 50;
+  s.run.warmup_requests = 20;
+  replication_result r = simulate_replication(s, 0);
+  CHECK(r.phases[phase_query].mean == Approx(0.003).epsilon(1e-9));
+  CHECK(r.phases[phase_query].max == Approx(0.003).epsilon(1e-9));
+}
+
+TEST_CASE("a request that finds every client connection busy waits in the client") {
+  // Pairs of requests at the same instant every 100 ms, one connection, 10 ms each: the second
+  // of each pair waits 10 ms for the connection, so latency is 10 ms or 20 ms, half of them
+  // late.
+  scenario s = bare(1);
+  s.arrivals.process = arrival_process::trace;
+  for (int i = 0; i < 400; ++i) {
+    s.arrivals.times.push_back(0.1 * i);
+    s.arrivals.times.push_back(0.1 * i);
+  }
+  s.query_delay = distribution::deterministic(0.010);
+  s.client_connections = 1;
+  s.run.requests = 700;
+  s.run.warmup_requests = 100;
+  replication_result r = simulate_replication(s, 0);
+  CHECK(r.late == 350);
+  CHECK(r.phases[phase_total].mean == Approx(0.015).epsilon(1e-9));
+  CHECK(r.phases[phase_total].max == Approx(0.020).epsilon(1e-9));
+  s.client_connections = 2;  // enough connections: nobody waits
+  r = simulate_replication(s, 0);
+  CHECK(r.late == 0);
+  CHECK(r.phases[phase_total].max == Approx(0.010).epsilon(1e-9));
+}
+
+TEST_CASE("the interval for one live run widens with the machine's run-to-run variability") {
+  // M/M/1 at 70 % (one worker, so requests use the one core first come first served, with
+  // exponential CPU): one 20 s run's p99 varies a little between runs by chance alone; with a
+  // speed factor of sigma 0.3 it varies far more.
+  scenario s = bare(700);
+  s.arrivals.process = arrival_process::poisson;
+  s.workers = 1;
+  s.query_db_cpu = distribution::exponential(0.001);
+  s.run.live_length = 20;
+  s.run.live_warmup = 2;
+  s.run.slo_latency = 0.020;
+  s.run.requests = 20000;
+  s.run.max_replications = 40;
+  prediction calm = predict(s);
+  s.speed_sigma = 0.3;
+  prediction noisy = predict(s);
+  REQUIRE(calm.live.computed);
+  REQUIRE(noisy.live.computed);
+  CHECK(calm.live.runs >= 40);
+  CHECK(calm.live.low <= calm.live.median);
+  CHECK(calm.live.median <= calm.live.high);
+  // M/M/1 FCFS: the time in system is exponential with rate mu - lambda, so its p99 is
+  // ln(100) / 300 = 15.4 ms; a 20 s run's p99 scatters around it by roughly 10 %.
+  CHECK(calm.live.median == Approx(std::log(100.0) / (1000.0 - 700.0)).epsilon(0.1));
+  CHECK(calm.live.p_stable == 1.0);
+  const double calm_width = calm.live.high / calm.live.low;
+  const double noisy_width = noisy.live.high / noisy.live.low;
+  INFO("calm " << calm.live.low << " .. " << calm.live.high << ", noisy " << noisy.live.low
+               << " .. " << noisy.live.high);
+  CHECK(noisy_width > 2 * calm_width);
+  // The SLO (20 ms) sits above the calm p99: nearly every calm run meets it, fewer noisy ones.
+  CHECK(calm.live.p_slo >= 0.9);
+  CHECK(noisy.live.p_slo < calm.live.p_slo);
+}
+
+TEST_CASE("an overloaded setting gives runs that fall over and an SLO never met") {
+  scenario s = bare(1500);
+  s.arrivals.process = arrival_process::poisson;
+  s.query_db_cpu = distribution::exponential(0.001);  // 150 % of one core
+  s.run.live_length = 10;
+  s.run.slo_latency = 0.060;
+  prediction p = predict(s);
+  CHECK_FALSE(p.stable);
+  REQUIRE(p.live.computed);
+  CHECK(p.live.p_stable == 0.0);
+  CHECK(std::isinf(p.live.median));
+  CHECK(p.live.p_slo == 0.0);
+}
+
+TEST_CASE("a scaled distribution keeps its shape and multiplies its mean") {
+  for (const distribution& d :
+       {distribution::exponential(0.002), distribution::lognormal_mean_cv(0.003, 1.5),
+        distribution::gamma_mean_cv(0.004, 0.5), distribution::deterministic(0.001).shifted(0.001),
+        distribution::uniform(0.001, 0.003),
+        distribution::quantile_table({0, 0.5, 1}, {0.001, 0.002, 0.010})}) {
+    INFO(d.describe());
+    CHECK(d.scaled(2.5).mean() == Approx(2.5 * d.mean()).epsilon(1e-12));
+    CHECK(d.scaled(2.5).second_moment() == Approx(6.25 * d.second_moment()).epsilon(1e-12));
+  }
+  CHECK_THROWS(distribution::exponential(1).scaled(0));
+}
+
+TEST_CASE("the postmaster's fork is CPU work that waits its share when the CPU is crowded") {
+  // Four requests at once, no idle connection (max_idle 0): each dials, and the postmaster
+  // forks for them one at a time, 1 ms of CPU each, on one core. Each request, once its fork is
+  // done, runs a long query (1 s of CPU) that stays on the CPU. So fork i shares the core with
+  // i queries: it takes (i + 1) ms, and request i's dial lasts the forks before it plus its own:
+  // 1, 1 + 2, 3 + 3, 6 + 4 = 1, 3, 6, 10 ms (processor sharing: exact). A fork that were a fixed
+  // 1 ms delay would give 1, 2, 3, 4 ms.
+  scenario s = bare(1);
+  s.arrivals.process = arrival_process::trace;
+  s.arrivals.times = {0, 0, 0, 0};
+  s.use_pool = true;
+  s.pool.max_idle = 0;
+  s.pool_warm_start = false;
+  s.dial_fork = distribution::deterministic(0.001);
+  s.query_db_cpu = distribution::deterministic(1.0);
+  s.run.requests = 4;
+  replication_result r = simulate_replication(s, 0);
+  REQUIRE(r.completed == 4);
+  CHECK(r.phases[phase_dial].mean == Approx(0.005).epsilon(1e-9));
+  CHECK(r.phases[phase_dial].max == Approx(0.010).epsilon(1e-9));
+  // Apart, every request dials at once: the postmaster's CPU is one fork per dial, the share of
+  // the database's CPU that calibration measures alone.
+  s.arrivals.process = arrival_process::constant;
+  s.arrivals.rate = 10;
+  s.query_db_cpu = distribution::deterministic(0.002);
+  s.run.requests = 200;
+  r = simulate_replication(s, 0);
+  REQUIRE(r.pool.dials > 150);
+  CHECK(r.postmaster_cpu == Approx(0.001 * static_cast<double>(r.pool.dials)).epsilon(1e-9));
+}
