@@ -149,9 +149,9 @@ const latency_histogram* phase_of(const calibration_step& s, const char* name) {
   return &it->second;
 }
 
-// The median of a phase over the requests that spent time in it (dial: the requests that
-// dialed; the others report 0).
-double nonzero_median(const latency_histogram& h, std::uint64_t& count) {
+// The mean of a phase over the requests that spent time in it (dial: the requests that
+// dialed; the others report 0). The mean, as the CPU taken out of it is a mean.
+double nonzero_mean(const latency_histogram& h, std::uint64_t& count) {
   latency_observations obs = observations_from_histogram(h);
   latency_observations kept;
   for (std::size_t i = 0; i < obs.value.size(); ++i)
@@ -162,7 +162,9 @@ double nonzero_median(const latency_histogram& h, std::uint64_t& count) {
       kept.upper.push_back(obs.upper[i]);
     }
   count = static_cast<std::uint64_t>(kept.total_weight());
-  return count ? kept.quantile(0.5) : 0;
+  double sum = 0;
+  for (std::size_t i = 0; i < kept.value.size(); ++i) sum += kept.value[i] * kept.weight[i];
+  return count ? sum / kept.total_weight() : 0;
 }
 
 }  // namespace
@@ -364,22 +366,22 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
         "phases: the service sends no Server-Timing; the whole latency at the lowest load is "
         "taken as the query's delay");
   }
-  // The dial's round trips: a dial's median time minus the CPU the model puts on it.
-  double dial_median = 0, dial_rate = 0;
+  // The dial's round trips: a dial's mean time minus the CPU the model puts on it.
+  double dial_mean = 0, dial_rate = 0;
   for (const calibration_step* s : steps) {
     const latency_histogram* h = phase_of(*s, "dial");
     if (!h) continue;
     std::uint64_t n = 0;
-    double med = nonzero_median(*h, n);
+    double mean = nonzero_mean(*h, n);
     if (n >= 20 && (dial_rate == 0 || s->rate < dial_rate)) {
-      dial_median = med;
+      dial_mean = mean;
       dial_rate = s->rate;
     }
   }
   if (dial_rate > 0) {
-    const double d = std::max(0.0, dial_median - m.dial_fork.mean() - m.dial_cpu.mean());
+    const double d = std::max(0.0, dial_mean - m.dial_fork.mean() - m.dial_cpu.mean());
     m.dial_delay = d > 0 ? distribution::deterministic(d) : distribution::none();
-    phases["dial"] = {{"median", dial_median}, {"rate", dial_rate}, {"delay", d}};
+    phases["dial"] = {{"mean", dial_mean}, {"rate", dial_rate}, {"delay", d}};
   } else {
     out.not_fitted.push_back("dial round trips: fewer than 20 dials seen in any step");
   }

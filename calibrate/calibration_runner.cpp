@@ -108,6 +108,8 @@ calibration_step calibration_runner::run(
   std::mutex mu;
   std::condition_variable cv;
   bool run_over = false;
+  double runnable_sum = 0;
+  int runnable_samples = 0;
   const auto start = clock_type::now();
   std::thread snapper([&] {
     std::unique_lock<std::mutex> lock(mu);
@@ -119,6 +121,17 @@ calibration_step calibration_runner::run(
       before = take(t_);
     } catch (...) {
       before_error = std::current_exception();
+      return;
+    }
+    // Runnable tasks through the measured part, for a kernel without /proc/schedstat: /proc/stat's
+    // procs_running ten times a second (less this thread, which is running as it reads).
+    while (!cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return run_over; })) {
+      try {
+        runnable_sum += std::max(0, read_host_cpu_times().procs_running - 1);
+        ++runnable_samples;
+      } catch (const std::exception&) {
+        // /proc/stat unreadable now: that sample is skipped
+      }
     }
   });
   std::string stop_reason;
@@ -173,6 +186,8 @@ calibration_step calibration_runner::run(
     c.cores = after.host.cpus;
     if (before->run_queue && after.run_queue && out.window > 0)
       c.runnable = (*after.run_queue - *before->run_queue).mean_runnable(out.window);
+    else if (runnable_samples > 0)
+      c.runnable = runnable_sum / runnable_samples;
     out.cpu = c;
   }
   return out;

@@ -92,7 +92,11 @@ class interrupt_watch {
 std::string find_metrics_url(const calibrate_args& a, const cal::http_target& t) {
   if (a.metrics == "none") return "";
   if (!a.metrics.empty()) {
-    cal::scrape_metrics(a.metrics);  // a bad URL or non-Prometheus text: one line, exit 2
+    try {
+      cal::scrape_metrics(a.metrics);
+    } catch (const cal::metrics_scrape_error& e) {
+      throw cal::load_input_error(std::string("--metrics: ") + e.what());  // bad input: exit 2
+    }
     return a.metrics;
   }
   const std::string guess = "http://" + t.host + ":" + t.port + "/metrics";

@@ -63,15 +63,20 @@ void validate(const pool_config& cfg) {
         "max_idle_time needs Go 1.15 or later (SetConnMaxIdleTime); the Go 1.10 profile has none");
 }
 
+int effective_max_idle(const pool_config& cfg) {
+  // Negative means "keep none"; a pool can never keep more idle than it may open.
+  int n = std::max(cfg.max_idle, 0);
+  if (cfg.max_open > 0) n = std::min(n, cfg.max_open);
+  return n;
+}
+
 waiter_order effective_waiter_order(const pool_config& cfg) {
   return cfg.order ? *cfg.order : waiter_order::random;
 }
 
 pool_policy::pool_policy(const pool_config& cfg) : cfg_(cfg), rng_(cfg.seed) {
   validate(cfg_);
-  // Negative means "keep none"; a pool can never keep more idle than it may open.
-  max_idle_ = std::max(cfg_.max_idle, 0);
-  if (cfg_.max_open > 0) max_idle_ = std::min(max_idle_, cfg_.max_open);
+  max_idle_ = headroom::effective_max_idle(cfg_);
   stats_.max_open = cfg_.max_open;
 }
 

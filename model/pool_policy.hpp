@@ -45,6 +45,9 @@ struct pool_config {
 void validate(const pool_config& cfg);
 
 // Why a connection was closed (each has its DBStats counter).
+// The idle limit Go applies: negative means keep none, and never more than max_open allows.
+int effective_max_idle(const pool_config& cfg);
+
 enum class close_reason { max_idle, max_idle_time, max_lifetime, over_max_open, broken, shutdown };
 
 // The waiter order the pool follows: the override, else the Go version's (every profile from

@@ -73,6 +73,13 @@ service_metrics::service_metrics(std::function<pool_stats()> pool, const pool_co
       .Add({{"go_version", to_string(profile.go)},
             {"waiter_order", to_string(effective_waiter_order(profile))}})
       .Set(1);
+  // DBStats has no idle limit; a calibration needs it to know the setting it measured.
+  prometheus::BuildGauge()
+      .Name("headroom_pool_max_idle")
+      .Help("Most idle connections kept (SetMaxIdleConns after Go's clamping)")
+      .Register(*registry_)
+      .Add({})
+      .Set(effective_max_idle(profile));
   auto& phases =
       prometheus::BuildHistogram()
           .Name("headroom_phase_seconds")

@@ -464,6 +464,13 @@ TEST_CASE("/metrics and --help name the pool's Go version profile, and a profile
     http_client c(svc.port());
     const auto m = c.request("GET", "/metrics").body;
     CHECK(metric_value(m, R"(headroom_pool_info{go_version="1.10",waiter_order="random"})") == 1);
+    CHECK(metric_value(m, "headroom_pool_max_idle") == 2);  // Go's default
+  }
+  {
+    // The idle limit as Go applies it: clamped to max_open, and a calibration reads it here.
+    service_process svc({"--max-open", "3", "--max-idle", "8"});
+    http_client c(svc.port());
+    CHECK(metric_value(c.request("GET", "/metrics").body, "headroom_pool_max_idle") == 3);
   }
   {
     // Any 1.N takes its release's profile; --waiter-order overrides the Go rule.
