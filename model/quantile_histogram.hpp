@@ -58,7 +58,7 @@ class quantile_histogram {
     zeros_ = n_ = 0;
   }
 
-  // The buckets as an index into the samples they count (request_path_model's summarize
+  // The buckets as an index into the samples they count (latency_summary.cpp's summarize
   // finds exact order statistics by sorting only the samples of the buckets that hold them).
   static std::uint64_t bucket(double x) { return key(x); }
   std::uint64_t zeros() const { return zeros_; }

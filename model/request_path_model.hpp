@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "latency_summary.hpp"  // latency_summary, summarize: part of this API
 #include "quantile_histogram.hpp"
 #include "scenario.hpp"
 
@@ -17,17 +18,6 @@ namespace headroom {
 enum phase : int { phase_queue, phase_wait, phase_dial, phase_query, phase_release, phase_total };
 inline constexpr int phase_count = 6;
 const char* phase_name(int p);
-
-// Order statistics of one replication's measured requests.
-struct latency_summary {
-  std::uint64_t count = 0;
-  double mean = 0, p50 = 0, p90 = 0, p95 = 0, p99 = 0, p999 = 0, max = 0;
-};
-latency_summary summarize(std::vector<double>& samples);  // reorders `samples`
-// The same figures (bit-identical) with `bucketed`, a histogram of exactly these samples, as
-// an index: only the few samples in the buckets that hold the wanted order statistics are
-// sorted. Falls back to the selection above if a sample is negative.
-latency_summary summarize(std::vector<double>& samples, const quantile_histogram& bucketed);
 
 struct pool_window_stats {
   // Counted by the model from the decisions pool_policy returned...
@@ -44,8 +34,8 @@ struct replication_result {
   std::string unstable_reason;
   double window = 0;  // seconds of simulated time measured (after warm-up)
   std::uint64_t measured = 0, completed = 0, errors = 0;
-  std::uint64_t late = 0;  // measured requests that waited for a client connection
-  double speed = 1;        // this run's machine-speed factor (scenario.speed_sigma)
+  std::uint64_t late = 0;     // measured requests that waited for a client connection
+  double speed = 1;           // this run's machine-speed factor (scenario.speed_sigma)
   double postmaster_cpu = 0;  // CPU seconds of the postmaster's forks in the window
   double mean_runnable = 0;   // time-average jobs on the CPU (running or waiting) in the window
   latency_summary phases[phase_count];  // successful requests

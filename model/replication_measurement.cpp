@@ -1,0 +1,172 @@
+// One replication's measurement (replication_measurement.hpp): the window's snapshots, the
+// phases' samples and their percentiles, Little's law, utilisations and the pool's statistics.
+#include "replication_measurement.hpp"
+
+#include <utility>
+
+namespace headroom {
+
+replication_measurement::replication_measurement(const scenario& s, std::uint64_t measured_requests,
+                                                 ps_cpu& cpu, fcfs_station& workers,
+                                                 fcfs_station& postmaster, const pool_policy& pool)
+    : scenario_(s),
+      measured_requests_(measured_requests),
+      cpu_(cpu),
+      workers_(workers),
+      postmaster_(postmaster),
+      pool_(pool) {
+  phase_recorded_[phase_queue] = s.workers > 0;
+  phase_recorded_[phase_wait] = s.use_pool && s.pool.max_open > 0;
+  phase_recorded_[phase_dial] = s.use_pool;
+  phase_recorded_[phase_query] = true;
+  phase_recorded_[phase_release] = !s.release_delay.is_zero() || !s.release_cpu.is_zero();
+  phase_recorded_[phase_total] = true;
+  for (int p = 0; p < phase_count; ++p)
+    if (phase_recorded_[p]) samples_[p].reserve(measured_requests);
+}
+
+replication_measurement::snapshot replication_measurement::take_snapshot(double now) {
+  snapshot s;
+  s.time = now;
+  s.cpu_busy = cpu_.busy_integral(now);
+  s.workers_busy = workers_.busy_integral(now);
+  s.postmaster_busy = postmaster_.busy_integral(now);
+  s.cpu_demand = cpu_.demand_submitted();
+  s.cpu_jobs = cpu_.jobs_integral(now);
+  s.pool = pool_.stats();
+  return s;
+}
+
+void replication_measurement::open_window(double now) {
+  window_open_ = true;
+  window_start_ = take_snapshot(now);
+  in_flight_integrated_to_ = pool_integrated_to_ = now;
+}
+
+void replication_measurement::begin_second_half(double now) {
+  in_first_half_ = false;
+  second_half_began_ = now;
+}
+
+void replication_measurement::close_window_if_open(double now) {
+  if (!window_open_) return;
+  accumulate_pool_averages(now);
+  window_end_ = take_snapshot(now);
+  window_open_ = false;
+  window_closed_ = true;
+}
+
+void replication_measurement::measured_request_left(const double (&phase_seconds)[phase_count],
+                                                    double sojourn, double latency, bool failed) {
+  ++result_.measured;
+  sojourn_sum_ += sojourn;
+  if (failed) {
+    ++result_.errors;
+    failed_latencies_.push_back(latency);
+    return;
+  }
+  ++result_.completed;
+  for (int p = 0; p < phase_count; ++p)
+    if (phase_recorded_[p]) samples_[p].push_back(phase_seconds[p]);
+}
+
+replication_result replication_measurement::finish(double now) {
+  replication_result& r = result_;
+  // Aborted during warm-up: measure what there is from the start.
+  if (!window_closed_) window_end_ = take_snapshot(now);
+  double w = window_end_.time - window_start_.time;
+  r.window = w;
+  r.postmaster_cpu = postmaster_cpu_;
+  r.mean_runnable = w > 0 ? (window_end_.cpu_jobs - window_start_.cpu_jobs) / w : 0;
+  for (int p = 0; p < phase_count; ++p) {
+    r.pooled[p].add_all(samples_[p]);
+    r.phases[p] = summarize(samples_[p], r.pooled[p]);
+    if (!phase_recorded_[p]) {
+      r.phases[p].count = r.completed;  // all zero
+      r.pooled[p].add_zeros(r.completed);
+    }
+  }
+  // All requests: the successes' totals and the failures. Without failures (the common
+  // case) the two sets are the same samples and nothing is copied.
+  r.pooled_all = r.pooled[phase_total];
+  if (failed_latencies_.empty()) {
+    r.all_requests = r.phases[phase_total];
+  } else {
+    std::vector<double>& all = samples_[phase_total];
+    all.insert(all.end(), failed_latencies_.begin(), failed_latencies_.end());
+    r.pooled_all.add_all(failed_latencies_);
+    r.all_requests = summarize(all, r.pooled_all);
+  }
+  if (w > 0) {
+    r.throughput = static_cast<double>(window_completions_) / w;
+    r.arrival_rate = static_cast<double>(measured_requests_) / w;
+    r.mean_in_system = (in_flight_area_first_half_ + in_flight_area_second_half_) / w;
+    add_utilization_and_pool(r, w);
+  }
+  if (r.measured > 0) {
+    r.error_rate = static_cast<double>(r.errors) / static_cast<double>(r.measured);
+    r.mean_sojourn = sojourn_sum_ / static_cast<double>(r.measured);
+  }
+  return std::move(r);
+}
+
+void replication_measurement::add_utilization_and_pool(replication_result& r, double w) const {
+  const snapshot &start = window_start_, &end = window_end_;
+  double cores = scenario_.cores;
+  r.utilization.push_back({"cpu", (end.cpu_busy - start.cpu_busy) / (cores * w)});
+  static const char* owner_names[owner_count] = {"cpu_service", "cpu_database", "cpu_generator",
+                                                 "cpu_background"};
+  for (int o = 0; o < owner_count; ++o)
+    r.utilization.push_back({owner_names[o], cpu_seconds_by_owner_[o] / (cores * w)});
+  if (!workers_.unlimited())
+    r.utilization.push_back(
+        {"workers", (end.workers_busy - start.workers_busy) / (scenario_.workers * w)});
+  if (!scenario_.use_pool) return;
+  r.utilization.push_back({"dial_server", (end.postmaster_busy - start.postmaster_busy) / w});
+  if (scenario_.pool.max_open > 0)
+    r.utilization.push_back({"pool", pool_in_use_area_ / (scenario_.pool.max_open * w)});
+  pool_window_stats& p = r.pool;
+  p.policy_dials = end.pool.dials - start.pool.dials;
+  auto closes = [](const pool_stats& s) {
+    return s.closed_max_idle + s.closed_max_idle_time + s.closed_max_lifetime + s.closed_other;
+  };
+  p.policy_closes = closes(end.pool) - closes(start.pool);
+  p.waits = end.pool.wait_count - start.pool.wait_count;
+  p.wait_timeouts = end.pool.wait_timeouts - start.pool.wait_timeouts;
+  p.closed_max_idle = end.pool.closed_max_idle - start.pool.closed_max_idle;
+  p.closed_max_idle_time = end.pool.closed_max_idle_time - start.pool.closed_max_idle_time;
+  p.closed_max_lifetime = end.pool.closed_max_lifetime - start.pool.closed_max_lifetime;
+  p.mean_open = pool_open_area_ / w;
+  p.mean_idle = pool_idle_area_ / w;
+  p.mean_in_use = pool_in_use_area_ / w;
+}
+
+in_flight_halves replication_measurement::in_flight_by_half() const {
+  double first = second_half_began_ - window_start_.time;
+  double second = window_end_.time - second_half_began_;
+  in_flight_halves h;
+  h.first = first > 0 ? in_flight_area_first_half_ / first : 0;
+  h.second = second > 0 ? in_flight_area_second_half_ / second : 0;
+  return h;
+}
+
+overload_evidence replication_measurement::evidence_of_overload(double now,
+                                                                const replication_result& r) const {
+  overload_evidence e;
+  double t0 = window_closed_ ? window_start_.time : 0;
+  double t1 = window_closed_ ? window_end_.time : now;
+  // A run stopped at time 0 has no span to divide by: the demand itself is the rate.
+  e.seconds = t1 > t0 ? t1 - t0 : 1;
+  if (window_closed_) {
+    for (double seconds : cpu_seconds_by_owner_) e.cpu_seconds += seconds;
+    e.dials = r.pool.policy_dials;
+  } else {
+    e.cpu_seconds = cpu_.demand_submitted();
+    e.dials = pool_.stats().dials;
+  }
+  e.worker_queue = workers_.unlimited() ? 0 : workers_.queued();
+  e.connection_waiters = pool_.stats().waiting;
+  return e;
+}
+
+}  // namespace headroom
