@@ -421,7 +421,8 @@ live_run_estimate predict_live_runs(const scenario& s, int runs) {
     if (s.run.slo_latency > 0 && v <= s.run.slo_latency) ++met;
     q.push_back(v);
     tput.push_back(x.throughput);
-    if (x.measured > 0) late += static_cast<double>(x.late) / static_cast<double>(x.measured);
+    // Late among the requests the run meant to measure (some never finished in a run that fell over).
+    late += static_cast<double>(x.late) / static_cast<double>(r.run.requests);
   }
   out.runs = static_cast<int>(reps.size());
   if (reps.empty()) return out;

@@ -144,13 +144,17 @@ std::string live_run_lines(const scenario& s, const prediction& p) {
   auto v = [](double x) {
     std::ostringstream o;
     o << std::fixed << std::setprecision(x < 0.01 ? 2 : 1);
-    if (std::isfinite(x)) o << ms_or_inf(x); else o << "inf (fell over)";
+    if (std::isfinite(x))
+      o << ms_or_inf(x) << " ms";
+    else
+      o << "fell over";
     return o.str();
   };
-  os << "  " << q << " (all requests) " << v(l.median) << " ms, 90 % of runs within ["
-     << v(l.low) << ", " << v(l.high) << "] ms";
-  if (l.p_slo >= 0) os << "; P(" << q << " < " << format_duration(s.run.slo_latency) << ") = "
-                       << std::setprecision(2) << l.p_slo;
+  os << "  " << q << " (all requests) " << v(l.median) << "; 90 % of runs within [" << v(l.low)
+     << ", " << v(l.high) << "]";
+  if (l.p_slo >= 0)
+    os << "; P(" << q << " < " << format_duration(s.run.slo_latency) << ") = "
+       << std::setprecision(2) << l.p_slo;
   os << std::setprecision(2) << "; runs that kept up: " << l.p_stable * 100 << " %\n";
   os << std::setprecision(1) << "  throughput " << l.throughput_median << " req/s ["
      << l.throughput_low << ", " << l.throughput_high << "]";

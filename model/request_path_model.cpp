@@ -141,6 +141,7 @@ class request_path_sim {
         random_(s.run.seed, replication),
         measurement_(s, length_.total - length_.warmup, cpu_, workers_, postmaster_, pool_),
         max_in_flight_(in_flight_limit(s)),
+        time_limit_(time_limit(s, length_)),
         speed_(speed_factor(s, replication)) {
     // A first size for the pending events (about one per request in flight); it grows if needed.
     calendar_.reserve(1024);
@@ -178,6 +179,10 @@ class request_path_sim {
       }
       if (in_flight_ > max_in_flight_)
         return finish_run("more than " + std::to_string(max_in_flight_) + " requests in flight");
+      if (now_ > time_limit_)
+        return finish_run(std::to_string(in_flight_) +
+                          " requests still in flight long after the last arrival (at " +
+                          std::to_string(static_cast<long>(now_)) + " s)");
     }
     return finish_run("");
   }
@@ -584,6 +589,20 @@ class request_path_sim {
   }
 
   // ---- set-up -----------------------------------------------------------------------------
+  // When a run that has not drained is declared overloaded: twice the time its arrivals span,
+  // plus drain_allowance. A stable run ends a few service times after its last arrival; one
+  // still busy that long has a backlog it cannot clear (with a backlog whose work keeps growing,
+  // such as a storm of dials on a crowded CPU, it would otherwise run, and grow, for ever).
+  static constexpr double drain_allowance = 10;  // seconds: headroom load's default --timeout
+  static double time_limit(const scenario& s, const run_length& n) {
+    double span = 0;
+    if (s.arrivals.process == arrival_process::trace) {
+      if (n.total > 0) span = s.arrivals.times[n.total - 1];
+    } else {
+      span = static_cast<double>(n.total) / s.arrivals.rate;
+    }
+    return 2 * span + drain_allowance;
+  }
   static run_length length_of_run(const scenario& s) {
     run_length n;
     // 0 warm-up requests means the default: one for every ten measured (SCENARIO.md).
@@ -681,6 +700,7 @@ class request_path_sim {
   std::uint64_t events_ = 0;  // processed, warm-up included
   bool arrivals_done_ = false;
   std::uint64_t max_in_flight_;  // s.run's, read on every event (a member stays in a register)
+  double time_limit_;             // simulated seconds; past it the run is overloaded
   double speed_;                 // this run's machine speed: every CPU demand is multiplied by it
 };
 
