@@ -138,6 +138,23 @@ owner_fit fit_owner(const std::string& owner, const std::vector<demand_step>& st
   return out;
 }
 
+// A phase's distribution fitted, or when there is nothing to fit (every value the same, as a
+// phase too short for the histogram's resolution), that one value.
+struct phase_fit {
+  distribution chosen;
+  json::object report;
+};
+phase_fit fit_phase(const latency_histogram& h) {
+  try {
+    distribution_fit f = fit_distribution(observations_from_histogram(h));
+    return {f.chosen, distribution_report(f)};
+  } catch (const std::invalid_argument& e) {
+    const double m = h.mean();
+    return {m > 0 ? distribution::deterministic(m) : distribution::none(),
+            {{"family", "deterministic"}, {"mean", m}, {"note", e.what()}}};
+  }
+}
+
 distribution exponential_or_none(double mean) {
   return mean > 0 ? distribution::exponential(mean) : distribution::none();
 }
@@ -331,19 +348,19 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   const double cpu_in_query = m.query_db_cpu.mean() + m.query_service_cpu.mean();
   if (low) {
     const latency_histogram& q = *phase_of(*low, "query");
-    distribution_fit f = fit_distribution(observations_from_histogram(q));
+    phase_fit f = fit_phase(q);
     const double measured = q.mean();
     const double delay = std::max(measured - cpu_in_query, min_delay_share * measured);
     m.query_delay = f.chosen.mean() > 0 ? f.chosen.scaled(delay / f.chosen.mean()) : f.chosen;
-    json::object qr = distribution_report(f);
+    json::object qr = f.report;
     qr["measured_mean"] = measured;
     qr["delay_mean"] = delay;
     qr["rate"] = low->rate;
     phases["query"] = std::move(qr);
     if (const latency_histogram* r = phase_of(*low, "release"); r && r->max() > 0) {
-      distribution_fit rf = fit_distribution(observations_from_histogram(*r));
+      phase_fit rf = fit_phase(*r);
       m.release_delay = rf.chosen;
-      phases["release"] = distribution_report(rf);
+      phases["release"] = rf.report;
     }
     // The client's latency beyond the service's phases and CPU: the network and the kernel.
     double inside = q.percentile(50) + m.parse_cpu.mean() + m.respond_cpu.mean();
@@ -356,12 +373,12 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     // End to end only: the whole latency at the lowest load becomes the query's delay.
     for (const calibration_step* s : steps)
       if (!low || s->rate < low->rate) low = s;
-    distribution_fit f = fit_distribution(observations_from_histogram(low->load.latency));
+    phase_fit f = fit_phase(low->load.latency);
     const double measured = low->load.latency.mean();
     const double on_cpu = cpu_in_query + m.parse_cpu.mean() + m.respond_cpu.mean();
     const double delay = std::max(measured - on_cpu, min_delay_share * measured);
-    m.query_delay = f.chosen.scaled(delay / f.chosen.mean());
-    phases["end_to_end"] = distribution_report(f);
+    m.query_delay = f.chosen.mean() > 0 ? f.chosen.scaled(delay / f.chosen.mean()) : f.chosen;
+    phases["end_to_end"] = f.report;
     out.not_fitted.push_back(
         "phases: the service sends no Server-Timing; the whole latency at the lowest load is "
         "taken as the query's delay");
