@@ -79,9 +79,13 @@ TEST_CASE("a short calibration writes a file that reloads as a scenario, with cr
   auto p = run_cli(HEADROOM_CLI, {"predict", "--calibration", out, "--rate", "80", "--json"});
   INFO(p.err);
   REQUIRE(p.exit_code == 0);
+  // Whether 80 req/s is stable depends on how noisy these short steps were; what must hold is
+  // that the file is a scenario the model runs, with the interval for one live run.
   json::object pj = json::parse(p.out).as_object();
-  CHECK(pj.at("stable").as_bool());
-  CHECK(pj.at("live_run").is_object());
+  CHECK(pj.at("stable").is_bool());
+  REQUIRE(pj.at("live_run").is_object());
+  CHECK(pj.at("live_run").at("runs").to_number<int>() >= 40);
+  CHECK(pj.at("live_run").at("length").to_number<double>() == 3);
   // validate measures a case the fit never saw.
   auto v = run_cli(HEADROOM_CLI, {"validate", "--calibration", out, "--target",
                                   "http://127.0.0.1:" + std::to_string(service.port()) + "/",
