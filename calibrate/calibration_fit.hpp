@@ -29,6 +29,7 @@ struct calibration_fit_options {
   std::string label;  // the run whose pool setting the scenario describes ("": the last step's)
   bool exclude_generator = false;  // plan for production: no generator CPU, no client
   std::vector<std::size_t> leave_out;  // step indices not used (cross-validation)
+  double slo_quantile = 0.99, slo_latency = 0;  // the SLO the file's predictions report (0: none)
 };
 
 struct calibration_fit {

@@ -180,6 +180,8 @@ calibration_step calibration_runner::run(
       process_cpu_delta d = *after.database - *before->database;
       c.database = d.total_seconds;
       c.postmaster = d.root_seconds;
+      c.connections_cpu = d.exited_seconds;
+      c.connections_ended = d.ended;
     }
     const host_cpu_times h = after.host - before->host;
     c.host_busy = h.busy_seconds();

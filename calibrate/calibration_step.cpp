@@ -24,6 +24,9 @@ struct fields {
     if (v.is_uint64()) return static_cast<double>(v.get_uint64());
     throw std::invalid_argument(path + "." + k + ": not a number");
   }
+  double number_or(const char* k, double fallback) const {
+    return o.find(k) == o.end() ? fallback : number(k);
+  }
   std::string string(const char* k) const {
     const json::value& v = at(k);
     if (!v.is_string()) throw std::invalid_argument(path + "." + k + ": not a string");
@@ -85,7 +88,11 @@ json::object to_json(const calibration_step& s) {
   }
   if (s.cpu) {
     const local_cpu& c = *s.cpu;
-    o["cpu"] = {{"service", c.service},     {"database", c.database}, {"postmaster", c.postmaster},
+    o["cpu"] = {{"service", c.service},
+                {"database", c.database},
+                {"postmaster", c.postmaster},
+                {"connections_cpu", c.connections_cpu},
+                {"connections_ended", c.connections_ended},
                 {"host_busy", c.host_busy}, {"runnable", c.runnable}, {"cores", c.cores}};
   } else {
     o["cpu"] = nullptr;
@@ -133,6 +140,9 @@ calibration_step calibration_step_from_json(const json::value& v) {
     c.service = cf.number("service");
     c.database = cf.number("database");
     c.postmaster = cf.number("postmaster");
+    // Added after the first calibration files: absent means not measured.
+    c.connections_cpu = cf.number_or("connections_cpu", 0);
+    c.connections_ended = static_cast<int>(cf.number_or("connections_ended", 0));
     c.host_busy = cf.number("host_busy");
     c.runnable = cf.number("runnable");
     c.cores = static_cast<int>(cf.number("cores"));

@@ -35,6 +35,10 @@ struct local_cpu {
   double service = 0;     // the service process
   double database = 0;    // the postmaster's tree: postmaster, backends, exited backends
   double postmaster = 0;  // the postmaster alone (its forks)
+  // Backends that ended in the window: their CPU in it, and how many. A connection opened and
+  // closed within a step shows its whole life here (start, queries, exit).
+  double connections_cpu = 0;
+  int connections_ended = 0;
   double host_busy = 0;   // every CPU-second not idle on the host (/proc/stat)
   double runnable = 0;    // mean tasks running or waiting for a CPU (/proc/schedstat)
   int cores = 0;

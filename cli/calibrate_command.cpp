@@ -88,28 +88,6 @@ class interrupt_watch {
   std::thread thread_;
 };
 
-// The service's /metrics: given, or the target's own if it answers with Prometheus text.
-std::string find_metrics_url(const calibrate_args& a, const cal::http_target& t) {
-  if (a.metrics == "none") return "";
-  if (!a.metrics.empty()) {
-    try {
-      cal::scrape_metrics(a.metrics);
-    } catch (const cal::metrics_scrape_error& e) {
-      throw cal::load_input_error(std::string("--metrics: ") + e.what());  // bad input: exit 2
-    }
-    return a.metrics;
-  }
-  const std::string guess = "http://" + t.host + ":" + t.port + "/metrics";
-  try {
-    cal::scrape_metrics(guess, 2);
-    return guess;
-  } catch (const std::exception&) {
-    std::cerr << "headroom calibrate: no /metrics at " << guess
-              << ": calibrating from the client's measurements alone (give --metrics URL)\n";
-    return "";
-  }
-}
-
 void find_local_processes(const calibrate_args& a, const cal::http_target& t,
                           cal::calibration_target& target) {
   target.service_pid = a.service_pid;
@@ -165,7 +143,7 @@ void run_calibrate(const calibrate_args& a) {
     cal::open_loop_generator probe(target.load);
     probe.check_reachable();
   }
-  target.metrics_url = find_metrics_url(a, t);
+  target.metrics_url = metrics_url_for(a.metrics, target.load.targets.front(), "headroom calibrate");
   find_local_processes(a, t, target);
 
   cal::calibration_file file;
@@ -178,6 +156,11 @@ void run_calibrate(const calibrate_args& a) {
     if (!probe) throw cal::load_input_error("cannot write " + a.out);
   }
   std::remove((a.out + ".tmp").c_str());
+  try {
+    check_writable(a.json);
+  } catch (const std::runtime_error& e) {
+    throw cal::load_input_error(std::string("--json: ") + e.what());
+  }
   file.provenance["target"] = target.load.targets.front();
   file.provenance["method"] = target.load.method;
   file.provenance["body"] = target.load.body;
@@ -203,6 +186,8 @@ void run_calibrate(const calibrate_args& a) {
     cal::calibration_fit_options fo;
     fo.label = label;
     fo.exclude_generator = a.exclude_generator;
+    fo.slo_quantile = slo.quantile;
+    fo.slo_latency = slo.latency;
     try {
       cal::calibration_fit fit = cal::fit_calibration(file.steps, fo);
       file.model = fit.model;
@@ -264,17 +249,21 @@ void run_calibrate(const calibrate_args& a) {
     cal::calibration_fit_options fo;
     fo.label = label;
     fo.exclude_generator = a.exclude_generator;
+    fo.slo_quantile = slo.quantile;
+    fo.slo_latency = slo.latency;
     file.cross_validation = cal::cross_validate(file.steps, fo, slo, [&](std::size_t i, std::size_t n) {
       if (tty) std::fprintf(stderr, "\rcross-validation: step %zu of %zu   ", i + 1, n);
     });
     if (tty) std::fprintf(stderr, "\r");
     cal::write_calibration_file(a.out, file);
   }
-  std::cout << cal::calibration_summary(file, slo);
+  // The summary is the text report; with --json on stdout it goes to stderr instead.
+  std::ostream& text = a.json.to_stdout() ? std::cerr : std::cout;
+  text << cal::calibration_summary(file, slo);
+  text << "wrote " << a.out << " ("
+       << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
+       << " s)\n";
   write_json(a.json, cal::to_json(file));
-  std::cout << "wrote " << a.out << " ("
-            << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
-            << " s)\n";
   set_exit_code(watch.interrupted() ? 130 : 0);
 }
 

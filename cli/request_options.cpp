@@ -2,9 +2,11 @@
 #include "request_options.hpp"
 
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "duration_flag.hpp"
+#include "metrics_scrape.hpp"
 
 namespace headroom::cli {
 namespace cal = headroom::calibrate;
@@ -24,6 +26,29 @@ void add_request_options(CLI::App* app, request_args& a) {
   app->add_option("--arrivals", a.arrivals, "uniform (evenly spaced) or poisson")
       ->capture_default_str();
   app->add_option("--seed", a.seed, "Seed for Poisson arrivals")->capture_default_str();
+}
+
+std::string metrics_url_for(const std::string& given, const std::string& target_url,
+                            const std::string& command) {
+  if (given == "none") return "";
+  if (!given.empty()) {
+    try {
+      cal::scrape_metrics(given);
+    } catch (const cal::metrics_scrape_error& e) {
+      throw cal::load_input_error(std::string("--metrics: ") + e.what());  // bad input: exit 2
+    }
+    return given;
+  }
+  const cal::http_target t = cal::parse_target_url(target_url);
+  const std::string guess = "http://" + t.host + ":" + t.port + "/metrics";
+  try {
+    cal::scrape_metrics(guess, 2);
+    return guess;
+  } catch (const std::exception&) {
+    std::cerr << command << ": no /metrics at " << guess
+              << ": measuring from the client alone (give --metrics URL)\n";
+    return "";
+  }
 }
 
 cal::load_options build_request(const request_args& a) {

@@ -22,9 +22,14 @@ struct request_args {
   std::uint64_t seed = 1;
 };
 
-// Registers the flags on `app` with `defaults`' values shown (calibrate and validate send the
-// study's POST by default).
+// Registers the flags on `app`, with their defaults shown.
 void add_request_options(CLI::App* app, request_args& args);
+
+// The service's /metrics URL: `given` (checked: a URL that is not Prometheus text is bad input),
+// "" for "none", else the target's own http://host:port/metrics if it answers with Prometheus
+// text (a note on stderr, prefixed with `command`, if it does not).
+std::string metrics_url_for(const std::string& given, const std::string& target_url,
+                            const std::string& command);
 
 // Load options without a schedule; throws calibrate::load_input_error naming the bad flag.
 calibrate::load_options build_request(const request_args& args);

@@ -56,6 +56,11 @@ double median_of(std::vector<double> v) {
 }
 
 void run_validate(const validate_args& a) {
+  try {
+    check_writable(a.json);
+  } catch (const std::runtime_error& e) {
+    throw cal::load_input_error(std::string("--json: ") + e.what());
+  }
   cal::calibration_file file = cal::read_calibration_file(a.calibration);
   if (!file.model)
     throw std::invalid_argument(a.calibration + ": holds no fitted model (the calibration's fit "
@@ -103,7 +108,9 @@ void run_validate(const validate_args& a) {
     cal::open_loop_generator probe(target.load);
     probe.check_reachable();
   }
-  target.metrics_url = a.metrics.empty() ? prov("metrics", "") : a.metrics;
+  // The target's own /metrics by default: the service may listen elsewhere than it did when
+  // it was calibrated.
+  target.metrics_url = metrics_url_for(a.metrics, a.target, "headroom validate");
   if (cal::is_local_host(t.host)) {
     target.service_pid = cal::listening_pid(static_cast<unsigned short>(std::stoi(t.port)));
     auto pms = cal::postmaster_pids();
@@ -217,7 +224,9 @@ void add_validate_command(CLI::App& app) {
   sub->add_option("--method", a->method, "HTTP method (default: the calibration's)");
   sub->add_option("--header", a->headers, "'Name: value' (default: the calibration's)");
   sub->add_option("--body", a->body_file, "Request body from FILE (default: the calibration's)");
-  sub->add_option("--metrics", a->metrics, "The service's /metrics (default: the calibration's)");
+  sub->add_option("--metrics", a->metrics,
+                  "The service's Prometheus /metrics URL (default: the target's own /metrics if it "
+                  "answers; 'none' to skip)");
   sub->add_option("--slo", a->slo, "Latency SLO, e.g. p99=60ms (default: the calibration's)");
   add_json_option(sub, a->json, "Every case, predicted and measured");
   sub->callback([a] {
