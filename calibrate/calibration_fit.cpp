@@ -215,6 +215,14 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     steps.push_back(&s);
   }
   if (steps.empty()) throw std::invalid_argument("no usable step (each stopped early or empty)");
+  // A step that a guard stopped still measured its CPU, dials and exits over its (shorter)
+  // window, and those are the steps that dial most: the CPU fits use them too.
+  std::vector<const calibration_step*> cpu_steps;
+  for (const calibration_step& s : all) {
+    if (std::find(opt.leave_out.begin(), opt.leave_out.end(), s.index) != opt.leave_out.end())
+      continue;
+    if (s.load.completed > 0 && s.window > 0) cpu_steps.push_back(&s);
+  }
   const std::string label = opt.label.empty() ? steps.back()->label : opt.label;
 
   scenario& m = out.model;
@@ -239,13 +247,13 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   // many ended (/proc sees each exit). Far sharper than a regression on dials when a pool dials
   // seldom, as Go's default does below its knee.
   double ended_cpu = 0, ended = 0;
-  for (const calibration_step* s : steps)
+  for (const calibration_step* s : cpu_steps)
     if (s->cpu) {
       ended_cpu += s->cpu->connections_cpu;
       ended += s->cpu->connections_ended;
     }
   const bool life_measured = ended >= min_connections_ended;
-  for (const calibration_step* s : steps) {
+  for (const calibration_step* s : cpu_steps) {
     const double req = requests_of(*s);
     gen_cpu += generator_cpu(*s);
     gen_req += static_cast<double>(s->load.completed);
@@ -485,6 +493,33 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     out.not_fitted.push_back(
         "run-to-run variability: no step was measured twice with /proc CPU (use --repeats 2 or "
         "more on the machine that runs the service)");
+  }
+
+  // The tail's run-to-run spread at low load, where p99 is delays rather than queueing: the
+  // p99 (all requests) of repeats of the same step, at rates up to half the run's highest.
+  std::map<std::string, double> top_rate;
+  for (const calibration_step* s : steps) top_rate[s->label] = std::max(top_rate[s->label], s->rate);
+  std::map<std::pair<std::string, double>, std::vector<double>> tails;
+  for (const calibration_step* s : steps) {
+    const double p99 = s->load.latency_all.percentile(99);
+    if (s->rate <= 0.5 * top_rate[s->label] && p99 > 0) tails[{s->label, s->rate}].push_back(p99);
+  }
+  std::vector<std::vector<double>> tail_groups;
+  for (auto& [key, v] : tails)
+    if (v.size() >= 2) tail_groups.push_back(v);
+  if (!tail_groups.empty()) {
+    variability_fit v = fit_speed_factor(tail_groups);
+    m.delay_sigma = std::min(v.sigma, 1.5);
+    out.report["tail_variability"] = {{"delay_sigma", v.sigma},
+                                      {"sigma_low", v.sigma_low},
+                                      {"sigma_high", v.sigma_high},
+                                      {"confidence", v.confidence},
+                                      {"degrees_of_freedom", v.degrees_of_freedom},
+                                      {"measure", "p99 of all requests, steps at <= half the top rate"},
+                                      {"note", v.note}};
+  } else {
+    out.not_fitted.push_back(
+        "run-to-run variability of the tail: no low-load step was measured twice (--repeats 2)");
   }
 
   json::array nf, as;

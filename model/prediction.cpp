@@ -95,6 +95,8 @@ void validate(const scenario& s) {
   field_check(s.run.threads >= 0, "run.threads", "must be >= 0 (0 = all cores)");
   field_check(std::isfinite(s.speed_sigma) && s.speed_sigma >= 0 && s.speed_sigma < 2,
               "variability.speed_sigma", "must be in [0, 2)");
+  field_check(std::isfinite(s.delay_sigma) && s.delay_sigma >= 0 && s.delay_sigma < 2,
+              "variability.delay_sigma", "must be in [0, 2)");
   field_check(s.service_cpu_per_runnable >= 0, "cpu.per_runnable.service", "must be >= 0");
   field_check(s.database_cpu_per_runnable >= 0, "cpu.per_runnable.database", "must be >= 0");
   field_check(s.client_connections >= 0, "client.max_connections", "must be >= 0 (0 = no client)");

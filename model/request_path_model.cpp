@@ -78,7 +78,8 @@ enum stream_id : std::uint64_t {
   st_background_job,
   st_rtt,
   st_pool,
-  st_speed
+  st_speed,
+  st_delay_speed
 };
 
 struct random_streams {
@@ -142,7 +143,8 @@ class request_path_sim {
         measurement_(s, length_.total - length_.warmup, cpu_, workers_, postmaster_, pool_),
         max_in_flight_(in_flight_limit(s)),
         time_limit_(time_limit(s, length_)),
-        speed_(speed_factor(s, replication)) {
+        speed_(factor(s.speed_sigma, s.run.seed, replication, st_speed)),
+        delay_factor_(factor(s.delay_sigma, s.run.seed, replication, st_delay_speed)) {
     // A first size for the pending events (about one per request in flight); it grows if needed.
     calendar_.reserve(1024);
   }
@@ -448,7 +450,9 @@ class request_path_sim {
       // 503 crossing the same network as a success.
       double latency =
           sojourn +
-          (scenario_.network_rtt.is_zero() ? 0.0 : scenario_.network_rtt.sample(random_.rtt));
+          (scenario_.network_rtt.is_zero()
+               ? 0.0
+               : scenario_.network_rtt.sample(random_.rtt) * delay_factor_);
       if (!failed) r.phases[phase_total] = latency;
       measurement_.measured_request_left(r.phases, sojourn, latency, failed);
     }
@@ -546,7 +550,7 @@ class request_path_sim {
   // Schedules the end of a delay for request `id`; false if the delay is zero (step skipped).
   bool delay_step(std::uint32_t id, const distribution& d, random_stream& rng, event_kind k) {
     if (d.is_zero()) return false;
-    double x = d.sample(rng);
+    double x = d.sample(rng) * delay_factor_;
     if (x <= 0) return false;
     calendar_.push(now_ + x, k, id);
     return true;
@@ -622,12 +626,13 @@ class request_path_sim {
     n.middle = n.warmup + (n.total - n.warmup) / 2;
     return n;
   }
-  // Lognormal with mean 1: ln f ~ Normal(-sigma^2 / 2, sigma^2). Its own stream, so a
-  // scenario without variability draws exactly what it drew before.
-  static double speed_factor(const scenario& s, std::uint64_t replication) {
-    if (!(s.speed_sigma > 0)) return 1;
-    random_stream r(s.run.seed, replication, st_speed);
-    return std::exp(s.speed_sigma * r.normal() - 0.5 * s.speed_sigma * s.speed_sigma);
+  // A run's factor (speed_sigma for CPU, delay_sigma for delays): lognormal with mean 1,
+  // ln f ~ Normal(-sigma^2 / 2, sigma^2). Each its own stream, so a scenario without
+  // variability draws exactly what it drew before.
+  static double factor(double sigma, std::uint64_t seed, std::uint64_t replication, stream_id id) {
+    if (!(sigma > 0)) return 1;
+    random_stream r(seed, replication, id);
+    return std::exp(sigma * r.normal() - 0.5 * sigma * sigma);
   }
   // The scenario's pool, with the seed of its random waiter order drawn for this replication.
   static pool_config pool_config_for(const scenario& s, std::uint64_t replication) {
@@ -655,6 +660,7 @@ class request_path_sim {
     measurement_.close_window_if_open(now_);  // a run stopped early: its window ends now
     replication_result r = measurement_.finish(now_);
     r.speed = speed_;
+    r.delay_factor = delay_factor_;
     r.events = events_;
     if (!stopped_because.empty()) {
       r.stable = false;
@@ -702,6 +708,7 @@ class request_path_sim {
   std::uint64_t max_in_flight_;  // s.run's, read on every event (a member stays in a register)
   double time_limit_;             // simulated seconds; past it the run is overloaded
   double speed_;                 // this run's machine speed: every CPU demand is multiplied by it
+  double delay_factor_;          // and every delay (network, query, dial, release) by this
 };
 
 }  // namespace

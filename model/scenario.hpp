@@ -74,6 +74,10 @@ struct scenario {
   // Calibration fits it from repeated steps; it is what makes a prediction interval for one
   // live run wider than the simulation's own interval.
   double speed_sigma = 0;
+  // The same for every pure delay (network, query, dial, release): how much one run's tail
+  // differs from the next at low load, where the CPU is idle (the machine's scheduling hiccups
+  // and the database's caches). Calibration fits it from repeated low-load steps' p99.
+  double delay_sigma = 0;
   // The load generator's keep-alive connections (headroom load --max-connections): a request
   // that finds all of them busy waits in the client, and its latency (from its intended send
   // time) includes that wait, as `headroom load` measures it. 0 = no client (production).

@@ -261,6 +261,7 @@ scenario scenario_from_json(const json::value& v) {
   if (const json::value* v = top.get("variability")) {
     reader r(*v, "variability");
     s.speed_sigma = r.number("speed_sigma", 0);
+    s.delay_sigma = r.number("delay_sigma", 0);
     r.no_unknown_keys();
   }
   if (const json::value* c = top.get("client")) {
@@ -474,7 +475,7 @@ json::value scenario_to_json(const scenario& s) {
                                   {"job_cpu", distribution_to_json(s.background_job)}}},
       {"per_runnable", json::object{{"service", s.service_cpu_per_runnable},
                                     {"database", s.database_cpu_per_runnable}}}};
-  o["variability"] = json::object{{"speed_sigma", s.speed_sigma}};
+  o["variability"] = json::object{{"speed_sigma", s.speed_sigma}, {"delay_sigma", s.delay_sigma}};
   o["client"] = json::object{{"max_connections", s.client_connections}};
   o["workers"] = s.workers;
   json::object pool{{"enabled", s.use_pool},

@@ -195,3 +195,19 @@ TEST_CASE("the postmaster's fork is CPU work that waits its share when the CPU i
   REQUIRE(r.pool.dials > 150);
   CHECK(r.postmaster_cpu == Approx(0.001 * static_cast<double>(r.pool.dials)).epsilon(1e-9));
 }
+
+TEST_CASE("a run's delay factor multiplies every delay, and only delays") {
+  // Requests 1 s apart: 2 ms of query delay and 1 ms of CPU, nothing shared; the query takes
+  // 2 ms x the delay factor + 1 ms x the speed factor, exactly.
+  scenario s = bare(1);
+  s.query_delay = distribution::deterministic(0.002);
+  s.query_db_cpu = distribution::deterministic(0.001);
+  s.delay_sigma = 0.4;
+  s.speed_sigma = 0.1;
+  for (int rep = 0; rep < 5; ++rep) {
+    replication_result r = simulate_replication(s, rep);
+    CHECK(r.delay_factor != 1.0);
+    CHECK(r.phases[phase_query].max ==
+          Approx(0.002 * r.delay_factor + 0.001 * r.speed).epsilon(1e-9));
+  }
+}
