@@ -36,6 +36,7 @@ struct replication_result {
   std::uint64_t measured = 0, completed = 0, errors = 0;
   std::uint64_t late = 0;     // measured requests that waited for a client connection
   double speed = 1;           // this run's machine-speed factor (scenario.speed_sigma)
+  double delay_factor = 1;    // this run's factor on every delay (scenario.delay_sigma)
   double postmaster_cpu = 0;  // CPU seconds of the postmaster's forks in the window
   double mean_runnable = 0;   // time-average jobs on the CPU (running or waiting) in the window
   latency_summary phases[phase_count];  // successful requests
