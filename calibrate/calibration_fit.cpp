@@ -244,13 +244,15 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   double gen_cpu = 0, gen_req = 0, fork_cpu = 0, fork_dials = 0;
   std::vector<double> other_per_s;
   // A connection's life measured directly: the CPU of backends that ended in a step over how
-  // many ended (/proc sees each exit). Far sharper than a regression on dials when a pool dials
+  // many ended. Far sharper than a regression on dials when a pool dials
   // seldom, as Go's default does below its knee.
+  // How many ended: the service's closes (a backend born and gone between two snapshots is in
+  // its parent's CPU but in neither snapshot's process list, so /proc cannot count it).
   double ended_cpu = 0, ended = 0;
   for (const calibration_step* s : cpu_steps)
-    if (s->cpu) {
+    if (s->cpu && s->service) {
       ended_cpu += s->cpu->connections_cpu;
-      ended += s->cpu->connections_ended;
+      ended += s->service->closes;
     }
   const bool life_measured = ended >= min_connections_ended;
   for (const calibration_step* s : cpu_steps) {

@@ -48,6 +48,7 @@ struct calibrate_args {
   bool exclude_generator = false;
   int service_pid = 0, postgres_pid = 0;
   bool no_cross_validation = false;
+  bool refit = false;
   json_output json;
 };
 
@@ -117,8 +118,31 @@ std::string time_left(double seconds) {
   return buf;
 }
 
+// --refit: the steps already in the file, fitted again with this Headroom's fit; no load sent.
+void refit(const calibrate_args& a, const latency_slo& slo) {
+  cal::calibration_file file = cal::read_calibration_file(a.out);
+  if (file.steps.empty()) throw std::invalid_argument(a.out + ": no measured step to fit");
+  cal::calibration_fit_options fo;
+  fo.label = a.label;
+  fo.exclude_generator = a.exclude_generator;
+  fo.slo_quantile = slo.quantile;
+  fo.slo_latency = slo.latency;
+  cal::calibration_fit fit = cal::fit_calibration(file.steps, fo);
+  file.model = fit.model;
+  file.fit = fit.report;
+  file.provenance["slo"] = a.slo;
+  if (!a.no_cross_validation)
+    file.cross_validation = cal::cross_validate(file.steps, fo, slo);
+  cal::write_calibration_file(a.out, file);
+  std::ostream& text = a.json.to_stdout() ? std::cerr : std::cout;
+  text << cal::calibration_summary(file, slo) << "refitted " << a.out << "\n";
+  write_json(a.json, cal::to_json(file));
+  set_exit_code(0);
+}
+
 void run_calibrate(const calibrate_args& a) {
   const latency_slo slo = parse_slo(a.slo);
+  if (a.refit) return refit(a, slo);
   cal::step_plan_options po;
   if (!a.rates.empty()) po.rates = cal::parse_rate_list(a.rates);
   if (po.rates.empty() && !a.automatic)
@@ -306,6 +330,9 @@ void add_calibrate_command(CLI::App& app) {
                   "The service's pid (default: the process listening on the target's port)");
   sub->add_option("--postgres-pid", a->postgres_pid,
                   "PostgreSQL's postmaster pid (default: the only one running here)");
+  sub->add_flag("--refit", a->refit,
+                "Fit the steps already in --out again (a newer Headroom, another --label), "
+                "sending no load");
   sub->add_flag("--no-cross-validation", a->no_cross_validation,
                 "Skip predicting each step with it left out of the fit");
   add_json_option(sub, a->json, "The calibration file");

@@ -12,8 +12,7 @@ namespace headroom::cli {
 namespace cal = headroom::calibrate;
 
 void add_request_options(CLI::App* app, request_args& a) {
-  app->add_option("--target", a.targets, "URL http://host:port/path (repeat: round-robin)")
-      ->required();
+  app->add_option("--target", a.targets, "URL http://host:port/path (repeat: round-robin)");
   app->add_option("--method", a.method, "HTTP method")->capture_default_str();
   app->add_option("--header", a.headers, "'Name: value' (repeatable)");
   app->add_option("--body", a.body_file, "Request body from FILE");
@@ -52,6 +51,7 @@ std::string metrics_url_for(const std::string& given, const std::string& target_
 }
 
 cal::load_options build_request(const request_args& a) {
+  if (a.targets.empty()) throw cal::load_input_error("--target: give the service's URL");
   cal::load_options o;
   o.targets = a.targets;
   o.method = a.method;
