@@ -254,7 +254,7 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
       ended_cpu += s->cpu->connections_cpu;
       ended += s->service->closes;
     }
-  const bool life_measured = ended >= min_connections_ended;
+  const bool life_measured = ended >= min_connections_ended && ended_cpu > 0;
   for (const calibration_step* s : cpu_steps) {
     const double req = requests_of(*s);
     gen_cpu += generator_cpu(*s);
@@ -275,7 +275,10 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
       d.cpu_seconds -= s->cpu->connections_cpu + s->cpu->postmaster;
       d.dials = d.closes = 0;
     }
-    if (d.cpu_seconds > 0) db.push_back(d);
+    // A stopped step serves the connections' lives and the forks; its per-request CPU is a
+    // dial storm's (each short-lived backend's one query went out with its exit), not the
+    // queries' on long-lived connections that the regression is about.
+    if (!s->stopped_early && d.cpu_seconds > 0) db.push_back(d);
     if (s->service && s->service->dials >= 5) {
       fork_cpu += s->cpu->postmaster;
       fork_dials += s->service->dials;

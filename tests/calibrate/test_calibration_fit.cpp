@@ -138,6 +138,26 @@ TEST_CASE("the fit recovers the model's own CPU demands and delays from its own 
   CHECK(m.cores == 2);
 }
 
+TEST_CASE("a connection's life comes from the ended backends' CPU when /proc measured it") {
+  // The same steps, now with what /proc reports of backends that exited in each window: their
+  // CPU after the fork (start, cold query, exit: 40 ms on average in the true model) for each
+  // close. The life is then taken from it, not from the regression on dials.
+  scenario t = truth();
+  auto steps = steps_of(t, 1);
+  for (calibration_step& s : steps) s.cpu->connections_cpu = 0.040 * s.service->closes;
+  calibration_fit_options o;
+  o.label = "default";
+  calibration_fit f = fit_calibration(steps, o);
+  const scenario& m = f.model;
+  INFO(boost::json::serialize(f.report));
+  CHECK(f.report.at("connection").at("life_from").as_string() == "ended backends' CPU (/proc)");
+  const double life =
+      m.dial_fork.mean() + m.dial_cpu.mean() + m.query_cold_db_cpu.mean() + m.close_db_cpu.mean();
+  CHECK(life == Approx(0.0425).epsilon(0.05));
+  // What remains of the database's CPU is the queries'.
+  CHECK(m.query_db_cpu.mean() == Approx(0.0005).epsilon(0.1));
+}
+
 TEST_CASE("the fit recovers the spread of the machine's speed from repeated steps") {
   // sigma's relative standard error is about 1 / sqrt(2 nu): 8 steps x 8 repeats give nu = 56
   // and 9.4 %, so 20 % is about two standard errors.
