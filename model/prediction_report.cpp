@@ -76,12 +76,7 @@ json::value prediction_to_json(const scenario& s, const prediction& p) {
   } else {
     o["phases"] = nullptr;
   }
-  if (!simulated) {
-    for (const char* k : {"throughput_rps", "error_rate", "utilization", "pool", "littles_law"})
-      o[k] = nullptr;
-    return o;
-  }
-  // What the window saw (also when unstable: how far the throughput got, what was busy).
+  // One live run's spread: simulated even when the long run was refused up front.
   if (p.live.computed) {
     const live_run_estimate& l = p.live;
     auto finite = [](double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); };
@@ -102,6 +97,12 @@ json::value prediction_to_json(const scenario& s, const prediction& p) {
   } else {
     o["live_run"] = nullptr;
   }
+  if (!simulated) {
+    for (const char* k : {"throughput_rps", "error_rate", "utilization", "pool", "littles_law"})
+      o[k] = nullptr;
+    return o;
+  }
+  // What the window saw (also when unstable: how far the throughput got, what was busy).
   o["throughput_rps"] = estimate_json(p.throughput);
   o["error_rate"] = estimate_json(p.error_rate);
   json::object u;
