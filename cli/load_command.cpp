@@ -16,6 +16,7 @@
 #include "json_output.hpp"
 #include "load_report.hpp"
 #include "open_loop_generator.hpp"
+#include "request_options.hpp"
 
 namespace headroom::cli {
 namespace cal = headroom::calibrate;
@@ -118,15 +119,6 @@ cal::load_schedule build_schedule(const load_args& a) {
   }
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw cal::load_input_error("cannot read body file " + path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) throw cal::load_input_error("cannot read body file " + path);
-  return s.str();
-}
-
 int run_load(const load_args& a) {
   cal::load_options o;
   o.targets = a.targets;
@@ -141,14 +133,8 @@ int run_load(const load_args& a) {
   o.max_connections = a.max_connections;
   o.method = a.method;
   o.seed = a.seed;
-  for (const auto& h : a.headers) {
-    auto colon = h.find(':');
-    if (colon == std::string::npos) throw cal::load_input_error("--header is 'Name: value': " + h);
-    std::string value = h.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(" \t"));
-    o.headers.emplace_back(h.substr(0, colon), value);
-  }
-  if (!a.body_file.empty()) o.body = read_file(a.body_file);
+  for (const auto& h : a.headers) o.headers.push_back(parse_header(h));
+  if (!a.body_file.empty()) o.body = read_body_file(a.body_file);
   o.handle_signals = true;
 
   cal::open_loop_generator generator(o);

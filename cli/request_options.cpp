@@ -50,6 +50,23 @@ std::string metrics_url_for(const std::string& given, const std::string& target_
   }
 }
 
+std::pair<std::string, std::string> parse_header(const std::string& h) {
+  const auto colon = h.find(':');
+  if (colon == std::string::npos) throw cal::load_input_error("--header is 'Name: value': " + h);
+  std::string value = h.substr(colon + 1);
+  value.erase(0, value.find_first_not_of(" \t"));
+  return {h.substr(0, colon), value};
+}
+
+std::string read_body_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw cal::load_input_error("cannot read body file " + path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) throw cal::load_input_error("cannot read body file " + path);
+  return s.str();
+}
+
 cal::load_options build_request(const request_args& a) {
   if (a.targets.empty()) throw cal::load_input_error("--target: give the service's URL");
   cal::load_options o;
@@ -64,20 +81,8 @@ cal::load_options build_request(const request_args& a) {
   } catch (const std::invalid_argument& e) {
     throw cal::load_input_error(std::string("--arrivals: ") + e.what());
   }
-  for (const auto& h : a.headers) {
-    auto colon = h.find(':');
-    if (colon == std::string::npos) throw cal::load_input_error("--header is 'Name: value': " + h);
-    std::string value = h.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(" \t"));
-    o.headers.emplace_back(h.substr(0, colon), value);
-  }
-  if (!a.body_file.empty()) {
-    std::ifstream in(a.body_file, std::ios::binary);
-    if (!in) throw cal::load_input_error("cannot read body file " + a.body_file);
-    std::ostringstream s;
-    s << in.rdbuf();
-    o.body = s.str();
-  }
+  for (const auto& h : a.headers) o.headers.push_back(parse_header(h));
+  if (!a.body_file.empty()) o.body = read_body_file(a.body_file);
   return o;
 }
 

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "open_loop_generator.hpp"
@@ -30,6 +31,11 @@ void add_request_options(CLI::App* app, request_args& args);
 // text (a note on stderr, prefixed with `command`, if it does not).
 std::string metrics_url_for(const std::string& given, const std::string& target_url,
                             const std::string& command);
+
+// "Name: value" to its two parts; throws calibrate::load_input_error for a header without ':'.
+std::pair<std::string, std::string> parse_header(const std::string& h);
+// The whole file, for --body; throws calibrate::load_input_error naming it.
+std::string read_body_file(const std::string& path);
 
 // Load options without a schedule; throws calibrate::load_input_error naming the bad flag.
 calibrate::load_options build_request(const request_args& args);

@@ -79,17 +79,9 @@ void run_validate(const validate_args& a) {
   target.load.targets = {a.target};
   target.load.method = a.method.empty() ? prov("method", "POST") : a.method;
   target.load.body = prov("body", "");
-  if (!a.body_file.empty()) {
-    request_args r;
-    r.targets = {a.target};
-    r.body_file = a.body_file;
-    target.load.body = build_request(r).body;
-  }
+  if (!a.body_file.empty()) target.load.body = read_body_file(a.body_file);
   if (!a.headers.empty()) {
-    request_args r;
-    r.targets = {a.target};
-    r.headers = a.headers;
-    target.load.headers = build_request(r).headers;
+    for (const std::string& h : a.headers) target.load.headers.push_back(parse_header(h));
   } else if (auto it = file.provenance.find("headers");
              it != file.provenance.end() && it->value().is_array()) {
     for (const json::value& h : it->value().get_array()) {

@@ -15,57 +15,18 @@
 #include <thread>
 #include <vector>
 
+#include "headroom_cli.hpp"
 #include "test_http_server.hpp"
-
-extern char** environ;
 
 namespace {
 
-struct outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string temp_path(const std::string& name) {
-  return "/tmp/headroom-test-load-" + std::to_string(::getpid()) + "-" + name;
-}
+using outcome = headroom::test::cli_outcome;
+using headroom::test::slurp;
+using headroom::test::temp_path;
 
 // Runs headroom with `args`; if interrupt_after > 0, sends SIGINT after that many seconds.
 outcome run_headroom(std::vector<std::string> args, double interrupt_after = 0) {
-  std::string out_path = temp_path("stdout"), err_path = temp_path("stderr");
-  args.insert(args.begin(), HEADROOM_CLI);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, HEADROOM_CLI, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  if (interrupt_after > 0) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(interrupt_after));
-    ::kill(pid, SIGINT);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  outcome o{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), slurp(out_path),
-            slurp(err_path)};
-  std::remove(out_path.c_str());
-  std::remove(err_path.c_str());
-  return o;
+  return headroom::test::run_cli(HEADROOM_CLI, std::move(args), interrupt_after);
 }
 
 bool one_line(const std::string& s) {
