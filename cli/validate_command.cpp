@@ -43,7 +43,7 @@ struct validate_args {
 };
 
 std::string ms(double seconds) {
-  if (!std::isfinite(seconds)) return "inf";
+  if (!std::isfinite(seconds)) return "fell over";
   std::ostringstream os;
   os << std::fixed << std::setprecision(seconds < 0.01 ? 2 : 1) << seconds * 1e3;
   return os.str();
@@ -165,11 +165,13 @@ void run_validate(const validate_args& a) {
     for (double q : c.measured_q)
       if (q >= l.low && q <= l.high) ++inside;
     const double error = std::isfinite(l.median) && med > 0 ? (l.median - med) / med : NAN;
-    char line[256];
+    char error_text[32] = "     -";  // no error when either side fell over
+    if (std::isfinite(error)) std::snprintf(error_text, sizeof error_text, "%+5.0f %%", 100 * error);
+    char line[320];
     std::snprintf(line, sizeof line,
-                  "  %-7g  %9s [%s - %s] ms  %5.2f  %9s / %s / %s ms  %+6.0f %%  %d of %zu  %.0f / %.0f\n",
+                  "  %-7g  %9s [%s - %s] ms  %5.2f  %9s / %s / %s ms  %s  %d of %zu  %.0f / %.0f\n",
                   c.rate, ms(l.median).c_str(), ms(l.low).c_str(), ms(l.high).c_str(), l.p_slo,
-                  ms(lo).c_str(), ms(med).c_str(), ms(hi).c_str(), 100 * error, inside,
+                  ms(lo).c_str(), ms(med).c_str(), ms(hi).c_str(), error_text, inside,
                   c.measured_q.size(), l.throughput_median, median_of(c.measured_rate));
     out << line;
     json::array mq, mr;
