@@ -134,6 +134,25 @@ calibration_step calibration_runner::run(
       }
     }
   });
+  // Whatever run() does, even throw, the snapshot thread is told the run is over and joined.
+  struct end_of_run {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& over;
+    std::thread& thread;
+    calibration_runner& runner;
+    void now() {
+      if (!thread.joinable()) return;
+      runner.set_running(nullptr);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        over = true;
+      }
+      cv.notify_all();
+      thread.join();
+    }
+    ~end_of_run() { now(); }
+  } ending{mu, cv, run_over, snapper, *this};
   std::string stop_reason;
   set_running(&generator);
   load_result r = generator.run([&](const load_progress& p) {
@@ -148,13 +167,7 @@ calibration_step calibration_runner::run(
       generator.request_stop();
     }
   });
-  set_running(nullptr);
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    run_over = true;
-  }
-  cv.notify_all();
-  snapper.join();
+  ending.now();
   if (before_error) std::rethrow_exception(before_error);
   if (stop_ && stop_reason.empty()) stop_reason = "interrupted";
   out.stopped_early = !stop_reason.empty() || r.interrupted;
