@@ -65,7 +65,10 @@ double requests_of(const calibration_step& s) {
 json::object demand_report(const demand_fit& f) {
   json::array terms;
   for (const demand_term& t : f.terms) {
-    json::object o{{"name", t.name}, {"unit", t.unit}, {"fitted", t.fitted}, {"clamped", t.clamped},
+    json::object o{{"name", t.name},
+                   {"unit", t.unit},
+                   {"fitted", t.fitted},
+                   {"clamped", t.clamped},
                    {"value", t.value}};
     o["standard_error"] = std::isfinite(t.standard_error) ? json::value(t.standard_error) : nullptr;
     if (!t.reason.empty()) o["reason"] = t.reason;
@@ -87,9 +90,9 @@ json::object distribution_report(const distribution_fit& f) {
                           {"ks", c.ks},
                           {"p50", c.p50_fitted},
                           {"p99", c.p99_fitted}});
-  return {{"family", family_name(f.family)}, {"count", f.count},
-          {"p50_measured", f.p50_measured},  {"p99_measured", f.p99_measured},
-          {"note", f.note},                  {"candidates", std::move(candidates)}};
+  return {
+      {"family", family_name(f.family)}, {"count", f.count}, {"p50_measured", f.p50_measured},
+      {"p99_measured", f.p99_measured},  {"note", f.note},   {"candidates", std::move(candidates)}};
 }
 
 // A demand fit that degrades gracefully: all terms, then without the load-dependent and
@@ -207,22 +210,18 @@ scenario scenario_for_step(const scenario& fitted, const calibration_step& s) {
 calibration_fit fit_calibration(const std::vector<calibration_step>& all,
                                 const calibration_fit_options& opt) {
   calibration_fit out;
-  std::vector<const calibration_step*> steps;
+  // Every step that measured something feeds the CPU fits: a step a guard stopped still measured
+  // its CPU, dials and exits over its (shorter) window, and those are the steps that dial most.
+  // Latencies, phases and the pool setting come from the steps that ran to their end.
+  std::vector<const calibration_step*> cpu_steps, steps;
   for (const calibration_step& s : all) {
     if (std::find(opt.leave_out.begin(), opt.leave_out.end(), s.index) != opt.leave_out.end())
       continue;
-    if (s.stopped_early || s.load.completed == 0 || !(s.window > 0)) continue;
-    steps.push_back(&s);
+    if (s.load.completed == 0 || !(s.window > 0)) continue;
+    cpu_steps.push_back(&s);
+    if (!s.stopped_early) steps.push_back(&s);
   }
   if (steps.empty()) throw std::invalid_argument("no usable step (each stopped early or empty)");
-  // A step that a guard stopped still measured its CPU, dials and exits over its (shorter)
-  // window, and those are the steps that dial most: the CPU fits use them too.
-  std::vector<const calibration_step*> cpu_steps;
-  for (const calibration_step& s : all) {
-    if (std::find(opt.leave_out.begin(), opt.leave_out.end(), s.index) != opt.leave_out.end())
-      continue;
-    if (s.load.completed > 0 && s.window > 0) cpu_steps.push_back(&s);
-  }
   const std::string label = opt.label.empty() ? steps.back()->label : opt.label;
 
   scenario& m = out.model;
@@ -309,8 +308,8 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     std::vector<std::string> lines;
     fd = fit_owner("database", db, lines);
     for (const std::string& l : lines)  // dials and closes were taken out on purpose
-      if (!life_measured || (l.find("dial cost") == std::string::npos &&
-                             l.find("close cost") == std::string::npos))
+      if (!life_measured ||
+          (l.find("dial cost") == std::string::npos && l.find("close cost") == std::string::npos))
         out.not_fitted.push_back(l);
     demands["database"] = fd.report;
   } else {
@@ -350,16 +349,15 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   m.query_cold_db_cpu = exponential_or_none(share_cold_query * rest);
   m.close_db_cpu = exponential_or_none(share_exit * rest);
   out.assumptions.push_back("a connection's CPU after the fork is split " +
-                            fmt(share_backend_start) + " backend start, " +
-                            fmt(share_cold_query) + " cold first query, " + fmt(share_exit) +
-                            " exit (DESIGN.md)");
-  out.report["connection"] = {{"fork_cpu", fork},
-                              {"life_cpu", life},
-                              {"dials_measured", fork_dials},
-                              {"connections_ended", ended},
-                              {"life_from", life_measured ? "ended backends' CPU (/proc)"
-                                                          : "least squares on dials"},
-                              {"fitted", fork_dials > 0 && (life_measured || fd.dial_fitted)}};
+                            fmt(share_backend_start) + " backend start, " + fmt(share_cold_query) +
+                            " cold first query, " + fmt(share_exit) + " exit (DESIGN.md)");
+  out.report["connection"] = {
+      {"fork_cpu", fork},
+      {"life_cpu", life},
+      {"dials_measured", fork_dials},
+      {"connections_ended", ended},
+      {"life_from", life_measured ? "ended backends' CPU (/proc)" : "least squares on dials"},
+      {"fitted", fork_dials > 0 && (life_measured || fd.dial_fitted)}};
 
   // Work on the host that is none of the three: other processes, and the service's and the
   // database's CPU per second whatever the rate.
@@ -503,7 +501,8 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   // The tail's run-to-run spread at low load, where p99 is delays rather than queueing: the
   // p99 (all requests) of repeats of the same step, at rates up to half the run's highest.
   std::map<std::string, double> top_rate;
-  for (const calibration_step* s : steps) top_rate[s->label] = std::max(top_rate[s->label], s->rate);
+  for (const calibration_step* s : steps)
+    top_rate[s->label] = std::max(top_rate[s->label], s->rate);
   std::map<std::pair<std::string, double>, std::vector<double>> tails;
   for (const calibration_step* s : steps) {
     const double p99 = s->load.latency_all.percentile(99);
@@ -515,13 +514,14 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   if (!tail_groups.empty()) {
     variability_fit v = fit_speed_factor(tail_groups);
     m.delay_sigma = std::min(v.sigma, 1.5);
-    out.report["tail_variability"] = {{"delay_sigma", v.sigma},
-                                      {"sigma_low", v.sigma_low},
-                                      {"sigma_high", v.sigma_high},
-                                      {"confidence", v.confidence},
-                                      {"degrees_of_freedom", v.degrees_of_freedom},
-                                      {"measure", "p99 of all requests, steps at <= half the top rate"},
-                                      {"note", v.note}};
+    out.report["tail_variability"] = {
+        {"delay_sigma", v.sigma},
+        {"sigma_low", v.sigma_low},
+        {"sigma_high", v.sigma_high},
+        {"confidence", v.confidence},
+        {"degrees_of_freedom", v.degrees_of_freedom},
+        {"measure", "p99 of all requests, steps at <= half the top rate"},
+        {"note", v.note}};
   } else {
     out.not_fitted.push_back(
         "run-to-run variability of the tail: no low-load step was measured twice (--repeats 2)");

@@ -46,6 +46,21 @@ snapshot take(const calibration_target& t) {
   return s;
 }
 
+// The setting as the service reports it: gauges and headroom_pool_info's labels.
+std::optional<pool_setting> pool_setting_of(const metrics_snapshot& m) {
+  auto open = m.value("headroom_pool_max_open");
+  if (!open) return std::nullopt;
+  pool_setting p;
+  p.max_open = static_cast<int>(*open);
+  if (auto idle = m.value("headroom_pool_max_idle")) p.max_idle = static_cast<int>(*idle);
+  for (const metric_sample* s : m.series("headroom_pool_info")) {
+    if (auto it = s->labels.find("go_version"); it != s->labels.end()) p.go_version = it->second;
+    if (auto it = s->labels.find("waiter_order"); it != s->labels.end())
+      p.waiter_order = it->second;
+  }
+  return p;
+}
+
 }  // namespace
 
 metrics_reading read_service_metrics(const std::string& before_text,
@@ -53,17 +68,7 @@ metrics_reading read_service_metrics(const std::string& before_text,
   metrics_snapshot before = metrics_snapshot::parse(before_text);
   metrics_snapshot after = metrics_snapshot::parse(after_text);
   metrics_reading r;
-  if (auto open = after.value("headroom_pool_max_open")) {
-    pool_setting p;
-    p.max_open = static_cast<int>(*open);
-    if (auto idle = after.value("headroom_pool_max_idle")) p.max_idle = static_cast<int>(*idle);
-    for (const metric_sample* s : after.series("headroom_pool_info")) {
-      if (auto it = s->labels.find("go_version"); it != s->labels.end()) p.go_version = it->second;
-      if (auto it = s->labels.find("waiter_order"); it != s->labels.end())
-        p.waiter_order = it->second;
-    }
-    r.pool = p;
-  }
+  r.pool = pool_setting_of(after);
   metrics_delta d(std::move(before), std::move(after));
   service_counters& c = r.counters;
   c.requests = d.counter_sum("http_request_seconds_count", {{"path", "/"}});
@@ -81,8 +86,7 @@ metrics_reading read_service_metrics(const std::string& before_text,
 }
 
 std::optional<pool_setting> current_pool_setting(const std::string& metrics_url) {
-  const std::string text = fetch_metrics_text(metrics_url);
-  return read_service_metrics(text, text).pool;
+  return pool_setting_of(scrape_metrics(metrics_url));
 }
 
 calibration_step calibration_runner::run(
@@ -125,6 +129,7 @@ calibration_step calibration_runner::run(
     }
     // Runnable tasks through the measured part, for a kernel without /proc/schedstat: /proc/stat's
     // procs_running ten times a second (less this thread, which is running as it reads).
+    if (before->run_queue) return;  // schedstat's totals give the mean exactly
     while (!cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return run_over; })) {
       try {
         runnable_sum += std::max(0, read_host_cpu_times().procs_running - 1);
@@ -159,7 +164,8 @@ calibration_step calibration_runner::run(
     step_progress sp;
     sp.elapsed = p.elapsed;
     sp.p99 = p.p99;
-    sp.failed_fraction = p.sent > 0 ? static_cast<double>(p.failed) / static_cast<double>(p.sent) : 0;
+    sp.failed_fraction =
+        p.sent > 0 ? static_cast<double>(p.failed) / static_cast<double>(p.sent) : 0;
     if (!stop_reason.empty() || p.elapsed < 1) return;  // the first whole second
     std::string why = stop_check ? stop_check(sp) : "";
     if (!why.empty()) {
@@ -188,7 +194,8 @@ calibration_step calibration_runner::run(
   }
   if (before->service || before->database) {
     local_cpu c;
-    if (before->service && after.service) c.service = (*after.service - *before->service).total_seconds;
+    if (before->service && after.service)
+      c.service = (*after.service - *before->service).total_seconds;
     if (before->database && after.database) {
       process_cpu_delta d = *after.database - *before->database;
       c.database = d.total_seconds;

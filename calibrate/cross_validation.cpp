@@ -15,13 +15,6 @@ namespace {
 
 json::value finite_or_null(double x) { return std::isfinite(x) ? json::value(x) : nullptr; }
 
-std::string ms(double seconds) {
-  if (!std::isfinite(seconds)) return "inf";
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(seconds < 0.01 ? 2 : 1) << seconds * 1e3;
-  return os.str();
-}
-
 double number(const json::object& o, const char* k) {
   auto it = o.find(k);
   if (it == o.end()) return NAN;
@@ -33,6 +26,13 @@ double number(const json::object& o, const char* k) {
 }
 
 }  // namespace
+
+std::string format_ms(double seconds) {
+  if (!std::isfinite(seconds)) return "fell over";
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(seconds < 0.01 ? 2 : 1) << seconds * 1e3;
+  return os.str();
+}
 
 double achieved_rate(const calibration_step& s) {
   const double d = s.load.duration > 0 ? s.load.duration : s.window;
@@ -99,7 +99,7 @@ std::string calibration_summary(const calibration_file& f, const latency_slo& sl
     char line[256];
     std::snprintf(line, sizeof line, "  %-28.28s %7g  %3d  %9.1f  %9s  %7llu  %7.1f  %10.3f%s\n",
                   s.label.c_str(), s.rate, s.repeat + 1, achieved_rate(s),
-                  ms(measured_quantile(s, slo.quantile)).c_str(),
+                  format_ms(measured_quantile(s, slo.quantile)).c_str(),
                   static_cast<unsigned long long>(s.load.failed()), dials, cpu,
                   s.stopped_early ? "  (stopped)" : "");
     out << line;
@@ -110,8 +110,9 @@ std::string calibration_summary(const calibration_file& f, const latency_slo& sl
   }
   const scenario& m = *f.model;
   out << "Fitted (seconds of CPU unless said):\n"
-      << "  per request: service " << m.parse_cpu.mean() + m.query_service_cpu.mean() + m.respond_cpu.mean()
-      << ", database " << m.query_db_cpu.mean() << ", generator " << m.generator_cpu.mean() << "\n"
+      << "  per request: service "
+      << m.parse_cpu.mean() + m.query_service_cpu.mean() + m.respond_cpu.mean() << ", database "
+      << m.query_db_cpu.mean() << ", generator " << m.generator_cpu.mean() << "\n"
       << "  per runnable task and request: service " << m.service_cpu_per_runnable << ", database "
       << m.database_cpu_per_runnable << "\n"
       << "  per connection: fork " << m.dial_fork.mean() << ", backend start " << m.dial_cpu.mean()
@@ -141,7 +142,7 @@ std::string calibration_summary(const calibration_file& f, const latency_slo& sl
       char line[256];
       if (!r.at("predicted").is_object()) {
         std::snprintf(line, sizeof line, "  %-7g  %11s   (no prediction: %s)\n", number(r, "rate"),
-                      ms(number(meas, "quantile")).c_str(),
+                      format_ms(number(meas, "quantile")).c_str(),
                       r.contains("error") ? std::string(r.at("error").as_string()).c_str() : "");
         out << line;
         continue;
@@ -154,8 +155,9 @@ std::string calibration_summary(const calibration_file& f, const latency_slo& sl
       const double med = p.at("median").is_null() ? INFINITY : number(p, "median");
       const double hi = p.at("high").is_null() ? INFINITY : number(p, "high");
       std::snprintf(line, sizeof line, "  %-7g  %11s   %9s [%s - %s]   %6.2f  %s\n",
-                    number(r, "rate"), ms(number(meas, "quantile")).c_str(), ms(med).c_str(),
-                    ms(lo).c_str(), ms(hi).c_str(), number(p, "p_slo"), in ? "yes" : "no");
+                    number(r, "rate"), format_ms(number(meas, "quantile")).c_str(),
+                    format_ms(med).c_str(), format_ms(lo).c_str(), format_ms(hi).c_str(),
+                    number(p, "p_slo"), in ? "yes" : "no");
       out << line;
     }
     out << "  " << inside << " of " << n << " measured inside the predicted interval\n";

@@ -17,13 +17,17 @@ namespace headroom::calibrate {
 // One row per usable step: {"index", "label", "rate", "repeat", "measured": {"achieved",
 // "quantile"}, "predicted": {"stable", "p_stable", "low", "median", "high", "p_slo",
 // "throughput"}, "inside"} (seconds; the quantile is the SLO's). `progress(i, n)` before each.
-boost::json::array cross_validate(const std::vector<calibration_step>& steps,
-                                  const calibration_fit_options& options, const latency_slo& slo,
-                                  const std::function<void(std::size_t, std::size_t)>& progress = {});
+boost::json::array cross_validate(
+    const std::vector<calibration_step>& steps, const calibration_fit_options& options,
+    const latency_slo& slo, const std::function<void(std::size_t, std::size_t)>& progress = {});
 
 // The file as a person reads it: steps, fitted parameters, what was not fitted, the
 // cross-validation.
 std::string calibration_summary(const calibration_file& f, const latency_slo& slo);
+
+// Seconds as milliseconds for a table (2 decimals under 10 ms, else 1); "fell over" for a run
+// that did not finish (+inf).
+std::string format_ms(double seconds);
 
 // What one live step measured, as the plan and validate read it: achieved rate and the SLO's
 // percentile of all requests (failed and censored ones included).

@@ -67,8 +67,9 @@ class interrupt_watch {
     signals_.async_wait([this, &runner](const boost::system::error_code& ec, int) {
       if (ec) return;
       interrupted_ = true;
-      std::fprintf(stderr, "\nheadroom calibrate: stopping: the steps measured so far are kept "
-                           "(Ctrl-C again to quit now)\n");
+      std::fprintf(stderr,
+                   "\nheadroom calibrate: stopping: the steps measured so far are kept "
+                   "(Ctrl-C again to quit now)\n");
       runner.request_stop();
       signals_.async_wait([](const boost::system::error_code& e, int) {
         if (!e) std::_Exit(130);
@@ -118,21 +119,28 @@ std::string time_left(double seconds) {
   return buf;
 }
 
+// What the fit is told, the same for every fit a command makes (after each step, cross-
+// validation, --refit).
+cal::calibration_fit_options fit_options(const calibrate_args& a, const std::string& label,
+                                         const latency_slo& slo) {
+  cal::calibration_fit_options fo;
+  fo.label = label;
+  fo.exclude_generator = a.exclude_generator;
+  fo.slo_quantile = slo.quantile;
+  fo.slo_latency = slo.latency;
+  return fo;
+}
+
 // --refit: the steps already in the file, fitted again with this Headroom's fit; no load sent.
 void refit(const calibrate_args& a, const latency_slo& slo) {
   cal::calibration_file file = cal::read_calibration_file(a.out);
   if (file.steps.empty()) throw std::invalid_argument(a.out + ": no measured step to fit");
-  cal::calibration_fit_options fo;
-  fo.label = a.label;
-  fo.exclude_generator = a.exclude_generator;
-  fo.slo_quantile = slo.quantile;
-  fo.slo_latency = slo.latency;
+  cal::calibration_fit_options fo = fit_options(a, a.label, slo);
   cal::calibration_fit fit = cal::fit_calibration(file.steps, fo);
   file.model = fit.model;
   file.fit = fit.report;
   file.provenance["slo"] = a.slo;
-  if (!a.no_cross_validation)
-    file.cross_validation = cal::cross_validate(file.steps, fo, slo);
+  if (!a.no_cross_validation) file.cross_validation = cal::cross_validate(file.steps, fo, slo);
   cal::write_calibration_file(a.out, file);
   std::ostream& text = a.json.to_stdout() ? std::cerr : std::cout;
   text << cal::calibration_summary(file, slo) << "refitted " << a.out << "\n";
@@ -167,7 +175,8 @@ void run_calibrate(const calibrate_args& a) {
     cal::open_loop_generator probe(target.load);
     probe.check_reachable();
   }
-  target.metrics_url = metrics_url_for(a.metrics, target.load.targets.front(), "headroom calibrate");
+  target.metrics_url =
+      metrics_url_for(a.metrics, target.load.targets.front(), "headroom calibrate");
   find_local_processes(a, t, target);
 
   cal::calibration_file file;
@@ -207,11 +216,7 @@ void run_calibrate(const calibrate_args& a) {
   const auto started = std::chrono::steady_clock::now();
 
   auto refit_and_save = [&] {
-    cal::calibration_fit_options fo;
-    fo.label = label;
-    fo.exclude_generator = a.exclude_generator;
-    fo.slo_quantile = slo.quantile;
-    fo.slo_latency = slo.latency;
+    cal::calibration_fit_options fo = fit_options(a, label, slo);
     try {
       cal::calibration_fit fit = cal::fit_calibration(file.steps, fo);
       file.model = fit.model;
@@ -227,31 +232,34 @@ void run_calibrate(const calibrate_args& a) {
     if (watch.interrupted()) break;
     const double per_step = a.step_duration + a.warmup;
     const std::size_t n = plan.planned();
-    std::fprintf(stderr, "step %zu of %s%zu: %s req/s%s, %s s ... (about %s left)\n",
-                 step->index + 1, plan.stop_reason().empty() ? "~" : "", n, fmt(step->rate).c_str(),
-                 step->repeat > 0 ? (" (repeat " + std::to_string(step->repeat + 1) + ")").c_str() : "",
-                 fmt(per_step).c_str(), time_left(per_step * static_cast<double>(n - step->index)).c_str());
+    std::fprintf(
+        stderr, "step %zu of %s%zu: %s req/s%s, %s s ... (about %s left)\n", step->index + 1,
+        plan.stop_reason().empty() ? "~" : "", n, fmt(step->rate).c_str(),
+        step->repeat > 0 ? (" (repeat " + std::to_string(step->repeat + 1) + ")").c_str() : "",
+        fmt(per_step).c_str(), time_left(per_step * static_cast<double>(n - step->index)).c_str());
     cal::planned_step ps = *step;
     ps.index = first_index + step->index;
     cal::calibration_step s = runner.run(ps, label, [&](const cal::step_progress& p) {
       if (tty)
-        std::fprintf(stderr, "\r  %5.1f s  p99 %8.2f ms  failed %5.2f %%   ", p.elapsed, p.p99 * 1e3,
-                     100 * p.failed_fraction);
+        std::fprintf(stderr, "\r  %5.1f s  p99 %8.2f ms  failed %5.2f %%   ", p.elapsed,
+                     p.p99 * 1e3, 100 * p.failed_fraction);
       return plan.abort_reason(p.p99, p.failed_fraction);
     });
     if (tty) std::fprintf(stderr, "\r");
-    if (label.empty()) label = s.pool ? "max_open " + std::to_string(s.pool->max_open) + ", max_idle " +
-                                            std::to_string(s.pool->max_idle)
-                                      : "run " + std::to_string(first_index / 1000 + 1);
+    if (label.empty())
+      label = s.pool ? "max_open " + std::to_string(s.pool->max_open) + ", max_idle " +
+                           std::to_string(s.pool->max_idle)
+                     : "run " + std::to_string(first_index / 1000 + 1);
     s.label = label;
     const double measured = s.load.duration > 0 ? s.load.duration : a.step_duration;
     cal::step_outcome o;
     o.rate = s.rate;
     o.achieved = static_cast<double>(s.load.completed) / measured;
     o.latency_quantile = s.load.latency_all.percentile(100 * slo.quantile);
-    o.failed_fraction = s.load.scheduled > 0 ? static_cast<double>(s.load.failed() + s.load.unsent) /
-                                                   static_cast<double>(s.load.scheduled)
-                                             : 0;
+    o.failed_fraction = s.load.scheduled > 0
+                            ? static_cast<double>(s.load.failed() + s.load.unsent) /
+                                  static_cast<double>(s.load.scheduled)
+                            : 0;
     o.stopped_early = s.stopped_early;
     std::fprintf(stderr, "  achieved %s req/s, %s %s ms, failed %s %%%s\n", fmt(o.achieved).c_str(),
                  slo.name().c_str(), fmt(o.latency_quantile * 1e3).c_str(),
@@ -261,7 +269,8 @@ void run_calibrate(const calibrate_args& a) {
     plan.record(o);
     refit_and_save();
   }
-  if (!plan.stop_reason().empty()) std::fprintf(stderr, "ramp ended %s\n", plan.stop_reason().c_str());
+  if (!plan.stop_reason().empty())
+    std::fprintf(stderr, "ramp ended %s\n", plan.stop_reason().c_str());
   refit_and_save();
   if (!file.model) {
     std::cerr << "headroom calibrate: the fit failed (" << boost::json::serialize(file.fit)
@@ -270,14 +279,11 @@ void run_calibrate(const calibrate_args& a) {
     return;
   }
   if (!a.no_cross_validation && !watch.interrupted()) {
-    cal::calibration_fit_options fo;
-    fo.label = label;
-    fo.exclude_generator = a.exclude_generator;
-    fo.slo_quantile = slo.quantile;
-    fo.slo_latency = slo.latency;
-    file.cross_validation = cal::cross_validate(file.steps, fo, slo, [&](std::size_t i, std::size_t n) {
-      if (tty) std::fprintf(stderr, "\rcross-validation: step %zu of %zu   ", i + 1, n);
-    });
+    cal::calibration_fit_options fo = fit_options(a, label, slo);
+    file.cross_validation =
+        cal::cross_validate(file.steps, fo, slo, [&](std::size_t i, std::size_t n) {
+          if (tty) std::fprintf(stderr, "\rcross-validation: step %zu of %zu   ", i + 1, n);
+        });
     if (tty) std::fprintf(stderr, "\r");
     cal::write_calibration_file(a.out, file);
   }

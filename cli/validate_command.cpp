@@ -42,13 +42,6 @@ struct validate_args {
   json_output json;
 };
 
-std::string ms(double seconds) {
-  if (!std::isfinite(seconds)) return "fell over";
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(seconds < 0.01 ? 2 : 1) << seconds * 1e3;
-  return os.str();
-}
-
 double median_of(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
@@ -63,8 +56,9 @@ void run_validate(const validate_args& a) {
   }
   cal::calibration_file file = cal::read_calibration_file(a.calibration);
   if (!file.model)
-    throw std::invalid_argument(a.calibration + ": holds no fitted model (the calibration's fit "
-                                                "failed or was interrupted before one step)");
+    throw std::invalid_argument(a.calibration +
+                                ": holds no fitted model (the calibration's fit "
+                                "failed or was interrupted before one step)");
   const auto prov = [&](const char* k, const std::string& fallback) {
     auto it = file.provenance.find(k);
     return it != file.provenance.end() && it->value().is_string()
@@ -151,8 +145,8 @@ void run_validate(const validate_args& a) {
   // The table.
   std::ostringstream out;
   out << "validate " << a.calibration << " against " << a.target << " ("
-      << (setting ? setting->text() : std::string("setting unknown")) << "), " << slo.text()
-      << ", " << a.repeats << " runs of " << target.step_duration << " s per case\n";
+      << (setting ? setting->text() : std::string("setting unknown")) << "), " << slo.text() << ", "
+      << a.repeats << " runs of " << target.step_duration << " s per case\n";
   out << "  rate     predicted " << slo.name() << " median [5-95 %]      P(SLO)  measured "
       << slo.name() << " min / median / max      error   inside  throughput pred / meas\n";
   json::array rows;
@@ -166,12 +160,14 @@ void run_validate(const validate_args& a) {
       if (q >= l.low && q <= l.high) ++inside;
     const double error = std::isfinite(l.median) && med > 0 ? (l.median - med) / med : NAN;
     char error_text[32] = "     -";  // no error when either side fell over
-    if (std::isfinite(error)) std::snprintf(error_text, sizeof error_text, "%+5.0f %%", 100 * error);
+    if (std::isfinite(error))
+      std::snprintf(error_text, sizeof error_text, "%+5.0f %%", 100 * error);
     char line[320];
     std::snprintf(line, sizeof line,
                   "  %-7g  %9s [%s - %s] ms  %5.2f  %9s / %s / %s ms  %s  %d of %zu  %.0f / %.0f\n",
-                  c.rate, ms(l.median).c_str(), ms(l.low).c_str(), ms(l.high).c_str(), l.p_slo,
-                  ms(lo).c_str(), ms(med).c_str(), ms(hi).c_str(), error_text, inside,
+                  c.rate, cal::format_ms(l.median).c_str(), cal::format_ms(l.low).c_str(),
+                  cal::format_ms(l.high).c_str(), l.p_slo, cal::format_ms(lo).c_str(),
+                  cal::format_ms(med).c_str(), cal::format_ms(hi).c_str(), error_text, inside,
                   c.measured_q.size(), l.throughput_median, median_of(c.measured_rate));
     out << line;
     json::array mq, mr;
@@ -211,10 +207,12 @@ void add_validate_command(CLI::App& app) {
   sub->add_option("--target", a->target, "URL of the service, http://host:port/path")->required();
   sub->add_option("--cases", a->cases, "Offered rates to measure, requests/s: r1,r2,...")
       ->required();
-  sub->add_option("--repeats", a->repeats, "Live runs per case, interleaved")->capture_default_str();
+  sub->add_option("--repeats", a->repeats, "Live runs per case, interleaved")
+      ->capture_default_str();
   add_duration_flag(sub, "--step-duration", a->step_duration,
                     "Measured length of each run (default: the calibration's)");
-  add_duration_flag(sub, "--warmup", a->warmup, "Sent before each run, not measured (default: the calibration's)");
+  add_duration_flag(sub, "--warmup", a->warmup,
+                    "Sent before each run, not measured (default: the calibration's)");
   sub->add_option("--method", a->method, "HTTP method (default: the calibration's)");
   sub->add_option("--header", a->headers, "'Name: value' (default: the calibration's)");
   sub->add_option("--body", a->body_file, "Request body from FILE (default: the calibration's)");
