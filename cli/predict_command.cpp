@@ -18,6 +18,8 @@ namespace {
 struct predict_options {
   std::string scenario_file, calibration_file;
   std::optional<double> rate, cores, wait_timeout, precision, run_length, run_warmup;
+  std::optional<double> service_cores, database_cores, database_rtt;
+  std::optional<int> instances, database_max_connections;
   std::optional<std::string> slo;
   std::optional<int> max_open, max_idle, workers, threads;
   std::optional<std::uint64_t> requests, seed;
@@ -32,6 +34,15 @@ void apply_overrides(scenario& s, const predict_options& o) {
     s.arrivals.rate = *o.rate;
   }
   if (o.cores) s.cores = *o.cores;
+  if (o.instances) s.deployment.instances = *o.instances;
+  if (o.service_cores) s.deployment.service_cores = *o.service_cores;
+  if (o.database_cores) s.deployment.database_cores = *o.database_cores;
+  if (o.database_rtt) {
+    if (!(*o.database_rtt >= 0)) throw scenario_error("--db-rtt: must be >= 0");
+    s.deployment.database_rtt =
+        *o.database_rtt > 0 ? distribution::deterministic(*o.database_rtt) : distribution::none();
+  }
+  if (o.database_max_connections) s.deployment.database_max_connections = *o.database_max_connections;
   if (o.max_open) s.pool.max_open = *o.max_open;
   if (o.max_idle) s.pool.max_idle = *o.max_idle;
   if (o.workers) s.workers = *o.workers;
@@ -85,6 +96,8 @@ void run_predict(const predict_options& o) {
       std::cerr << "headroom predict: warning: the p99 interval did not reach +-"
                 << s.run.target_half_width * 100 << " % within run.max_replications ("
                 << s.run.max_replications << ")\n";
+    if (std::string w = database_connections_warning(s, p); !w.empty())
+      std::cerr << "headroom predict: warning: " << w << "\n";
     // An overloaded scenario is an answer, not an error: exit 0, reported as unstable.
     set_exit_code(0);
   } catch (const scenario_error& e) {
@@ -124,6 +137,21 @@ void add_predict_command(CLI::App& app) {
       "--workers", opts->workers,
       "workers: requests served at once (count; 0 = unlimited; the service's default is 64)");
   sub->add_option("--cores", opts->cores, "cpu.cores: CPU cores shared by all work (count)");
+  sub->add_option("--instances", opts->instances,
+                  "deployment.instances: service instances sharing the one database, each with "
+                  "its own workers and pool; --rate is split among them at random (count)");
+  sub->add_option("--service-cores", opts->service_cores,
+                  "deployment.service_cores: cores of each instance's own host; > 0 splits the "
+                  "service from the database (count; 0 = co-located on --cores)");
+  sub->add_option("--db-cores", opts->database_cores,
+                  "deployment.database_cores: cores of the database's host in a split "
+                  "deployment (count)");
+  add_duration_flag(sub, "--db-rtt", opts->database_rtt,
+                    "deployment.database_rtt: service-database round trip in a split deployment, "
+                    "added to every query, dial and release");
+  sub->add_option("--db-max-connections", opts->database_max_connections,
+                  "deployment.database_max_connections: PostgreSQL's max_connections, checked "
+                  "against the peak of open connections (count; default 100)");
   sub->add_option("--requests", opts->requests,
                   "run.requests: measured requests per replication (count)");
   sub->add_option("--seed", opts->seed, "run.seed: seed of every random stream (integer)");
