@@ -14,6 +14,11 @@ replication_measurement::replication_measurement(const scenario& s, std::uint64_
       pool_areas_(deployment.instances.size()),
       open_by_instance_(deployment.instances.size(), 0) {
   result_.pool.dials_by_instance.assign(deployment.instances.size(), 0);
+  // A run stopped during warm-up is measured from time 0, when every figure was zero.
+  const std::size_t hosts = deployment.hosts.size();
+  window_start_.cpu_busy.assign(hosts, 0);
+  window_start_.cpu_demand.assign(hosts, 0);
+  window_start_.cpu_jobs.assign(hosts, 0);
   phase_recorded_[phase_queue] = s.workers > 0;
   phase_recorded_[phase_wait] = s.use_pool && s.pool.max_open > 0;
   phase_recorded_[phase_dial] = s.use_pool;
