@@ -11,6 +11,7 @@ replication_measurement::replication_measurement(const scenario& s, std::uint64_
     : scenario_(s),
       measured_requests_(measured_requests),
       deployment_(deployment),
+      instances_(deployment.instances),
       pool_areas_(deployment.instances.size()),
       open_by_instance_(deployment.instances.size(), 0) {
   result_.pool.dials_by_instance.assign(deployment.instances.size(), 0);
@@ -64,7 +65,7 @@ void replication_measurement::open_window(double now) {
   window_start_ = take_snapshot(now);
   in_flight_integrated_to_ = now;
   for (pool_areas& a : pool_areas_) a.integrated_to = now;
-  for (std::uint32_t i = 0; i < open_by_instance_.size(); ++i) pool_decided(i);
+  for (std::uint32_t i = 0; i < open_by_instance_.size(); ++i) open_count_changed(i);
 }
 
 void replication_measurement::begin_second_half(double now) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "deployment_resources.hpp"
@@ -55,7 +56,7 @@ class replication_measurement {
   // one, integrated.
   void accumulate_pool_averages(std::uint32_t i, double now) {
     if (!window_open_) return;
-    const pool_stats& st = deployment_.instances[i].pool.stats();
+    const pool_stats& st = instances_[i].pool.stats();
     pool_areas& a = pool_areas_[i];
     double dt = now - a.integrated_to;
     a.open += st.open * dt;
@@ -63,11 +64,11 @@ class replication_measurement {
     a.in_use += st.in_use * dt;
     a.integrated_to = now;
   }
-  // After every decision of instance i's pool: the peaks of open connections, that instance's
-  // and the database's (all instances' at once).
-  void pool_decided(std::uint32_t i) {
+  // After a decision of instance i's pool that opened or closed connections: the peaks of open
+  // connections, that instance's and the database's (all instances' at once).
+  void open_count_changed(std::uint32_t i) {
     if (!window_open_) return;
-    const int open = deployment_.instances[i].pool.stats().open;
+    const int open = instances_[i].pool.stats().open;
     open_now_ += open - open_by_instance_[i];
     open_by_instance_[i] = open;
     result_.pool.peak_open = std::max(result_.pool.peak_open, open);
@@ -131,6 +132,7 @@ class replication_measurement {
   const std::uint64_t measured_requests_;
   // Not const: reading a busy-time integral brings it up to date.
   deployment_resources& deployment_;
+  std::span<const service_instance> instances_;  // deployment_'s, for the per-decision calls
 
   bool window_open_ = false, window_closed_ = false, in_first_half_ = true;
   snapshot window_start_, window_end_;
