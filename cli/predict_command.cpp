@@ -42,7 +42,8 @@ void apply_overrides(scenario& s, const predict_options& o) {
     s.deployment.database_rtt =
         *o.database_rtt > 0 ? distribution::deterministic(*o.database_rtt) : distribution::none();
   }
-  if (o.database_max_connections) s.deployment.database_max_connections = *o.database_max_connections;
+  if (o.database_max_connections)
+    s.deployment.database_max_connections = *o.database_max_connections;
   if (o.max_open) s.pool.max_open = *o.max_open;
   if (o.max_idle) s.pool.max_idle = *o.max_idle;
   if (o.workers) s.workers = *o.workers;

@@ -85,8 +85,8 @@ std::string name_overloaded_resource(const scenario& s, const overload_evidence&
     os << "all " << s.workers << " workers" << each << " busy, " << e.worker_queue
        << " requests queued";
   } else if (s.use_pool && s.pool.max_open > 0 && e.connection_waiters > 0) {
-    os << "all " << s.pool.max_open << " connections" << each << " busy, "
-       << e.connection_waiters << " requests waiting";
+    os << "all " << s.pool.max_open << " connections" << each << " busy, " << e.connection_waiters
+       << " requests waiting";
   } else {
     os << "CPU demand " << cpu << " x capacity, dial demand " << fork << " x capacity";
   }

@@ -28,8 +28,8 @@ std::optional<std::string> growing_backlog(
 // What an overloaded run offered its resources: over the measured window, or over the whole run
 // when it stopped during warm-up. The queues are as they stood when it stopped.
 struct overload_evidence {
-  double seconds = 1;            // how long the evidence covers
-  double cpu_seconds = 0;        // CPU work offered in that time, every owner's
+  double seconds = 1;      // how long the evidence covers
+  double cpu_seconds = 0;  // CPU work offered in that time, every owner's
   // The same by host in a split deployment: the database's, and all instances' together.
   double database_cpu_seconds = 0, service_cpu_seconds = 0;
   std::uint64_t dials = 0;       // dials started in that time (each one a postmaster fork)

@@ -106,8 +106,8 @@ void validate(const scenario& s) {
   field_check(d.instances <= 10000, "deployment.instances", "at most 10,000");
   field_check(std::isfinite(d.service_cores) && d.service_cores >= 0, "deployment.service_cores",
               "must be >= 0 (0 = co-located: everything shares cpu.cores)");
-  field_check(std::isfinite(d.database_cores) && d.database_cores >= 0,
-              "deployment.database_cores", "must be > 0 in a split deployment");
+  field_check(std::isfinite(d.database_cores) && d.database_cores >= 0, "deployment.database_cores",
+              "must be > 0 in a split deployment");
   if (colocated(s)) {
     // Co-located these would be ignored: say so rather than predict something else.
     field_check(d.database_cores == 0, "deployment.database_cores",
@@ -166,8 +166,7 @@ std::string overload_check(const scenario& s) {
     database_cores << d.database_cores << " cores, shared by " << d.instances << " instances";
     double service_ratio =
         (rate / d.instances * service) / d.service_cores + s.background_utilization;
-    consider(service_ratio,
-             format_ratio("service CPU demand", service_ratio, service_cores.str()));
+    consider(service_ratio, format_ratio("service CPU demand", service_ratio, service_cores.str()));
     double database_ratio =
         (rate * s.query_db_cpu.mean()) / d.database_cores + s.background_utilization;
     consider(database_ratio,
@@ -487,7 +486,8 @@ live_run_estimate predict_live_runs(const scenario& s, int runs) {
     if (s.run.slo_latency > 0 && v <= s.run.slo_latency) ++met;
     q.push_back(v);
     tput.push_back(x.throughput);
-    // Late among the requests the run meant to measure (some never finished in a run that fell over).
+    // Late among the requests the run meant to measure (some never finished in a run that fell
+    // over).
     late += static_cast<double>(x.late) / static_cast<double>(r.run.requests);
   }
   out.runs = static_cast<int>(reps.size());

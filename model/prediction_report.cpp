@@ -91,20 +91,21 @@ json::value prediction_to_json(const scenario& s, const prediction& p) {
   if (p.live.computed) {
     const live_run_estimate& l = p.live;
     auto finite = [](double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); };
-    o["live_run"] = json::object{{"length", l.length},
-                                 {"warmup", l.warmup},
-                                 {"runs", l.runs},
-                                 {"quantile", l.quantile},
-                                 {"low", finite(l.low)},
-                                 {"median", finite(l.median)},
-                                 {"high", finite(l.high)},
-                                 {"p_stable", l.p_stable},
-                                 {"p_slo", l.p_slo >= 0 ? json::value(l.p_slo) : nullptr},
-                                 {"slo_latency", s.run.slo_latency > 0 ? json::value(s.run.slo_latency) : nullptr},
-                                 {"throughput_low", l.throughput_low},
-                                 {"throughput_median", l.throughput_median},
-                                 {"throughput_high", l.throughput_high},
-                                 {"late_fraction", l.late_fraction}};
+    o["live_run"] = json::object{
+        {"length", l.length},
+        {"warmup", l.warmup},
+        {"runs", l.runs},
+        {"quantile", l.quantile},
+        {"low", finite(l.low)},
+        {"median", finite(l.median)},
+        {"high", finite(l.high)},
+        {"p_stable", l.p_stable},
+        {"p_slo", l.p_slo >= 0 ? json::value(l.p_slo) : nullptr},
+        {"slo_latency", s.run.slo_latency > 0 ? json::value(s.run.slo_latency) : nullptr},
+        {"throughput_low", l.throughput_low},
+        {"throughput_median", l.throughput_median},
+        {"throughput_high", l.throughput_high},
+        {"late_fraction", l.late_fraction}};
   } else {
     o["live_run"] = nullptr;
   }
@@ -131,11 +132,10 @@ json::value prediction_to_json(const scenario& s, const prediction& p) {
                              {"peak_open", p.pool.peak_open}};
     // The shared database: every instance's connections and dials.
     const int limit = s.deployment.database_max_connections;
-    o["database"] = json::object{
-        {"peak_connections", p.database_peak_connections},
-        {"max_connections", limit},
-        {"over_max_connections", p.database_peak_connections > limit},
-        {"dials_per_s", estimate_json(p.database_dials_per_s)}};
+    o["database"] = json::object{{"peak_connections", p.database_peak_connections},
+                                 {"max_connections", limit},
+                                 {"over_max_connections", p.database_peak_connections > limit},
+                                 {"dials_per_s", estimate_json(p.database_dials_per_s)}};
   }
   // An invariant of stable runs only.
   o["littles_law"] =
@@ -159,8 +159,8 @@ std::string live_run_lines(const scenario& s, const prediction& p) {
   std::ostringstream qn;  // (a stream: g++ 12 warns falsely about "p" + std::string)
   qn << "p" << l.quantile * 100;
   const std::string q = qn.str();
-  os << "one live run of " << format_duration(l.length) << " (after "
-     << format_duration(l.warmup) << " warm-up), over " << l.runs << " simulated runs"
+  os << "one live run of " << format_duration(l.length) << " (after " << format_duration(l.warmup)
+     << " warm-up), over " << l.runs << " simulated runs"
      << (s.speed_sigma > 0 ? " with their own machine speed" : "") << ":\n";
   auto v = [](double x) {
     std::ostringstream o;
@@ -174,8 +174,8 @@ std::string live_run_lines(const scenario& s, const prediction& p) {
   os << "  " << q << " (all requests) " << v(l.median) << "; 90 % of runs within [" << v(l.low)
      << ", " << v(l.high) << "]";
   if (l.p_slo >= 0)
-    os << "; P(" << q << " < " << format_duration(s.run.slo_latency) << ") = "
-       << std::setprecision(2) << l.p_slo;
+    os << "; P(" << q << " < " << format_duration(s.run.slo_latency)
+       << ") = " << std::setprecision(2) << l.p_slo;
   os << std::setprecision(2) << "; runs that kept up: " << l.p_stable * 100 << " %\n";
   os << std::setprecision(1) << "  throughput " << l.throughput_median << " req/s ["
      << l.throughput_low << ", " << l.throughput_high << "]";
@@ -274,12 +274,12 @@ std::string long_run_table(const scenario& s, const prediction& p) {
   os << "\n";
   if (p.has_pool) {
     os << std::setprecision(1) << "pool" << (s.deployment.instances > 1 ? " (per instance)" : "")
-       << ": dials " << p.pool.dials_per_s.value << "/s, closes "
-       << p.pool.closes_per_s.value << "/s, waits " << p.pool.waits_per_s.value << "/s, timeouts "
+       << ": dials " << p.pool.dials_per_s.value << "/s, closes " << p.pool.closes_per_s.value
+       << "/s, waits " << p.pool.waits_per_s.value << "/s, timeouts "
        << p.pool.wait_timeouts_per_s.value << "/s, mean open " << std::setprecision(2)
        << p.pool.mean_open.value << ", idle " << p.pool.mean_idle.value << ", in use "
-       << p.pool.mean_in_use.value << ", peak open " << std::setprecision(0)
-       << p.pool.peak_open << "\n";
+       << p.pool.mean_in_use.value << ", peak open " << std::setprecision(0) << p.pool.peak_open
+       << "\n";
     os << "database: peak connections " << p.database_peak_connections << " (max_connections "
        << s.deployment.database_max_connections << "), dials " << std::setprecision(1)
        << p.database_dials_per_s.value << "/s"

@@ -154,8 +154,7 @@ void replication_measurement::add_utilization(replication_result& r, double w) c
     r.utilization.push_back(
         {"database_cpu", (end.cpu_busy[0] - start.cpu_busy[0]) / (database_cores * w)});
     // Demand by owner, over the cores that serve it (the generator runs on no host here).
-    const double cores_of[owner_count] = {instances * service_cores, database_cores, 0,
-                                          all_cores};
+    const double cores_of[owner_count] = {instances * service_cores, database_cores, 0, all_cores};
     for (int o = 0; o < owner_count; ++o)
       if (o != owner_generator)
         r.utilization.push_back({owner_names[o], cpu_seconds_by_owner_[o] / (cores_of[o] * w)});
@@ -166,8 +165,8 @@ void replication_measurement::add_utilization(replication_result& r, double w) c
       r.utilization.push_back({owner_names[o], cpu_seconds_by_owner_[o] / (cores * w)});
   }
   if (scenario_.workers > 0)
-    r.utilization.push_back({"workers", (end.workers_busy - start.workers_busy) /
-                                            (instances * scenario_.workers * w)});
+    r.utilization.push_back(
+        {"workers", (end.workers_busy - start.workers_busy) / (instances * scenario_.workers * w)});
   if (!scenario_.use_pool) return;
   r.utilization.push_back({"dial_server", (end.postmaster_busy - start.postmaster_busy) / w});
   double in_use = 0;

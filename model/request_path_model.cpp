@@ -123,7 +123,7 @@ struct request {
   double phases[phase_count] = {};  // seconds spent in each phase
   waiter_id waiter = 0;
   conn_id conn = 0;
-  bad_conn_retry retry;  // which try of Go's query loop this is
+  bad_conn_retry retry;        // which try of Go's query loop this is
   std::uint32_t instance = 0;  // the service instance serving it
   stage at = stage::parse;
   bool measured = false;  // arrived after warm-up
@@ -525,11 +525,9 @@ class request_path_sim {
     if (r.measured) {
       // As a client measures it: from arrival until the response is back, a failed wait's
       // 503 crossing the same network as a success.
-      double latency =
-          sojourn +
-          (scenario_.network_rtt.is_zero()
-               ? 0.0
-               : scenario_.network_rtt.sample(random_.rtt) * delay_factor_);
+      double latency = sojourn + (scenario_.network_rtt.is_zero()
+                                      ? 0.0
+                                      : scenario_.network_rtt.sample(random_.rtt) * delay_factor_);
       if (!failed) r.phases[phase_total] = latency;
       measurement_.measured_request_left(r.phases, sojourn, latency, failed);
     }
@@ -829,7 +827,7 @@ class request_path_sim {
   std::uint64_t events_ = 0;  // processed, warm-up included
   bool arrivals_done_ = false;
   std::uint64_t max_in_flight_;  // s.run's, read on every event (a member stays in a register)
-  double time_limit_;             // simulated seconds; past it the run is overloaded
+  double time_limit_;            // simulated seconds; past it the run is overloaded
   double speed_;                 // this run's machine speed: every CPU demand is multiplied by it
   double delay_factor_;          // and every delay (network, query, dial, release) by this
 };

@@ -57,11 +57,11 @@ inline pool_config service_default_pool() {
 // scenario.cores. Split: each instance has its own host of service_cores, and every instance
 // shares one database host of database_cores, reached over database_rtt.
 struct deployment_spec {
-  int instances = 1;                   // service instances sharing the one database; arrivals split
-                                       // uniformly at random (each instance sees rate/instances, Poisson)
-  double service_cores = 0;            // per instance; 0 = co-located: everything shares scenario.cores
-  double database_cores = 0;           // the database host (used only when service_cores > 0)
-  distribution database_rtt;           // service<->database round trip (none when co-located)
+  int instances = 1;          // service instances sharing the one database; arrivals split
+                              // uniformly at random (each instance sees rate/instances, Poisson)
+  double service_cores = 0;   // per instance; 0 = co-located: everything shares scenario.cores
+  double database_cores = 0;  // the database host (used only when service_cores > 0)
+  distribution database_rtt;  // service<->database round trip (none when co-located)
   int database_max_connections = 100;  // PostgreSQL's max_connections
 };
 

@@ -514,24 +514,25 @@ json::value scenario_to_json(const scenario& s) {
       {"respond", json::object{{"cpu", d(s.respond_cpu)}}},
       {"close", json::object{{"db_cpu", d(s.close_db_cpu)}}}};
   o["generator"] = json::object{{"cpu", d(s.generator_cpu)}};
-  o["deployment"] = json::object{{"instances", s.deployment.instances},
-                                 {"service_cores", s.deployment.service_cores},
-                                 {"database_cores", s.deployment.database_cores},
-                                 {"database_rtt", d(s.deployment.database_rtt)},
-                                 {"database_max_connections", s.deployment.database_max_connections}};
-  o["run"] = json::object{{"requests", s.run.requests},
-                          {"warmup_requests", s.run.warmup_requests},
-                          {"seed", s.run.seed},
-                          {"min_replications", s.run.min_replications},
-                          {"max_replications", s.run.max_replications},
-                          {"target_half_width", s.run.target_half_width},
-                          {"confidence", s.run.confidence},
-                          {"threads", s.run.threads},
-                          {"max_in_flight", s.run.max_in_flight},
-                          {"live_length", s.run.live_length},
-                          {"live_warmup", s.run.live_warmup},
-                          {"slo", json::object{{"quantile", s.run.slo_quantile},
-                                               {"latency", s.run.slo_latency}}}};
+  o["deployment"] =
+      json::object{{"instances", s.deployment.instances},
+                   {"service_cores", s.deployment.service_cores},
+                   {"database_cores", s.deployment.database_cores},
+                   {"database_rtt", d(s.deployment.database_rtt)},
+                   {"database_max_connections", s.deployment.database_max_connections}};
+  o["run"] = json::object{
+      {"requests", s.run.requests},
+      {"warmup_requests", s.run.warmup_requests},
+      {"seed", s.run.seed},
+      {"min_replications", s.run.min_replications},
+      {"max_replications", s.run.max_replications},
+      {"target_half_width", s.run.target_half_width},
+      {"confidence", s.run.confidence},
+      {"threads", s.run.threads},
+      {"max_in_flight", s.run.max_in_flight},
+      {"live_length", s.run.live_length},
+      {"live_warmup", s.run.live_warmup},
+      {"slo", json::object{{"quantile", s.run.slo_quantile}, {"latency", s.run.slo_latency}}}};
   return o;
 }
 

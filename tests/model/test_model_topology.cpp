@@ -77,7 +77,9 @@ std::string error_of(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("N instances sharing one database load its CPU N times one instance's, as lambda E[db] / cores") {
+TEST_CASE(
+    "N instances sharing one database load its CPU N times one instance's, as lambda E[db] / "
+    "cores") {
   const double per_instance = 300, database_cores = 8;
   prediction one = run(split(calibration_like(per_instance), 1, 2, database_cores));
   prediction five = run(split(calibration_like(5 * per_instance), 5, 2, database_cores));
@@ -95,14 +97,15 @@ TEST_CASE("N instances sharing one database load its CPU N times one instance's,
   CHECK(u1.value == Approx(analytic_one).margin(u1.half_width()));
   CHECK(u5.value == Approx(5 * analytic_one).margin(u5.half_width()));
   // N times one instance's: within the interval of the difference (independent runs).
-  CHECK(u5.value ==
-        Approx(5 * u1.value).margin(std::hypot(u5.half_width(), 5 * u1.half_width())));
+  CHECK(u5.value == Approx(5 * u1.value).margin(std::hypot(u5.half_width(), 5 * u1.half_width())));
   // Each instance's own host carries the same share in both (arrivals split evenly).
   const estimate s1 = utilization(one, "service_cpu"), s5 = utilization(five, "service_cpu");
   CHECK(s5.value == Approx(s1.value).margin(std::hypot(s1.half_width(), s5.half_width())));
 }
 
-TEST_CASE("the same calibration split onto its own hosts has a lower p99 than co-located on a crowded 2-core machine") {
+TEST_CASE(
+    "the same calibration split onto its own hosts has a lower p99 than co-located on a crowded "
+    "2-core machine") {
   // Co-located: 1400 x (0.35 + 0.5 + 0.08 generator) ms = 1.3 of the 2 cores.
   const double rate = 1400;
   scenario colocated_s = calibration_like(rate);
@@ -131,8 +134,8 @@ TEST_CASE("the same calibration split onto its own hosts has a lower p99 than co
   CHECK(database.value == Approx(rate * query_db / database_cores).margin(database.half_width()));
   // Co-located, the one CPU carries all of it plus the generator's.
   const estimate cpu = utilization(together, "cpu");
-  CHECK(cpu.value == Approx(rate * (service_per_request + query_db + 0.00008) / 2)
-                         .margin(cpu.half_width()));
+  CHECK(cpu.value ==
+        Approx(rate * (service_per_request + query_db + 0.00008) / 2).margin(cpu.half_width()));
 }
 
 TEST_CASE("the database's round trip adds exactly its value to the query phase at low load") {
@@ -257,7 +260,8 @@ TEST_CASE("bad deployment fields give one error naming the field") {
         "deployment.database_max_connections: must be >= 1");
   CHECK(error_of(R"({"arrivals": {"rate": 5}, "deployment": {"instance": 3}})") ==
         "deployment.instance: unknown field");
-  CHECK(error_of(
-            R"({"arrivals": {"rate": 5}, "deployment": {"service_cores": 2, "database_cores": 2, "database_rtt": {"type": "exponential"}}})") ==
-        "deployment.database_rtt.mean: missing");
+  CHECK(
+      error_of(
+          R"({"arrivals": {"rate": 5}, "deployment": {"service_cores": 2, "database_cores": 2, "database_rtt": {"type": "exponential"}}})") ==
+      "deployment.database_rtt.mean: missing");
 }
