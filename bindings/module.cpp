@@ -134,13 +134,19 @@ scenario_overrides overrides_from_kwargs(const py::kwargs& kw) {
     else if (k == "wait_timeout") o.wait_timeout = duration_arg(v, "wait-timeout");
     else if (k == "run_length") o.run_length = duration_arg(v, "run-length");
     else if (k == "run_warmup") o.run_warmup = duration_arg(v, "run-warmup");
+    else if (k == "instances") o.instances = arg<int>(v, k, "an integer");
+    else if (k == "service_cores") o.service_cores = arg<double>(v, "service_cores", "a number (cores)");
+    else if (k == "db_cores") o.database_cores = arg<double>(v, "db_cores", "a number (cores)");
+    else if (k == "db_rtt") o.database_rtt = duration_arg(v, "db-rtt");
+    else if (k == "db_max_connections") o.database_max_connections = arg<int>(v, k, "an integer");
     else if (k == "slo") o.slo = arg<std::string>(v, k, "text");
     else if (k == "go_version") o.go_version = arg<std::string>(v, k, "text");
     else if (k == "waiter_order") o.waiter_order = arg<std::string>(v, k, "text");
     else
       throw scenario_error(k + ": not an override (rate, cores, max_open, max_idle, workers, threads, "
                                "requests, seed, precision, wait_timeout, run_length, run_warmup, slo, "
-                               "go_version, waiter_order)");
+                               "go_version, waiter_order, instances, service_cores, db_cores, db_rtt, "
+                               "db_max_connections)");
   }
   return o;
 }
@@ -251,7 +257,8 @@ PYBIND11_MODULE(_headroom, m) {
            "A copy with the CLI's overrides applied, named as `headroom predict`'s flags: rate, "
            "cores, max_open, max_idle, workers, threads, requests, seed, precision, wait_timeout, "
            "run_length, run_warmup (seconds or text such as '250ms'), slo ('p99=60ms'), "
-           "go_version, waiter_order.")
+           "go_version, waiter_order, and the deployment: instances, service_cores, db_cores, "
+           "db_rtt, db_max_connections.")
       .def_property_readonly("rate", [](const py_scenario& s) { return offered_rate(s.s); },
                              "Offered requests per second.")
       .def("__repr__", [](const py_scenario& s) {

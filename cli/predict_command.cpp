@@ -38,6 +38,8 @@ void run_predict(const predict_options& o) {
       std::cerr << "headroom predict: warning: the p99 interval did not reach +-"
                 << s.run.target_half_width * 100 << " % within run.max_replications ("
                 << s.run.max_replications << ")\n";
+    if (std::string w = database_connections_warning(s, p); !w.empty())
+      std::cerr << "headroom predict: warning: " << w << "\n";
     // An overloaded scenario is an answer, not an error: exit 0, reported as unstable.
     set_exit_code(0);
   } catch (const scenario_error& e) {
@@ -77,6 +79,21 @@ void add_predict_command(CLI::App& app) {
       "--workers", opts->set.workers,
       "workers: requests served at once (count; 0 = unlimited; the service's default is 64)");
   sub->add_option("--cores", opts->set.cores, "cpu.cores: CPU cores shared by all work (count)");
+  sub->add_option("--instances", opts->set.instances,
+                  "deployment.instances: service instances sharing the one database, each with "
+                  "its own workers and pool; --rate is split among them at random (count)");
+  sub->add_option("--service-cores", opts->set.service_cores,
+                  "deployment.service_cores: cores of each instance's own host; > 0 splits the "
+                  "service from the database (count; 0 = co-located on --cores)");
+  sub->add_option("--db-cores", opts->set.database_cores,
+                  "deployment.database_cores: cores of the database's host in a split "
+                  "deployment (count)");
+  add_duration_flag(sub, "--db-rtt", opts->set.database_rtt,
+                    "deployment.database_rtt: service-database round trip in a split deployment, "
+                    "added to every query, dial and release");
+  sub->add_option("--db-max-connections", opts->set.database_max_connections,
+                  "deployment.database_max_connections: PostgreSQL's max_connections, checked "
+                  "against the peak of open connections (count; default 100)");
   sub->add_option("--requests", opts->set.requests,
                   "run.requests: measured requests per replication (count)");
   sub->add_option("--seed", opts->set.seed, "run.seed: seed of every random stream (integer)");

@@ -15,6 +15,16 @@ void apply_overrides(scenario& s, const scenario_overrides& o) {
     s.arrivals.rate = *o.rate;
   }
   if (o.cores) s.cores = *o.cores;
+  if (o.instances) s.deployment.instances = *o.instances;
+  if (o.service_cores) s.deployment.service_cores = *o.service_cores;
+  if (o.database_cores) s.deployment.database_cores = *o.database_cores;
+  if (o.database_rtt) {
+    if (!(*o.database_rtt >= 0)) throw scenario_error("--db-rtt: must be >= 0");
+    s.deployment.database_rtt =
+        *o.database_rtt > 0 ? distribution::deterministic(*o.database_rtt) : distribution::none();
+  }
+  if (o.database_max_connections)
+    s.deployment.database_max_connections = *o.database_max_connections;
   if (o.max_open) s.pool.max_open = *o.max_open;
   if (o.max_idle) s.pool.max_idle = *o.max_idle;
   if (o.workers) s.workers = *o.workers;

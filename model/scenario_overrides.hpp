@@ -13,6 +13,10 @@ namespace headroom {
 
 struct scenario_overrides {
   std::optional<double> rate, cores, wait_timeout, precision, run_length, run_warmup;
+  // the deployment (scenario.deployment): --instances, --service-cores, --db-cores, --db-rtt,
+  // --db-max-connections
+  std::optional<double> service_cores, database_cores, database_rtt;
+  std::optional<int> instances, database_max_connections;
   std::optional<std::string> slo, waiter_order, go_version;
   std::optional<int> max_open, max_idle, workers, threads;
   std::optional<std::uint64_t> requests, seed;
