@@ -307,6 +307,26 @@ PYBIND11_MODULE(_headroom, m) {
         if (!r.p.live.computed || r.p.live.p_slo < 0) return py::none();
         return py::float_(r.p.live.p_slo);
       }, "P(one live run meets the SLO), or None without run_length and slo.")
+      .def("histogram", [](const py_prediction& r) {
+             std::vector<double> lower, upper;
+             std::vector<std::uint64_t> count;
+             r.p.latency_histogram.for_each_bucket([&](double lo, double hi, std::uint64_t c) {
+               lower.push_back(lo);
+               upper.push_back(hi);
+               count.push_back(c);
+             });
+             py::dict d;
+             d["lower"] = py::array_t<double>(static_cast<py::ssize_t>(lower.size()), lower.data());
+             d["upper"] = py::array_t<double>(static_cast<py::ssize_t>(upper.size()), upper.data());
+             d["count"] = py::array_t<std::uint64_t>(static_cast<py::ssize_t>(count.size()), count.data());
+             d["zeros"] = r.p.latency_histogram.zeros();
+             return d;
+           },
+           "The successful requests' end-to-end latency, pooled over every replication's measured "
+           "window (what the percentiles are read from): numpy arrays `lower` and `upper` (bucket "
+           "edges, seconds; each bucket at most 0.4 % wide) and `count` (requests, uint64), one "
+           "entry per non-empty bucket, ascending; `zeros` counts latencies of exactly 0. Empty "
+           "when the prediction was refused without simulating.")
       .def("to_dict", [](const py_prediction& r) { return to_python(prediction_to_json(r.s, r.p)); },
            "Exactly what `headroom predict --json` writes.")
       .def("table", [](const py_prediction& r) { return prediction_table(r.s, r.p); },

@@ -314,6 +314,7 @@ prediction combine(const scenario& s, const std::vector<replication_result>& rep
   for (int p = 0; p < phase_count; ++p)
     out.phases[p] = combine_latency(reps, pooled[p], conf,
                                     [p](const replication_result& r) { return r.phases[p]; });
+  out.latency_histogram = pooled[phase_total];
   out.all_requests = combine_latency(reps, *pooled_all, conf,
                                      [](const replication_result& r) { return r.all_requests; });
   out.throughput = over([](const replication_result& r) { return r.throughput; });

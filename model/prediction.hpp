@@ -80,6 +80,9 @@ struct prediction {
   // that failed at their wait deadline at the time they failed (arrival to the 503) plus
   // network.rtt, as successes count it.
   latency_estimate all_requests;
+  // The successful requests' end-to-end latencies of every replication's measured window,
+  // pooled (what the percentiles above are read from); empty when refused.
+  quantile_histogram latency_histogram;
   estimate throughput, error_rate;
   std::vector<std::pair<std::string, estimate>> utilization;
   bool has_pool = false;
