@@ -56,7 +56,8 @@ std::vector<double> parse_rates(const std::string& text) {
     std::vector<std::string> parts;
     std::stringstream in(text);
     for (std::string p; std::getline(in, p, ':');) parts.push_back(p);
-    if (parts.size() != 3) throw scenario_error("--rates: a range is FIRST:LAST:STEP, not '" + text + "'");
+    if (parts.size() != 3)
+      throw scenario_error("--rates: a range is FIRST:LAST:STEP, not '" + text + "'");
     const double first = parse_number(parts[0], "rate"), last = parse_number(parts[1], "rate"),
                  step = parse_number(parts[2], "step");
     if (!(step > 0) || last < first)
@@ -114,7 +115,8 @@ std::string sweep_table(const scenario& s, const std::vector<sweep_result>& resu
   for (const sweep_result& r : results) {
     const prediction& p = r.p;
     char line[400], p_slo[16] = "-";
-    if (p.live.computed && p.live.p_slo >= 0) std::snprintf(p_slo, sizeof p_slo, "%.2f", p.live.p_slo);
+    if (p.live.computed && p.live.p_slo >= 0)
+      std::snprintf(p_slo, sizeof p_slo, "%.2f", p.live.p_slo);
     const bool known = p.stable && p.replications > 0;
     const std::string live =
         p.live.computed ? ms(p.live.median) + " [" + ms(p.live.low) + " - " + ms(p.live.high) + "]"
@@ -122,8 +124,7 @@ std::string sweep_table(const scenario& s, const std::vector<sweep_result>& resu
     std::snprintf(line, sizeof line, "%8g  %8d %8d %6g %9s %9s   %-34s  %6s  %10.1f  %7.1f%s\n",
                   r.point.rate, r.point.max_open, r.point.max_idle, r.point.cores,
                   known ? ms(p.all_requests.p50.value).c_str() : "-",
-                  known ? ms(p.all_requests.p99.value).c_str() : "-", live.c_str(),
-                  p_slo,
+                  known ? ms(p.all_requests.p99.value).c_str() : "-", live.c_str(), p_slo,
                   p.replications > 0 ? p.throughput.value : 0.0,
                   p.has_pool && p.replications > 0 ? p.pool.dials_per_s.value : 0.0,
                   p.stable ? "" : "  UNSTABLE");
@@ -159,11 +160,13 @@ void run_sweep_command(const sweep_options_cli& o) {
                    "point %zu of %zu: %g req/s, max_open %d, max_idle %d, %g cores%s; %s elapsed, "
                    "eta %s\n",
                    p.done, p.total, pt.rate, pt.max_open, pt.max_idle, pt.cores,
-                   p.last->p.stable ? "" : " (unstable)", format_duration(std::round(p.elapsed)).c_str(),
+                   p.last->p.stable ? "" : " (unstable)",
+                   format_duration(std::round(p.elapsed)).c_str(),
                    format_duration(std::round(p.eta)).c_str());
     };
     const std::vector<sweep_result> results = run_sweep(s, grid, run);
-    if (!o.csv.to_stdout() && !o.json.to_stdout()) std::cout << sweep_table(s, results) << std::flush;
+    if (!o.csv.to_stdout() && !o.json.to_stdout())
+      std::cout << sweep_table(s, results) << std::flush;
     if (o.csv.requested) {
       std::ostringstream csv;
       write_sweep_csv(csv, results);
@@ -185,23 +188,26 @@ void run_sweep_command(const sweep_options_cli& o) {
 void add_sweep_command(CLI::App& app) {
   auto o = std::make_shared<sweep_options_cli>();
   auto* sub = app.add_subcommand(
-      "sweep", "Predict a scenario over a grid of rates x pool settings x cores (CSV, JSON or a table)");
+      "sweep",
+      "Predict a scenario over a grid of rates x pool settings x cores (CSV, JSON or a table)");
   sub->add_option("--scenario", o->scenario_file, "Scenario file (JSON, model/SCENARIO.md)");
   sub->add_option("--calibration", o->calibration_file,
                   "Calibration file written by `headroom calibrate` (same schema as a scenario)");
   sub->add_option("--rates", o->rates,
                   "Offered rates, requests/s: r1,r2,... or FIRST:LAST:STEP (both ends included)")
       ->required();
-  sub->add_option("--max-open", o->max_open,
-                  "pool.max_open values, comma-separated (count; 0 = unlimited; default: the file's)")
+  sub->add_option(
+         "--max-open", o->max_open,
+         "pool.max_open values, comma-separated (count; 0 = unlimited; default: the file's)")
       ->delimiter(',');
   sub->add_option("--max-idle", o->max_idle,
                   "pool.max_idle values, comma-separated (count; default: the file's)")
       ->delimiter(',');
   sub->add_option("--cores", o->cores, "cpu.cores values, comma-separated (default: the file's)")
       ->delimiter(',');
-  sub->add_option("--slo", o->slo,
-                  "Latency SLO whose chance of being met by one live run is reported, e.g. p99=60ms");
+  sub->add_option(
+      "--slo", o->slo,
+      "Latency SLO whose chance of being met by one live run is reported, e.g. p99=60ms");
   add_duration_flag(sub, "--run-length", o->run_length,
                     "One live run that the prediction interval describes (default: the file's "
                     "run.live_length, else 20s)");

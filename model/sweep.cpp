@@ -54,8 +54,8 @@ std::vector<sweep_result> run_sweep(const scenario& base, const sweep_grid& grid
   const std::vector<sweep_point> points = sweep_points(base, grid);
   // Every point checked before any runs: a typo at the end of a grid costs nothing.
   for (const sweep_point& pt : points) validate(scenario_at(base, pt));
-  int threads = options.threads > 0 ? options.threads
-                                    : static_cast<int>(std::thread::hardware_concurrency());
+  int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(threads, 1);
   const bool by_points = options.parallelism == sweep_parallelism::points;
   const int point_threads = by_points ? std::min<int>(threads, static_cast<int>(points.size())) : 1;

@@ -21,7 +21,8 @@ struct sweep_grid {
 };
 
 struct sweep_point {
-  std::size_t index = 0;  // position in the grid (rates vary fastest, then max_idle, max_open, cores)
+  std::size_t index =
+      0;  // position in the grid (rates vary fastest, then max_idle, max_open, cores)
   double rate = 0;
   int max_open = 0, max_idle = 0;
   double cores = 0;

@@ -118,11 +118,12 @@ void write_sweep_csv(std::ostream& out, const std::vector<sweep_result>& results
 json::value sweep_to_json(const scenario& base, const std::vector<sweep_result>& results) {
   json::array points;
   for (const sweep_result& r : results) {
-    points.push_back(json::object{{"rate", r.point.rate},
-                                  {"max_open", r.point.max_open},
-                                  {"max_idle", r.point.max_idle},
-                                  {"cores", r.point.cores},
-                                  {"prediction", prediction_to_json(scenario_at(base, r.point), r.p)}});
+    points.push_back(
+        json::object{{"rate", r.point.rate},
+                     {"max_open", r.point.max_open},
+                     {"max_idle", r.point.max_idle},
+                     {"cores", r.point.cores},
+                     {"prediction", prediction_to_json(scenario_at(base, r.point), r.p)}});
   }
   return json::object{
       {"format", "headroom-sweep/1"}, {"scenario", base.name}, {"points", std::move(points)}};

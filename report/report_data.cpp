@@ -119,8 +119,7 @@ std::vector<double> report_rates(const std::vector<measured_step>& steps, int po
   lo *= 0.5;
   hi *= 1.5;
   std::vector<double> rates;
-  for (int i = 0; i < points; ++i)
-    rates.push_back(std::round(lo + (hi - lo) * i / (points - 1)));
+  for (int i = 0; i < points; ++i) rates.push_back(std::round(lo + (hi - lo) * i / (points - 1)));
   rates.erase(std::unique(rates.begin(), rates.end()), rates.end());
   return rates;
 }
@@ -131,8 +130,9 @@ report_inputs gather_report_inputs(const report_request& r) {
   in.generated_at = utc_now();
   calibrate::calibration_file file = calibrate::read_calibration_file(r.calibration);
   if (!file.model)
-    throw std::invalid_argument(r.calibration + ": holds no fitted model (the calibration's fit "
-                                                "failed or was interrupted before one step)");
+    throw std::invalid_argument(r.calibration +
+                                ": holds no fitted model (the calibration's fit "
+                                "failed or was interrupted before one step)");
   in.model = *file.model;
   in.provenance = file.provenance;
   if (auto it = file.fit.find("not_fitted"); it != file.fit.end() && it->value().is_array())
@@ -161,20 +161,19 @@ report_inputs gather_report_inputs(const report_request& r) {
   base.run.slo_latency = in.slo.latency;
   base.run.target_half_width = r.precision;
   // One live run as long as a calibration step, as the measured points are.
-  if (base.run.live_length <= 0) base.run.live_length = number_or(in.provenance, "step_duration", 20);
+  if (base.run.live_length <= 0)
+    base.run.live_length = number_or(in.provenance, "step_duration", 20);
   struct setting {
-    std::string label;
+    std::string role;
     int max_open, max_idle;
   };
-  std::vector<setting> settings{
-      {setting_label(base.pool.max_open, base.pool.max_idle) + " (calibrated)", base.pool.max_open,
-       base.pool.max_idle}};
+  std::vector<setting> settings{{"calibrated", base.pool.max_open, base.pool.max_idle}};
   if (in.plan && in.plan->contains("recommendation") && (*in.plan)["recommendation"].is_object()) {
     const json::object& rec = (*in.plan)["recommendation"].get_object();
     const int mo = static_cast<int>(number_or(rec, "max_open", base.pool.max_open));
     const int mi = static_cast<int>(number_or(rec, "max_idle", base.pool.max_idle));
     if (mo != base.pool.max_open || mi != base.pool.max_idle)
-      settings.push_back({setting_label(mo, mi) + " (plan's recommendation)", mo, mi});
+      settings.push_back({"plan's recommendation", mo, mi});
   }
   const std::vector<double> rates = report_rates(in.steps, r.points);
   for (const setting& st : settings) {
@@ -182,11 +181,12 @@ report_inputs gather_report_inputs(const report_request& r) {
     grid.rates = rates;
     grid.max_open = {st.max_open};
     grid.max_idle = {st.max_idle};
+    predicted_curve c;
+    c.setting = setting_label(st.max_open, st.max_idle);
+    c.label = c.setting + " (" + st.role + ")";
     sweep_options o;
     o.threads = r.threads;
-    if (r.progress) o.progress = [&](const sweep_progress& p) { r.progress(st.label, p); };
-    predicted_curve c;
-    c.label = st.label;
+    if (r.progress) o.progress = [&](const sweep_progress& p) { r.progress(c.label, p); };
     c.max_open = st.max_open;
     c.max_idle = st.max_idle;
     c.points = run_sweep(base, grid, o);

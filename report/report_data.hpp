@@ -22,13 +22,13 @@ inline constexpr int step_phase_count = 5;
 // One live step of the calibration, as measured.
 struct measured_step {
   std::size_t index = 0;
-  std::string label;  // the run (pool setting) it belongs to
+  std::string label;              // the run (pool setting) it belongs to
   double rate = 0, achieved = 0;  // offered and completed req/s
   int repeat = 0;
   bool stopped_early = false;
-  bool at_model_setting = true;  // measured at the pool setting the model describes
-  double p50 = 0, p99 = 0;       // all requests, seconds (+inf: none finished)
-  bool has_phases = false;       // the service sent Server-Timing
+  bool at_model_setting = true;              // measured at the pool setting the model describes
+  double p50 = 0, p99 = 0;                   // all requests, seconds (+inf: none finished)
+  bool has_phases = false;                   // the service sent Server-Timing
   double phase_mean[step_phase_count] = {};  // seconds per request, by step_phases
   bool has_pool = false;                     // the service's /metrics answered
   double dials_per_s = 0, waits_per_s = 0, closes_per_s = 0;
@@ -36,7 +36,8 @@ struct measured_step {
 
 // The model's predictions at one pool setting over the report's rates.
 struct predicted_curve {
-  std::string label;  // "max_open 0, max_idle 2 (calibrated)"
+  std::string setting;  // "max_open 0 (unlimited), max_idle 2"
+  std::string label;  // the setting and its role: "... (calibrated)", "... (plan's recommendation)"
   int max_open = 0, max_idle = 0;
   std::vector<sweep_result> points;
   double knee = 0;  // knee_rate at the report's confidence (0: not within the rates)
@@ -71,7 +72,8 @@ report_inputs gather_report_inputs(const report_request& request);
 
 // The steps of a calibration as the report shows them (the model's pool setting decides
 // at_model_setting).
-std::vector<measured_step> measured_steps(const calibrate::calibration_file& f, const scenario& model);
+std::vector<measured_step> measured_steps(const calibrate::calibration_file& f,
+                                          const scenario& model);
 
 // The report's rates: `points` evenly spaced from half the lowest calibrated rate to 1.5 x the
 // highest (the knee is often just past the last step a guard allowed).

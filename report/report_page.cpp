@@ -21,8 +21,8 @@ constexpr const char* blue = "#0072B2";
 constexpr const char* red = "#D55E00";
 constexpr const char* green = "#009E73";
 constexpr const char* grey = "#555555";
-constexpr const char* phase_colours[step_phase_count] = {"#E69F00", "#CC79A7", "#D55E00",
-                                                         "#0072B2", "#009E73"};
+constexpr const char* phase_colours[step_phase_count] = {"#E69F00", "#CC79A7", "#D55E00", "#0072B2",
+                                                         "#009E73"};
 
 std::string ms(double seconds) {
   if (!std::isfinite(seconds)) return "fell over";
@@ -90,7 +90,8 @@ std::string latency_chart(const report_inputs& in) {
   for (const predicted_curve& c : in.curves)
     for (const sweep_result& r : c.points) {
       rmax = std::max(rmax, r.point.rate);
-      if (r.p.stable) all.insert(all.end(), {r.p.all_requests.p50.value, r.p.all_requests.p99.value});
+      if (r.p.stable)
+        all.insert(all.end(), {r.p.all_requests.p50.value, r.p.all_requests.p99.value});
       if (r.p.live.computed) all.insert(all.end(), {r.p.live.low, r.p.live.high});
     }
   // A tail in the tens of seconds would squash everything else: the chart stops at 10 s and a
@@ -158,7 +159,8 @@ std::string phase_chart(const report_inputs& in) {
   }
   svg_chart chart({"step (offered rate, repeat)", 0, 1, false, step_names(in), 1},
                   {"mean time per request (ms)", 0, top > 0 ? top * 1.1 : 0.001, false, {}, 1000});
-  for (int ph = 0; ph < step_phase_count; ++ph) chart.legend_box(step_phases[ph], phase_colours[ph]);
+  for (int ph = 0; ph < step_phase_count; ++ph)
+    chart.legend_box(step_phases[ph], phase_colours[ph]);
   for (std::size_t i = 0; i < in.steps.size(); ++i) {
     const measured_step& s = in.steps[i];
     double base = 0;
@@ -200,7 +202,8 @@ std::string validation_chart(const report_inputs& in) {
   for (const json::value& c : cases) {
     const json::object& o = c.get_object();
     rmax = std::max(rmax, number(o.if_contains("rate"), 0));
-    for (const char* k : {"low", "median", "high"}) all.push_back(number(field(o, {"predicted", k})));
+    for (const char* k : {"low", "median", "high"})
+      all.push_back(number(field(o, {"predicted", k})));
     if (const json::value* m = field(o, {"measured", "quantile"}); m && m->is_array())
       for (const json::value& q : m->get_array()) all.push_back(number(&q));
   }
@@ -273,7 +276,8 @@ std::string predicted_table(const report_inputs& in, const predicted_curve& c) {
        << (p.replications > 0 ? fixed(p.throughput.value, 1) : "-") << "</td><td>";
     for (const auto& [name, e] : p.utilization)
       if (name == "cpu" || name == "service_cpu") os << fixed(100 * e.value, 0) << " %";
-    os << "</td><td>" << (p.has_pool && p.replications > 0 ? fixed(p.pool.dials_per_s.value, 1) : "-")
+    os << "</td><td>"
+       << (p.has_pool && p.replications > 0 ? fixed(p.pool.dials_per_s.value, 1) : "-")
        << "</td><td>" << (p.stable ? "yes" : "no: " + esc(p.reason)) << "</td></tr>\n";
   }
   os << "</table>\n";
@@ -296,7 +300,8 @@ std::string plan_section(const report_inputs& in) {
   };
   os << "<table class=\"keys\">\n";
   row("target load", cell(field(p, {"target_rps"})) + " req/s");
-  row("SLO, confidence", cell(field(p, {"slo", "text"})) + ", " + cell(field(p, {"confidence"}), 2));
+  row("SLO, confidence",
+      cell(field(p, {"slo", "text"})) + ", " + cell(field(p, {"confidence"}), 2));
   const json::value* reason = field(p, {"reason"});
   row("feasible", cell(field(p, {"feasible"})) +
                       (reason && reason->is_string() ? ": " + cell(reason) : std::string()));
@@ -305,8 +310,9 @@ std::string plan_section(const report_inputs& in) {
   row("capacity per instance", cell(field(p, {"capacity", "rps"})) + " req/s [" +
                                    cell(field(p, {"capacity", "low"})) + ", " +
                                    cell(field(p, {"capacity", "high"})) + "]");
-  row("instances", cell(field(p, {"instances"})) + " (redundancy " + cell(field(p, {"redundancy"})) +
-                       ", zones " + cell(field(p, {"zones"})) + ")");
+  row("instances", cell(field(p, {"instances"})) + " (redundancy " +
+                       cell(field(p, {"redundancy"})) + ", zones " + cell(field(p, {"zones"})) +
+                       ")");
   const double p99 = number(field(p, {"at_target", "p99"}));
   row("at target, per instance",
       cell(field(p, {"at_target", "rps_per_instance"})) + " req/s, p99 " + ms(p99) + " [" +
@@ -338,9 +344,11 @@ std::string validation_section(const report_inputs& in) {
   const json::object& v = *in.validation;
   std::ostringstream os;
   os << "<h2>Validation: cases the model was not fitted on</h2>\n<p>"
-     << cell(v.if_contains("repeats")) << " live runs of " << cell(v.if_contains("step_duration"), 0)
-     << " s per case against " << cell(v.if_contains("target")) << ", " << cell(v.if_contains("slo"))
-     << ". A run inside its predicted 90 % interval is what the model promises for 9 runs in 10.</p>\n";
+     << cell(v.if_contains("repeats")) << " live runs of "
+     << cell(v.if_contains("step_duration"), 0) << " s per case against "
+     << cell(v.if_contains("target")) << ", " << cell(v.if_contains("slo"))
+     << ". A run inside its predicted 90 % interval is what the model promises for 9 runs in "
+        "10.</p>\n";
   os << validation_chart(in);
   os << "<table><tr><th>offered req/s</th><th>predicted median [90 %]</th><th>P(SLO)</th>"
         "<th>measured runs</th><th>inside</th><th>error of the median</th></tr>\n";
@@ -353,11 +361,13 @@ std::string validation_section(const report_inputs& in) {
     std::string measured;
     if (const json::value* m = field(o, {"measured", "quantile"}); m && m->is_array())
       for (const json::value& q : m->get_array())
-        measured += (measured.empty() ? "" : ", ") + (q.is_number() ? ms(q.to_number<double>()) : "fell over");
+        measured += (measured.empty() ? "" : ", ") +
+                    (q.is_number() ? ms(q.to_number<double>()) : "fell over");
     const double error = number(o.if_contains("error"));
     os << "<tr><td>" << cell(o.if_contains("rate")) << "</td><td>" << lat("median") << " ["
-       << lat("low") << ", " << lat("high") << "]</td><td>" << cell(field(o, {"predicted", "p_slo"}), 2)
-       << "</td><td>" << measured << "</td><td>" << cell(o.if_contains("inside")) << "</td><td>"
+       << lat("low") << ", " << lat("high") << "]</td><td>"
+       << cell(field(o, {"predicted", "p_slo"}), 2) << "</td><td>" << measured << "</td><td>"
+       << cell(o.if_contains("inside")) << "</td><td>"
        << (std::isfinite(error) ? fixed(100 * error, 0) + " %" : "-") << "</td></tr>\n";
   }
   os << "</table>\n";
@@ -401,25 +411,31 @@ std::string report_html(const report_inputs& in) {
      << "<title>Headroom report: " << esc(prov("method")) << " " << esc(target) << "</title>\n"
      << "<style>" << page_style << "</style></head><body>\n";
   os << "<h1>Headroom report: " << esc(prov("method")) << " " << esc(target) << "</h1>\n";
-  os << "<p class=\"provenance\">Calibration <code>" << esc(in.calibration_path) << "</code>: "
-     << in.steps.size() << " steps (" << runs << " run" << (runs == 1 ? "" : "s")
+  os << "<p class=\"provenance\">Calibration <code>" << esc(in.calibration_path)
+     << "</code>: " << in.steps.size() << " steps (" << runs << " run" << (runs == 1 ? "" : "s")
      << " of each rate), " << format_duration(prov_number("step_duration")) << " measured after "
      << format_duration(prov_number("warmup")) << " warm-up, on " << fixed(in.model.cores, 0)
-     << " cores; the model's pool: Go " << to_string(in.model.pool.go) << ", "
-     << esc(main.label) << ". Report generated " << esc(in.generated_at) << ".</p>\n";
-  os << "<p class=\"headline\">";
-  if (main.knee > 0)
-    os << "At the calibrated pool setting one " << format_duration(in.model.run.live_length)
-       << " run meets <b>" << esc(in.slo.text()) << "</b> with probability at least "
-       << fixed(in.confidence, 2) << " up to <b>" << main.knee << " req/s</b> (the knee)";
-  else
-    os << "At the calibrated pool setting no predicted rate meets <b>" << esc(in.slo.text())
-       << "</b> with probability " << fixed(in.confidence, 2);
-  if (!main.points.empty() && main.knee >= main.points.back().point.rate)
-    os << " (the highest rate predicted: the knee lies beyond it)";
+     << " cores; the model's pool: Go " << to_string(in.model.pool.go) << ", " << esc(main.setting)
+     << ". Report generated " << esc(in.generated_at) << ".</p>\n";
+  // The knee of one curve in words; one at the last rate predicted is only a lower bound.
+  auto knee_words = [](const predicted_curve& c) {
+    std::ostringstream w;
+    if (c.knee <= 0) {
+      w << "at no rate predicted";
+    } else {
+      w << "up to <b>" << c.knee << " req/s</b>";
+      if (!c.points.empty() && c.knee >= c.points.back().point.rate)
+        w << " or more (the highest rate predicted)";
+    }
+    return w.str();
+  };
+  os << "<p class=\"headline\">At the calibrated pool setting one "
+     << format_duration(in.model.run.live_length) << " run meets <b>" << esc(in.slo.text())
+     << "</b> with probability at least " << fixed(in.confidence, 2) << " " << knee_words(main)
+     << " (the knee)";
   for (std::size_t i = 1; i < in.curves.size(); ++i)
-    os << "; at the plan's recommendation (" << esc(in.curves[i].label) << ") up to <b>"
-       << in.curves[i].knee << " req/s</b>";
+    os << "; at the plan's recommended pool (" << esc(in.curves[i].setting) << ") "
+       << knee_words(in.curves[i]);
   os << ".</p>\n";
 
   os << "<h2>Latency against offered rate</h2>\n<p>Points: what each calibration run measured "

@@ -66,12 +66,23 @@ std::string xml_escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -143,17 +154,20 @@ void svg_chart::band(const std::vector<double>& x, const std::vector<double>& lo
                      const std::string& label) {
   std::string d;
   const std::size_t n = std::min({x.size(), low.size(), high.size()});
-  for (std::size_t i = 0; i < n; ++i) d += (i ? " L" : "M") + num(px(x[i])) + "," + num(py(high[i]));
+  for (std::size_t i = 0; i < n; ++i)
+    d += (i ? " L" : "M") + num(px(x[i])) + "," + num(py(high[i]));
   for (std::size_t i = n; i-- > 0;) d += " L" + num(px(x[i])) + "," + num(py(low[i]));
   if (n > 0)
-    body_ += "<path d=\"" + d + " Z\" fill=\"" + color + "\" fill-opacity=\"0.18\" stroke=\"none\"/>\n";
+    body_ +=
+        "<path d=\"" + d + " Z\" fill=\"" + color + "\" fill-opacity=\"0.18\" stroke=\"none\"/>\n";
   legend_.push_back({label, color, legend_item::shade});
 }
 
 void svg_chart::hline(double y, const std::string& color, const std::string& label) {
   const std::string yy = num(py(y));
   body_ += "<line x1=\"" + num(left_) + "\" x2=\"" + num(width_ - right_) + "\" y1=\"" + yy +
-           "\" y2=\"" + yy + "\" stroke=\"" + color + "\" stroke-width=\"1.5\" stroke-dasharray=\"8 4\"/>\n";
+           "\" y2=\"" + yy + "\" stroke=\"" + color +
+           "\" stroke-width=\"1.5\" stroke-dasharray=\"8 4\"/>\n";
   body_ += "<text x=\"" + num(width_ - right_ - 4) + "\" y=\"" + num(py(y) - 5) +
            "\" text-anchor=\"end\" fill=\"" + color + "\">" + xml_escape(label) + "</text>\n";
 }
@@ -182,7 +196,8 @@ void svg_chart::bar(double x, double y0, double y1, double width, const std::str
 void svg_chart::whisker(double x, double low, double mid, double high, const std::string& color) {
   const std::string xx = num(px(x));
   body_ += "<line x1=\"" + xx + "\" x2=\"" + xx + "\" y1=\"" + num(py(low)) + "\" y2=\"" +
-           num(py(high)) + "\" stroke=\"" + color + "\" stroke-width=\"6\" stroke-opacity=\"0.35\"/>\n";
+           num(py(high)) + "\" stroke=\"" + color +
+           "\" stroke-width=\"6\" stroke-opacity=\"0.35\"/>\n";
   if (std::isfinite(mid))
     body_ += "<line x1=\"" + num(px(x) - 8) + "\" x2=\"" + num(px(x) + 8) + "\" y1=\"" +
              num(py(mid)) + "\" y2=\"" + num(py(mid)) + "\" stroke=\"" + color +
@@ -204,8 +219,8 @@ std::string svg_chart::axes() const {
     const std::string y = num(py(v));
     os << "<line x1=\"" << num(x0) << "\" x2=\"" << num(x1) << "\" y1=\"" << y << "\" y2=\"" << y
        << "\" stroke=\"#e4e4e4\"/>\n";
-    os << "<text x=\"" << num(x0 - 6) << "\" y=\"" << num(py(v) + 4)
-       << "\" text-anchor=\"end\">" << tick_text(v * y_.scale) << "</text>\n";
+    os << "<text x=\"" << num(x0 - 6) << "\" y=\"" << num(py(v) + 4) << "\" text-anchor=\"end\">"
+       << tick_text(v * y_.scale) << "</text>\n";
   }
   // x ticks: categories, or numbers
   if (!x_.categories.empty()) {
@@ -231,8 +246,8 @@ std::string svg_chart::axes() const {
   return os.str();
 }
 
-// Rows above the plot (two fit in the top margin); each entry as wide as its text needs (about 6.5 px a character at
-// the page's 12 px font).
+// Rows above the plot (two fit in the top margin); each entry as wide as its text needs (about 6.5
+// px a character at the page's 12 px font).
 std::string svg_chart::legend() const {
   std::ostringstream os;
   double x = left_, y = 14;
@@ -272,9 +287,9 @@ std::string svg_chart::legend() const {
 std::string svg_chart::svg(const std::string& aria_label) const {
   std::ostringstream os;
   // Inline in HTML, an <svg> needs no namespace attribute (and the page names no URL at all).
-  os << "<svg width=\"" << width_ << "\" height=\"" << height_
-     << "\" viewBox=\"0 0 " << width_ << " " << height_ << "\" role=\"img\" aria-label=\""
-     << xml_escape(aria_label) << "\" font-size=\"12\">\n"
+  os << "<svg width=\"" << width_ << "\" height=\"" << height_ << "\" viewBox=\"0 0 " << width_
+     << " " << height_ << "\" role=\"img\" aria-label=\"" << xml_escape(aria_label)
+     << "\" font-size=\"12\">\n"
      << axes() << "<g>\n"
      << body_ << "</g>\n"
      << legend() << "</svg>\n";

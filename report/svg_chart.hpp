@@ -19,7 +19,7 @@ struct axis {
 
 class svg_chart {
  public:
-  svg_chart(axis x, axis y, int width = 760, int height = 360);
+  svg_chart(axis x, axis y, int width = 900, int height = 380);
 
   // A non-finite y breaks the line (an unstable point has no latency).
   void line(const std::vector<double>& x, const std::vector<double>& y, const std::string& color,
