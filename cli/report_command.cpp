@@ -47,7 +47,7 @@ void run_report(report_args& a) {
     // Checked before the sweeps, so a typo costs nothing.
     {
       std::ofstream probe(a.out + ".tmp");
-      if (!probe) throw std::runtime_error("cannot write " + a.out);
+      if (!probe) throw std::invalid_argument("--out: cannot write " + a.out);
     }
     std::remove((a.out + ".tmp").c_str());
     a.request.slo = a.slo;
