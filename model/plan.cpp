@@ -48,9 +48,15 @@ std::string format_rate(double r) {
 
 std::string percent(double fraction) { return fixed(100 * fraction, 0) + " %"; }
 
-// A window's percentile for messages: "fell over" for a window that could not keep up.
+// A window's percentile for messages, three significant digits ("4.84 ms", "1.23 s"), or
+// "fell over" for a window that could not keep up.
 std::string window_latency(double seconds) {
-  return std::isfinite(seconds) ? format_duration(seconds) : "fell over";
+  if (!std::isfinite(seconds)) return "fell over";
+  const bool in_ms = seconds < 1;
+  std::ostringstream os;
+  os.precision(3);
+  os << (in_ms ? seconds * 1000 : seconds) << (in_ms ? " ms" : " s");
+  return os.str();
 }
 
 // Three significant digits: the rates tried read cleanly and are still 0.1-1 % apart.
@@ -81,8 +87,11 @@ std::optional<double> refusal_rate(const scenario& s) {
   return hi;
 }
 
-std::string pool_text(const pool_config& p) {
-  return "max_open " + (p.max_open > 0 ? std::to_string(p.max_open) : std::string("0 (unlimited)")) +
+std::string pool_text(const scenario& s) {
+  if (!s.use_pool) return "no pool";
+  const pool_config& p = s.pool;
+  return "max_open " +
+         (p.max_open > 0 ? std::to_string(p.max_open) : std::string("0 (unlimited)")) +
          ", max_idle " + std::to_string(p.max_idle);
 }
 
@@ -304,8 +313,8 @@ instance_count count_instances(double target_rps, double capacity_rps, int redun
   if (zones > 1) {
     int per_zone = (c.with_redundancy + zones - 1) / zones;
     std::ostringstream z;
-    z << "zones " << zones << ": ceil(" << c.with_redundancy << " / " << zones
-      << ") = " << per_zone << " per zone";
+    z << "zones " << zones << ": ceil(" << c.with_redundancy << " / " << zones << ") = " << per_zone
+      << " per zone";
     if (survive_zone_loss) {
       // The zones left after one is lost must still carry the target on their own.
       int for_loss = (c.needed + zones - 2) / (zones - 1);
@@ -364,9 +373,17 @@ capacity_estimate find_capacity(const scenario& s, const plan_request& r, bool w
     // Each end to a coarser precision than the capacity: it is a range, and each step near
     // the knee costs as much as the capacity's own.
     const double end_precision = std::max(r.precision, interval_end_precision);
-    auto low = search.largest_where(sure, end_precision, out.rps);
+    // With too few windows not even all of them meeting the SLO makes it sure: the low end is
+    // then unknown (0), not searched down to the floor in vain.
+    out.low_known = wilson_interval(runs, runs, capacity_interval_level).low >= r.confidence;
+    if (out.low_known) {
+      auto low = search.largest_where(sure, end_precision, out.rps);
+      out.low_known = low.lo.has_value();
+      out.low = std::min(out.rps, low.lo.value_or(0));
+    } else {
+      out.low = 0;
+    }
     auto high = search.largest_where(maybe, end_precision, out.rps);
-    out.low = std::min(out.rps, low.lo.value_or(0));
     out.high = std::max(b.hi, high.hi);
   }
   out.evaluations = search.evaluations();
@@ -381,18 +398,21 @@ plan make_plan(scenario s, const plan_request& r) {
   p.request = r;
   p.request.runs = r.runs > 0 ? r.runs : default_runs(r.confidence);
   p.scenario_name = s.name;
+  p.use_pool = s.use_pool;
+  if (r.optimize_pool && !s.use_pool)
+    throw scenario_error("--optimize-pool: the scenario has no pool (pool.enabled false)");
   p.database.max_connections = r.database_max_connections;
   p.chosen.pool = {s.pool.max_open, s.pool.max_idle};
   auto say = [&](const std::string& line) {
     if (r.progress) r.progress(line);
   };
-  say("capacity of " + pool_text(s.pool) + ": " + std::to_string(p.request.runs) +
-      " windows of " + format_duration(r.window) + " per rate");
+  say("capacity of " + pool_text(s) + ": " + std::to_string(p.request.runs) + " windows of " +
+      format_duration(r.window) + " per rate");
   p.chosen.capacity = find_capacity(s, r, true);
   std::ostringstream head;
   head << "target " << format_rate(r.target_rps) << " req/s, SLO " << r.slo.text() << " in "
        << percent(r.confidence) << " of " << format_duration(r.window) << " windows, "
-       << pool_text(s.pool);
+       << pool_text(s);
   p.summary.push_back(head.str());
   if (!p.chosen.capacity.found) {
     p.reason = p.chosen.capacity.reason;
@@ -402,7 +422,9 @@ plan make_plan(scenario s, const plan_request& r) {
     p.chosen.count =
         count_instances(r.target_rps, c.rps, r.redundancy, r.zones, r.survive_zone_loss);
     p.summary.push_back("capacity per instance: " + format_rate(c.rps) + " req/s (" +
-                        format_rate(c.low) + " .. " + format_rate(c.high) + ")");
+                        (c.low_known ? format_rate(c.low) : std::string("unknown")) + " .. " +
+                        format_rate(c.high) + ")" +
+                        (c.low_known ? "" : "; the low end needs more windows (--runs)"));
     for (const auto& line : p.chosen.count->arithmetic) p.summary.push_back(line);
     p.feasible = true;
   }
@@ -470,7 +492,7 @@ plan make_plan(scenario s, const plan_request& r) {
       scenario t = s;
       t.pool.max_open = g.max_open;
       t.pool.max_idle = g.max_idle;
-      say("screening " + pool_text(t.pool));
+      say("screening " + pool_text(t));
       setting_plan sp;
       sp.pool = g;
       sp.capacity = find_capacity(t, coarse, false, guess);
@@ -482,7 +504,7 @@ plan make_plan(scenario s, const plan_request& r) {
       scenario t = s;
       t.pool.max_open = best->pool.max_open;
       t.pool.max_idle = best->pool.max_idle;
-      say("refining " + pool_text(t.pool));
+      say("refining " + pool_text(t));
       best->capacity = find_capacity(t, r, true, best->capacity.rps, best->capacity.evaluations);
       if (best->capacity.found)
         best->count = count_instances(r.target_rps, best->capacity.rps, r.redundancy, r.zones,
@@ -506,8 +528,8 @@ plan make_plan(scenario s, const plan_request& r) {
            << " -> " << best->count->instances;
       p.summary.push_back(line.str());
     } else {
-      p.summary.push_back("pool: no setting of the grid beats " +
-                          pool_text(s.pool) + " by more than " + percent(coarse.precision));
+      p.summary.push_back("pool: no setting of the grid beats " + pool_text(s) + " by more than " +
+                          percent(coarse.precision));
     }
   }
   p.wall_seconds =

@@ -18,9 +18,9 @@ namespace headroom {
 struct plan_request {
   double target_rps = 0;  // the whole service's expected load, req/s
   latency_slo slo;
-  double confidence = 0.9;   // P(one window meets the SLO) the capacity must keep
-  int redundancy = 0;        // k spare instances
-  int zones = 1;             // instances spread evenly over this many zones
+  double confidence = 0.9;         // P(one window meets the SLO) the capacity must keep
+  int redundancy = 0;              // k spare instances
+  int zones = 1;                   // instances spread evenly over this many zones
   bool survive_zone_loss = false;  // enough instances that losing one zone still carries target
   // The SLO is judged over one window, as a dashboard shows p99 per minute: each simulated
   // window is a run of `window` seconds after `window_warmup` seconds not measured.
@@ -42,10 +42,10 @@ int default_runs(double confidence);
 
 // The arithmetic of N+k and zones, exact and pure.
 struct instance_count {
-  int needed = 0;           // ceil(target / capacity)
-  int with_redundancy = 0;  // needed + k
-  int instances = 0;        // after zone rounding (and zone loss)
-  int per_zone = 0;         // instances / zones
+  int needed = 0;                       // ceil(target / capacity)
+  int with_redundancy = 0;              // needed + k
+  int instances = 0;                    // after zone rounding (and zone loss)
+  int per_zone = 0;                     // instances / zones
   std::vector<std::string> arithmetic;  // the lines that show it ("instances = ceil(...) + 1 = 5")
 };
 // Throws std::invalid_argument for a capacity <= 0, zones < 1, redundancy < 0, or zone loss
@@ -77,7 +77,8 @@ proportion_interval wilson_interval(int met, int n, double level);
 struct capacity_estimate {
   bool found = false;
   double rps = 0, low = 0, high = 0;
-  std::string reason;                       // when not found: plain words
+  bool low_known = true;  // false: too few windows to be sure of any rate (low is 0)
+  std::string reason;     // when not found: plain words
   std::vector<rate_evaluation> evaluations;  // every rate simulated, by rate
 };
 
@@ -112,6 +113,7 @@ std::vector<pool_setting> pool_grid();
 struct plan {
   plan_request request;
   std::string scenario_name;
+  bool use_pool = true;  // false: the scenario has no connection pool (textbook queues)
   bool feasible = false;
   std::string reason;   // when not feasible: plain words
   setting_plan chosen;  // the scenario's own setting

@@ -24,13 +24,17 @@ std::optional<double> utilization(const prediction& p, const std::string& name) 
 
 json::value capacity_json(const capacity_estimate& c) {
   if (!c.found) return nullptr;
-  return json::object{{"rps", c.rps}, {"low", c.low}, {"high", c.high}};
+  return json::object{
+      {"rps", c.rps}, {"low", c.low_known ? json::value(c.low) : nullptr}, {"high", c.high}};
 }
 
 json::value evaluations_json(const capacity_estimate& c) {
   json::array a;
   for (const auto& e : c.evaluations) {
-    json::object o{{"rate", e.rate}, {"runs", e.runs}, {"met", e.met}, {"p_slo", e.p()},
+    json::object o{{"rate", e.rate},
+                   {"runs", e.runs},
+                   {"met", e.met},
+                   {"p_slo", e.p()},
                    {"refused", e.refused}};
     if (e.refused) {
       o["reason"] = e.reason;
@@ -74,8 +78,9 @@ json::value plan_to_json(const plan& p) {
   o["precision"] = r.precision;
   o["feasible"] = p.feasible;
   o["reason"] = p.reason.empty() ? json::value(nullptr) : json::value(p.reason);
-  o["pool"] = json::object{{"max_open", p.chosen.pool.max_open},
-                           {"max_idle", p.chosen.pool.max_idle}};
+  o["pool"] = p.use_pool ? json::value(json::object{{"max_open", p.chosen.pool.max_open},
+                                                    {"max_idle", p.chosen.pool.max_idle}})
+                         : json::value(nullptr);
   o["capacity"] = capacity_json(p.chosen.capacity);
   const auto& count = p.chosen.count;
   o["instances"] = count ? json::value(count->instances) : json::value(nullptr);
@@ -140,27 +145,29 @@ std::string plan_markdown(const plan& p) {
   os << "| target | " << r.target_rps << " req/s |\n";
   os << "| SLO | " << r.slo.text() << " in " << r.confidence * 100 << " % of "
      << format_duration(r.window) << " windows |\n";
-  os << "| pool | max_open " << p.chosen.pool.max_open << ", max_idle " << p.chosen.pool.max_idle
-     << " |\n";
+  if (p.use_pool)
+    os << "| pool | max_open " << p.chosen.pool.max_open << ", max_idle " << p.chosen.pool.max_idle
+       << " |\n";
   const auto& c = p.chosen.capacity;
   if (c.found)
-    os << "| capacity per instance | " << c.rps << " req/s (" << c.low << " .. " << c.high
-       << ") |\n";
+    os << "| capacity per instance | " << std::lround(c.rps) << " req/s ("
+       << (c.low_known ? std::to_string(std::lround(c.low)) : std::string("unknown")) << " .. "
+       << std::lround(c.high) << ") |\n";
   if (p.chosen.count)
     os << "| instances | " << p.chosen.count->instances << " (" << p.chosen.count->needed
        << " needed + " << r.redundancy << " spare" << (r.zones > 1 ? ", zone rounding" : "")
        << ") |\n";
   if (p.at_target && p.at_target->stable) {
     const prediction& t = *p.at_target;
-    os << "| at " << p.rps_per_instance << " req/s per instance | " << r.slo.name() << " "
-       << ms(t.live.median) << " (" << ms(t.live.low) << " .. " << ms(t.live.high) << ")";
+    os << "| at " << std::lround(p.rps_per_instance) << " req/s per instance | " << r.slo.name()
+       << " " << ms(t.live.median) << " (" << ms(t.live.low) << " .. " << ms(t.live.high) << ")";
     if (auto cpu = utilization(t, "cpu")) os << ", CPU " << std::lround(*cpu * 100) << " %";
     if (t.has_pool) os << ", " << t.pool.dials_per_s.value << " dials/s";
     os << " |\n";
   }
   if (p.recommendation && p.recommendation->count)
     os << "| best pool setting | max_open " << p.recommendation->pool.max_open << ", max_idle "
-       << p.recommendation->pool.max_idle << ": " << p.recommendation->capacity.rps
+       << p.recommendation->pool.max_idle << ": " << std::lround(p.recommendation->capacity.rps)
        << " req/s, " << p.recommendation->count->instances << " instances |\n";
   os << "| feasible | " << (p.feasible ? "yes" : "no: " + p.reason) << " |\n\n";
   for (const auto& line : p.summary) os << "    " << line << "\n";
