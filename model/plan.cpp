@@ -105,6 +105,7 @@ class capacity_search {
     for (const auto& e : known) cache_[e.rate] = e;
     // Every window of the highest rate must fit in memory (validate: 5,000,000 requests).
     highest_ = 5e6 / (r.window + r.window_warmup);
+    memory_bound_ = !refusal_ || *refusal_ > highest_;
     if (refusal_) highest_ = std::min(highest_, *refusal_);
     lowest_ = fewest_requests_per_window / r.window;
   }
@@ -159,8 +160,7 @@ class capacity_search {
   template <class Holds>
   bracket largest_where(Holds holds, double precision, std::optional<double> start) {
     bracket b;
-    b.hi = std::numeric_limits<double>::infinity();
-    if (refusal_) b.hi = *refusal_;
+    b.hi = highest_;
     // What the cache already says (non-monotone noise: the lowest failure wins).
     for (const auto& [rate, e] : cache_)
       if (!holds(e)) b.hi = std::min(b.hi, rate);
@@ -168,9 +168,8 @@ class capacity_search {
       if (holds(e) && rate < b.hi) b.lo = std::max(b.lo.value_or(0), rate);
     if (!b.lo) {
       // Downwards by halving from the guess until it holds, or to the lowest rate searched.
-      double guess = start ? *start : (std::isfinite(b.hi) ? b.hi / 2 : 100);
-      guess = round_rate(std::min(guess, std::isfinite(b.hi) ? b.hi / 2 : guess));
-      double floor = std::max(lowest_, (std::isfinite(b.hi) ? b.hi : guess) * lowest_rate_fraction);
+      const double guess = round_rate(std::min(start.value_or(b.hi), b.hi / 2));
+      const double floor = std::max(lowest_, b.hi * lowest_rate_fraction);
       for (double r = guess;; r = round_rate(r / 2)) {
         b.lowest_tried = r;
         if (holds(at(r))) {
@@ -180,15 +179,6 @@ class capacity_search {
         b.hi = std::min(b.hi, r);
         if (r / 2 < floor) return b;
       }
-    }
-    // Upwards by doubling when nothing above is known to fail.
-    while (!std::isfinite(b.hi)) {
-      double r = round_rate(*b.lo * 2);
-      if (r > highest_) {
-        b.hi = highest_;
-        break;
-      }
-      (holds(at(r)) ? *b.lo : b.hi) = r;
     }
     while (b.hi > *b.lo * (1 + precision)) {
       double mid = round_rate(std::sqrt(*b.lo * b.hi));
@@ -203,14 +193,19 @@ class capacity_search {
     for (const auto& [rate, e] : cache_) out.push_back(e);
     return out;
   }
-  std::optional<double> refusal() const { return refusal_; }
+  // The highest rate searched when it is set by memory, not by the scenario's demand: a
+  // capacity found just under it may be higher still.
+  std::optional<double> memory_limit() const {
+    return memory_bound_ ? std::optional<double>(highest_) : std::nullopt;
+  }
 
  private:
   scenario scenario_;
   const plan_request& request_;
   int runs_, need_;
   std::optional<double> refusal_;
-  double highest_ = 0, lowest_ = 0;
+  double highest_ = 0, lowest_ = 0;  // the rates searched: [lowest_, highest_)
+  bool memory_bound_ = false;
   std::map<double, rate_evaluation> cache_;
 };
 
@@ -357,6 +352,10 @@ capacity_estimate find_capacity(const scenario& s, const plan_request& r, bool w
   }
   out.found = true;
   out.rps = *b.lo;
+  if (auto limit = search.memory_limit(); limit && b.hi >= *limit)
+    out.note = "at least " + format_rate(out.rps) + " req/s: a " + format_duration(r.window) +
+               " window at a higher rate holds more requests than memory allows; use a shorter "
+               "--window";
   out.low = out.rps;
   out.high = b.hi;
   if (with_interval) {
@@ -425,6 +424,7 @@ plan make_plan(scenario s, const plan_request& r) {
                         (c.low_known ? format_rate(c.low) : std::string("unknown")) + " .. " +
                         format_rate(c.high) + ")" +
                         (c.low_known ? "" : "; the low end needs more windows (--runs)"));
+    if (!c.note.empty()) p.summary.push_back("capacity " + c.note);
     for (const auto& line : p.chosen.count->arithmetic) p.summary.push_back(line);
     p.feasible = true;
   }

@@ -71,14 +71,17 @@ struct proportion_interval {
 };
 proportion_interval wilson_interval(int met, int n, double level);
 
-// Per-instance capacity: the largest rate whose estimated P(window meets SLO) >= confidence.
-// low / high: the rates between which the simulation's N windows cannot tell (90 % Wilson
-// interval of P) whether P is above or below the confidence, each to the search's precision.
+// Per-instance capacity: the largest rate whose estimated P(window meets SLO) >= confidence
+// (the low end of the search's final bracket: a rate seen to meet it). low / high: the rates
+// between which the N windows cannot tell (90 % Wilson interval of P) whether P is above or
+// below the confidence: low the largest rate sure to meet it, high the largest that may; each
+// to max(precision, 5 %).
 struct capacity_estimate {
   bool found = false;
   double rps = 0, low = 0, high = 0;
   bool low_known = true;  // false: too few windows to be sure of any rate (low is 0)
   std::string reason;     // when not found: plain words
+  std::string note;       // a limit of the search the reader must know ("at least ...")
   std::vector<rate_evaluation> evaluations;  // every rate simulated, by rate
 };
 

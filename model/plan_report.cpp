@@ -24,8 +24,10 @@ std::optional<double> utilization(const prediction& p, const std::string& name) 
 
 json::value capacity_json(const capacity_estimate& c) {
   if (!c.found) return nullptr;
-  return json::object{
-      {"rps", c.rps}, {"low", c.low_known ? json::value(c.low) : nullptr}, {"high", c.high}};
+  return json::object{{"rps", c.rps},
+                      {"low", c.low_known ? json::value(c.low) : nullptr},
+                      {"high", c.high},
+                      {"note", c.note.empty() ? json::value(nullptr) : json::value(c.note)}};
 }
 
 json::value evaluations_json(const capacity_estimate& c) {
