@@ -269,6 +269,76 @@ std::string unreachable_reason(const plan_request& r, const capacity_search::bra
   return os.str();
 }
 
+// Whether a long run at `rate` keeps up (prediction.hpp: replications of run.requests each,
+// none falling over), and why not. The p99 is wanted only loosely: stability is the question.
+struct long_run {
+  bool stable = true;
+  std::string reason;
+};
+long_run check_long_run(const scenario& s, double rate, const plan_request& r) {
+  auto start = std::chrono::steady_clock::now();
+  scenario t = at_rate(s, rate);
+  t.run.live_length = 0;
+  long_run out;
+  out.reason = overload_check(t);
+  if (out.reason.empty()) {
+    precision_goal goal = default_goal(t);
+    goal.relative_half_width = std::max(goal.relative_half_width, 0.05);
+    prediction p = run_to_precision(t, goal);
+    out.stable = p.stable;
+    out.reason = p.reason;
+  } else {
+    out.stable = false;
+  }
+  if (r.progress) {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.progress(format_rate(rate) + " req/s: the long run " +
+               (out.stable ? std::string("keeps up") : "falls over (" + out.reason + ")") + " [" +
+               fixed(secs, 1) + " s]");
+  }
+  return out;
+}
+
+// Windows start from a settled instance; a metastable setting (the default pool's dial storms)
+// can meet the SLO for a minute and still fall over in a longer run, and production runs for
+// days. So a capacity must also keep up in the long run: lowered to the largest rate that
+// does, to the search's precision, with the reason in `note`.
+void hold_in_the_long_run(const scenario& s, const plan_request& r, capacity_estimate& c) {
+  long_run at_capacity = check_long_run(s, c.rps, r);
+  if (at_capacity.stable) return;
+  double hi = c.rps, lo = round_rate(c.rps / 2);
+  // Halving: a setting that falls over at a sixteenth of its window capacity is unstable.
+  std::string why = at_capacity.reason;  // the lowest rate's that fell over
+  for (;;) {
+    long_run at_lo = check_long_run(s, lo, r);
+    if (at_lo.stable) break;
+    why = at_lo.reason;
+    hi = lo;
+    lo = round_rate(lo / 2);
+    if (lo < c.rps / 16) {
+      c.found = false;
+      c.reason = "unstable setting: windows of " + format_duration(r.window) + " meet " +
+                 r.slo.text() + " up to " + format_rate(c.rps) +
+                 " req/s, but a long run falls over even at " + format_rate(hi) + " req/s (" + why +
+                 ")";
+      return;
+    }
+  }
+  while (hi > lo * (1 + r.precision)) {
+    double mid = round_rate(std::sqrt(lo * hi));
+    if (mid <= lo || mid >= hi) break;
+    long_run at_mid = check_long_run(s, mid, r);
+    if (!at_mid.stable) why = at_mid.reason;
+    (at_mid.stable ? lo : hi) = mid;
+  }
+  c.note = "limited by the long run: windows of " + format_duration(r.window) + " meet " +
+           r.slo.text() + " up to " + format_rate(c.rps) + " req/s, but a long run at " +
+           format_rate(hi) + " req/s falls over (" + why + ")";
+  c.rps = lo;
+  c.low = std::min(c.low, lo);
+  c.high = hi;
+}
+
 }  // namespace
 
 int default_runs(double confidence) {
@@ -384,6 +454,7 @@ capacity_estimate find_capacity(const scenario& s, const plan_request& r, bool w
     }
     auto high = search.largest_where(maybe, end_precision, out.rps);
     out.high = std::max(b.hi, high.hi);
+    hold_in_the_long_run(s, r, out);
   }
   out.evaluations = search.evaluations();
   return out;
