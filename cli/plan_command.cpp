@@ -76,9 +76,13 @@ void add_plan_command(CLI::App& app) {
   plan_request& r = opts->request;
   auto* sub = app.add_subcommand(
       "plan",
-      "How many instances, with which pool setting: per-instance capacity under an SLO, "
-      "instances = ceil(target / capacity) + redundancy, the database's share (README "
-      "\"Planning\"). Exit 0: a plan; 3: no feasible plan (the reason is printed); 2: bad input");
+      "How many instances, with which pool setting (README \"Planning\"). Capacity per "
+      "instance = the largest rate at which --confidence of the simulated --window windows meet "
+      "the SLO and a long run keeps up; its interval (low .. high): the rates between which "
+      "--runs windows cannot tell whether that share is above the confidence (90 % Wilson "
+      "interval). instances = ceil(target / capacity) + redundancy, rounded to --zones. Exit "
+      "0: a plan; 3: no feasible plan (the reason is printed); 2: bad input; 1: a file not "
+      "written");
   sub->add_option("--calibration", opts->calibration_file,
                   "Calibration file written by `headroom calibrate`");
   sub->add_option("--scenario", opts->scenario_file,
