@@ -460,6 +460,129 @@ capacity_estimate find_capacity(const scenario& s, const plan_request& r, bool w
   return out;
 }
 
+namespace {
+
+std::optional<double> utilization(const prediction& p, const std::string& name) {
+  for (const auto& [k, v] : p.utilization)
+    if (k == name) return v.value;
+  return std::nullopt;
+}
+
+// What each instance sees with all of them up, the target split evenly.
+void describe_at_target(plan& p, const scenario& s) {
+  const plan_request& r = p.request;
+  const int n = p.chosen.count->instances;
+  p.rps_per_instance = r.target_rps / n;
+  if (r.progress)
+    r.progress("at the target: " + format_rate(p.rps_per_instance) + " req/s per instance");
+  p.at_target = predict(at_rate(s, p.rps_per_instance));
+  const prediction& t = *p.at_target;
+  std::ostringstream at;
+  at << "at " << format_rate(p.rps_per_instance) << " req/s per instance: ";
+  if (!t.stable) {
+    at << "unstable (" << t.reason << ")";
+  } else {
+    at << r.slo.name() << " " << window_latency(t.live.median) << " in a "
+       << format_duration(r.window) << " window (" << window_latency(t.live.low) << " .. "
+       << window_latency(t.live.high) << ", 90 % of windows), CPU "
+       << percent(utilization(t, "cpu").value_or(0));
+    if (t.has_pool) at << ", " << fixed(t.pool.dials_per_s.value, 1) << " dials/s";
+  }
+  p.summary.push_back(at.str());
+}
+
+// The shared database at the target: its connections against max_connections, its dials and
+// CPU. Co-located, its CPU is one instance's share of the shared cores.
+void check_database(plan& p, const scenario& s) {
+  const int n = p.chosen.count->instances;
+  const prediction& t = *p.at_target;
+  auto& db = p.database;
+  db.cpu_at_target = utilization(t, "cpu_database");
+  if (t.has_pool) {
+    db.dials_per_s = t.pool.dials_per_s.value * n;
+    if (s.pool.max_open > 0) db.connections_peak = static_cast<double>(n) * s.pool.max_open;
+  }
+  std::ostringstream d;
+  d << "database: " << n << " instances";
+  if (db.dials_per_s) d << ", " << fixed(*db.dials_per_s, 1) << " dials/s in all";
+  if (db.connections_peak)
+    d << ", connections at most " << n << " x " << s.pool.max_open << " = "
+      << fixed(*db.connections_peak, 0) << " of max_connections " << db.max_connections;
+  else if (t.has_pool)
+    d << ", connections unbounded (max_open 0): not checked against max_connections "
+      << db.max_connections;
+  if (db.cpu_at_target) d << ", its CPU " << percent(*db.cpu_at_target) << " of the shared cores";
+  p.summary.push_back(d.str());
+  if (db.connections_peak && *db.connections_peak > db.max_connections) {
+    db.bottleneck = true;
+    p.feasible = false;
+    p.reason = "the database saturates first: " + std::to_string(n) + " instances x max_open " +
+               std::to_string(s.pool.max_open) + " = " + fixed(*db.connections_peak, 0) +
+               " connections > max_connections " + std::to_string(db.max_connections);
+    p.summary.push_back("refused: " + p.reason);
+  }
+}
+
+// Screens the grid at a coarser precision from the chosen setting's capacity, then searches the
+// best again at full precision with its interval; recommends it when it beats the chosen one
+// by more than the screening's precision (noise must not move a setting).
+void optimize_pool(plan& p, const scenario& s) {
+  const plan_request& r = p.request;
+  plan_request coarse = r;
+  coarse.precision = std::max(r.precision, 0.05);
+  std::optional<double> guess;
+  if (p.chosen.capacity.found) guess = p.chosen.capacity.rps;
+  auto with_pool = [&](const pool_setting& g) {
+    scenario t = s;
+    t.pool.max_open = g.max_open;
+    t.pool.max_idle = g.max_idle;
+    return t;
+  };
+  std::optional<setting_plan> best;
+  for (const pool_setting& g : pool_grid()) {
+    if (g.max_open == p.chosen.pool.max_open && g.max_idle == p.chosen.pool.max_idle) continue;
+    scenario t = with_pool(g);
+    if (r.progress) r.progress("screening " + pool_text(t));
+    setting_plan sp;
+    sp.pool = g;
+    sp.capacity = find_capacity(t, coarse, false, guess);
+    if (sp.capacity.found && (!best || sp.capacity.rps > best->capacity.rps)) best = sp;
+  }
+  const double own = p.chosen.capacity.found ? p.chosen.capacity.rps : 0;
+  if (best && best->capacity.rps > own * (1 + coarse.precision)) {
+    scenario t = with_pool(best->pool);
+    if (r.progress) r.progress("refining " + pool_text(t));
+    best->capacity = find_capacity(t, r, true, best->capacity.rps, best->capacity.evaluations);
+    if (best->capacity.found)
+      best->count = count_instances(r.target_rps, best->capacity.rps, r.redundancy, r.zones,
+                                    r.survive_zone_loss);
+  }
+  if (!best || !best->count || best->capacity.rps <= own) {
+    p.summary.push_back("pool: no setting of the grid beats " + pool_text(s) + " by more than " +
+                        percent(coarse.precision));
+    return;
+  }
+  p.recommendation = best;
+  // One line as a person would say it: "max_idle 2 -> 8: capacity 1,200 -> 3,100 req/s;
+  // instances 10 -> 5".
+  std::vector<std::string> changes;
+  if (best->pool.max_open != p.chosen.pool.max_open)
+    changes.push_back("max_open " + std::to_string(p.chosen.pool.max_open) + " -> " +
+                      std::to_string(best->pool.max_open));
+  if (best->pool.max_idle != p.chosen.pool.max_idle)
+    changes.push_back("max_idle " + std::to_string(p.chosen.pool.max_idle) + " -> " +
+                      std::to_string(best->pool.max_idle));
+  std::ostringstream line;
+  line << "pool: " << changes[0] << (changes.size() > 1 ? ", " + changes[1] : "") << ": capacity "
+       << (own > 0 ? format_rate(own) : std::string("none")) << " -> "
+       << format_rate(best->capacity.rps) << " req/s; instances "
+       << (p.chosen.count ? std::to_string(p.chosen.count->instances) : std::string("none"))
+       << " -> " << best->count->instances;
+  p.summary.push_back(line.str());
+}
+
+}  // namespace
+
 plan make_plan(scenario s, const plan_request& r) {
   auto start_time = std::chrono::steady_clock::now();
   check_request(r);
@@ -473,22 +596,18 @@ plan make_plan(scenario s, const plan_request& r) {
     throw scenario_error("--optimize-pool: the scenario has no pool (pool.enabled false)");
   p.database.max_connections = r.database_max_connections;
   p.chosen.pool = {s.pool.max_open, s.pool.max_idle};
-  auto say = [&](const std::string& line) {
-    if (r.progress) r.progress(line);
-  };
-  say("capacity of " + pool_text(s) + ": " + std::to_string(p.request.runs) + " windows of " +
-      format_duration(r.window) + " per rate");
+  if (r.progress)
+    r.progress("capacity of " + pool_text(s) + ": " + std::to_string(p.request.runs) +
+               " windows of " + format_duration(r.window) + " per rate");
   p.chosen.capacity = find_capacity(s, r, true);
-  std::ostringstream head;
-  head << "target " << format_rate(r.target_rps) << " req/s, SLO " << r.slo.text() << " in "
-       << percent(r.confidence) << " of " << format_duration(r.window) << " windows, "
-       << pool_text(s);
-  p.summary.push_back(head.str());
-  if (!p.chosen.capacity.found) {
-    p.reason = p.chosen.capacity.reason;
+  const capacity_estimate& c = p.chosen.capacity;
+  p.summary.push_back("target " + format_rate(r.target_rps) + " req/s, SLO " + r.slo.text() +
+                      " in " + percent(r.confidence) + " of " + format_duration(r.window) +
+                      " windows, " + pool_text(s));
+  if (!c.found) {
+    p.reason = c.reason;
     p.summary.push_back("no plan: " + p.reason);
   } else {
-    const capacity_estimate& c = p.chosen.capacity;
     p.chosen.count =
         count_instances(r.target_rps, c.rps, r.redundancy, r.zones, r.survive_zone_loss);
     p.summary.push_back("capacity per instance: " + format_rate(c.rps) + " req/s (" +
@@ -498,111 +617,10 @@ plan make_plan(scenario s, const plan_request& r) {
     if (!c.note.empty()) p.summary.push_back("capacity " + c.note);
     for (const auto& line : p.chosen.count->arithmetic) p.summary.push_back(line);
     p.feasible = true;
+    describe_at_target(p, s);
+    check_database(p, s);
   }
-  if (p.feasible) {
-    // What each instance sees with all of them up, the target split evenly.
-    const int n = p.chosen.count->instances;
-    p.rps_per_instance = r.target_rps / n;
-    say("at the target: " + format_rate(p.rps_per_instance) + " req/s per instance");
-    p.at_target = predict(at_rate(s, p.rps_per_instance));
-    const prediction& t = *p.at_target;
-    auto util = [&](const std::string& name) -> std::optional<double> {
-      for (const auto& [k, v] : t.utilization)
-        if (k == name) return v.value;
-      return std::nullopt;
-    };
-    std::ostringstream at;
-    at << "at " << format_rate(p.rps_per_instance) << " req/s per instance: ";
-    if (!t.stable) {
-      at << "unstable (" << t.reason << ")";
-    } else {
-      at << r.slo.name() << " " << window_latency(t.live.median) << " in a "
-         << format_duration(r.window) << " window (" << window_latency(t.live.low) << " .. "
-         << window_latency(t.live.high) << ", 90 % of windows), CPU "
-         << percent(util("cpu").value_or(0));
-      if (t.has_pool) at << ", " << fixed(t.pool.dials_per_s.value, 1) << " dials/s";
-    }
-    p.summary.push_back(at.str());
-    // The shared database. Co-located, its CPU is the instance's own share of the cores.
-    auto& db = p.database;
-    db.cpu_at_target = util("cpu_database");
-    if (t.has_pool) {
-      db.dials_per_s = t.pool.dials_per_s.value * n;
-      if (s.pool.max_open > 0) db.connections_peak = static_cast<double>(n) * s.pool.max_open;
-    }
-    std::ostringstream d;
-    d << "database: " << n << " instances";
-    if (db.dials_per_s) d << ", " << fixed(*db.dials_per_s, 1) << " dials/s in all";
-    if (db.connections_peak)
-      d << ", connections at most " << n << " x " << s.pool.max_open << " = "
-        << fixed(*db.connections_peak, 0) << " of max_connections " << db.max_connections;
-    else if (t.has_pool)
-      d << ", connections unbounded (max_open 0): not checked against max_connections "
-        << db.max_connections;
-    if (db.cpu_at_target) d << ", its CPU " << percent(*db.cpu_at_target) << " of the shared cores";
-    p.summary.push_back(d.str());
-    if (db.connections_peak && *db.connections_peak > db.max_connections) {
-      db.bottleneck = true;
-      p.feasible = false;
-      p.reason = "the database saturates first: " + std::to_string(n) + " instances x max_open " +
-                 std::to_string(s.pool.max_open) + " = " + fixed(*db.connections_peak, 0) +
-                 " connections > max_connections " + std::to_string(db.max_connections);
-      p.summary.push_back("refused: " + p.reason);
-    }
-  }
-  if (r.optimize_pool) {
-    // Screen the grid at a coarser precision from the chosen setting's capacity, then search
-    // the best again at full precision with its interval.
-    plan_request coarse = r;
-    coarse.precision = std::max(r.precision, 0.05);
-    std::optional<double> guess;
-    if (p.chosen.capacity.found) guess = p.chosen.capacity.rps;
-    std::optional<setting_plan> best;
-    for (const pool_setting& g : pool_grid()) {
-      if (g.max_open == p.chosen.pool.max_open && g.max_idle == p.chosen.pool.max_idle) continue;
-      scenario t = s;
-      t.pool.max_open = g.max_open;
-      t.pool.max_idle = g.max_idle;
-      say("screening " + pool_text(t));
-      setting_plan sp;
-      sp.pool = g;
-      sp.capacity = find_capacity(t, coarse, false, guess);
-      if (sp.capacity.found && (!best || sp.capacity.rps > best->capacity.rps)) best = sp;
-    }
-    const double own = p.chosen.capacity.found ? p.chosen.capacity.rps : 0;
-    // Better only when beyond the screening's own precision: noise must not move a setting.
-    if (best && best->capacity.rps > own * (1 + coarse.precision)) {
-      scenario t = s;
-      t.pool.max_open = best->pool.max_open;
-      t.pool.max_idle = best->pool.max_idle;
-      say("refining " + pool_text(t));
-      best->capacity = find_capacity(t, r, true, best->capacity.rps, best->capacity.evaluations);
-      if (best->capacity.found)
-        best->count = count_instances(r.target_rps, best->capacity.rps, r.redundancy, r.zones,
-                                      r.survive_zone_loss);
-    }
-    if (best && best->count && best->capacity.rps > own) {
-      p.recommendation = best;
-      std::ostringstream line;
-      line << "pool: ";
-      auto change = [&](const char* name, int from, int to) {
-        if (from == to) return false;
-        line << name << " " << from << " -> " << to;
-        return true;
-      };
-      bool any = change("max_open", p.chosen.pool.max_open, best->pool.max_open);
-      if (any && best->pool.max_idle != p.chosen.pool.max_idle) line << ", ";
-      change("max_idle", p.chosen.pool.max_idle, best->pool.max_idle);
-      line << ": capacity " << (own > 0 ? format_rate(own) : std::string("none")) << " -> "
-           << format_rate(best->capacity.rps) << " req/s; instances "
-           << (p.chosen.count ? std::to_string(p.chosen.count->instances) : std::string("none"))
-           << " -> " << best->count->instances;
-      p.summary.push_back(line.str());
-    } else {
-      p.summary.push_back("pool: no setting of the grid beats " + pool_text(s) + " by more than " +
-                          percent(coarse.precision));
-    }
-  }
+  if (r.optimize_pool) optimize_pool(p, s);
   p.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
   return p;

@@ -245,3 +245,33 @@ TEST_CASE("headroom plan prints the arithmetic, writes the JSON and exits 3 when
   CHECK(bad.err.rfind("headroom plan: --slo: not an SLO: 'p42'", 0) == 0);
   CHECK(bad.err.find('\n') == bad.err.size() - 1);  // one line
 }
+
+TEST_CASE("--optimize-pool finds that keeping idle connections removes the dials") {
+  // Four workers, 1 ms queries, and a 20 ms dial (pure delay): with max_idle 2 and up to four
+  // requests in flight, released connections are closed and the next requests dial, so the
+  // p99 passes 10 ms at a low rate. Any setting that keeps four or more idle connections
+  // stops dialing and serves up to M/M/4's knee: the best setting keeps at least 8 idle and
+  // plans fewer instances. Short windows keep the 12-setting grid quick; the comparison is
+  // between capacities apart by far more than their noise.
+  scenario s = mmc(4, 0.001);
+  s.use_pool = true;
+  s.pool.max_open = 0;
+  s.pool.max_idle = 2;
+  s.dial_delay = distribution::deterministic(0.020);
+  plan_request r = request(20000, "p99=10ms");
+  r.window = 5;
+  r.window_warmup = 1;
+  r.runs = 10;
+  r.optimize_pool = true;
+  plan p = make_plan(s, r);
+  REQUIRE(p.chosen.capacity.found);
+  REQUIRE(p.recommendation);
+  INFO(p.summary.back());
+  CHECK(p.recommendation->pool.max_idle >= 8);
+  CHECK(p.recommendation->capacity.rps > 2 * p.chosen.capacity.rps);
+  CHECK(p.recommendation->count->instances < p.chosen.count->instances);
+  CHECK(p.summary.back().find("max_idle 2 -> ") != std::string::npos);
+  json::value j = plan_to_json(p);
+  CHECK(j.at("recommendation").at("max_idle").as_int64() == p.recommendation->pool.max_idle);
+  CHECK(j.at("recommendation").at("instances").as_int64() == p.recommendation->count->instances);
+}
