@@ -10,6 +10,7 @@
 #include "plan.hpp"
 #include "plan_report.hpp"
 #include "scenario_json.hpp"
+#include "scenario_overrides.hpp"
 #include "slo.hpp"
 
 namespace headroom::cli {
@@ -18,9 +19,7 @@ namespace {
 struct plan_options {
   std::string scenario_file, calibration_file, slo = "p99=60ms";
   plan_request request;
-  std::optional<int> max_open, max_idle, threads;
-  std::optional<double> cores;
-  std::optional<std::uint64_t> seed;
+  scenario_overrides set;  // --max-open, --max-idle, --go-version, --threads, --seed
   bool markdown = false, quiet = false;
   json_output json;
 };
@@ -40,11 +39,7 @@ void run_plan(plan_options& o) {
       throw scenario_error(std::string("--slo: ") + e.what());
     }
     scenario s = load_scenario_file(o.scenario_file.empty() ? o.calibration_file : o.scenario_file);
-    if (o.max_open) s.pool.max_open = *o.max_open;
-    if (o.max_idle) s.pool.max_idle = *o.max_idle;
-    if (o.cores) s.cores = *o.cores;
-    if (o.threads) s.run.threads = *o.threads;
-    if (o.seed) s.run.seed = *o.seed;
+    apply_overrides(s, o.set);
     check_writable(o.json);
     if (!o.quiet)
       o.request.progress = [](const std::string& line) {
@@ -117,22 +112,34 @@ void add_plan_command(CLI::App& app) {
                   "The search stops when its bracket's high end is within this fraction above "
                   "its low end (fraction)")
       ->capture_default_str();
-  sub->add_option("--max-open", opts->max_open,
+  sub->add_option("--max-open", opts->set.max_open,
                   "pool.max_open to plan with (count; 0 = unlimited); default: the file's");
-  sub->add_option("--max-idle", opts->max_idle,
+  sub->add_option("--max-idle", opts->set.max_idle,
                   "pool.max_idle to plan with (count); default: the file's");
+  sub->add_option("--go-version", opts->set.go_version,
+                  "pool.go_version: whose database/sql rules (1.10, 1.15, 1.18, 1.23); default: "
+                  "the file's");
   sub->add_flag("--optimize-pool", r.optimize_pool,
                 "Also search max_open {0, 8, 16, 32} x max_idle {2, 8, 16, 32} and show the best "
                 "setting beside the planned one");
-  sub->add_option("--cores", opts->cores, "CPU cores of one instance (count; default: the file's)");
+  sub->add_option("--cores,--service-cores", r.service_cores,
+                  "CPU cores of each instance's own host (count): a split deployment, the "
+                  "database on its own host; default: the file's deployment (co-located when "
+                  "calibrated on one machine)");
+  sub->add_option("--db-cores", r.database_cores,
+                  "CPU cores of the database's host, shared by all instances (count; default: "
+                  "the file's cpu.cores, the calibration machine's)");
+  add_duration_flag(sub, "--db-rtt", r.database_rtt,
+                    "Service-database round trip in a split deployment (default 500us: one "
+                    "data centre)");
   sub->add_flag("--exclude-generator", r.exclude_generator,
                 "Drop the load generator's CPU and connection cap (calibrated on one machine, "
                 "production has no generator beside the service)");
-  sub->add_option("--max-connections", r.database_max_connections,
+  sub->add_option("--db-max-connections", r.database_max_connections,
                   "PostgreSQL's max_connections, shared by all instances (count)")
       ->capture_default_str();
-  sub->add_option("--threads", opts->threads, "Simulations run at once (count; 0 = all cores)");
-  sub->add_option("--seed", opts->seed, "run.seed: seed of every random stream (integer)");
+  sub->add_option("--threads", opts->set.threads, "Simulations run at once (count; 0 = all cores)");
+  sub->add_option("--seed", opts->set.seed, "run.seed: seed of every random stream (integer)");
   sub->add_flag("--quiet", opts->quiet, "No progress lines on stderr");
   sub->add_flag("--markdown", opts->markdown, "Print a Markdown table (for a ticket)");
   add_json_option(sub, opts->json, "The plan (format headroom-plan/1)");

@@ -223,7 +223,7 @@ void check_request(const plan_request& r) {
   need(r.runs == 0 || r.runs >= 10, "--runs: at least 10 windows per rate");
   need(r.precision > 0 && r.precision < 1, "--precision: must be in (0, 1)");
   need(r.slo.quantile > 0 && r.slo.quantile < 1 && r.slo.latency > 0, "--slo: not a valid SLO");
-  need(r.database_max_connections >= 1, "--max-connections: must be >= 1");
+  need(r.database_max_connections >= 1, "--db-max-connections: must be >= 1");
 }
 
 }  // namespace
@@ -239,6 +239,24 @@ scenario plan_scenario(scenario s, const plan_request& r) {
     s.generator_cpu = distribution::none();
     s.client_connections = 0;
   }
+  if (r.service_cores) {
+    s.deployment.service_cores = *r.service_cores;
+    if (s.deployment.database_cores <= 0) s.deployment.database_cores = s.cores;
+  } else if ((r.database_cores || r.database_rtt) && colocated(s)) {
+    throw scenario_error(
+        "--db-cores / --db-rtt: need --cores (the service's cores per instance: a split "
+        "deployment)");
+  }
+  if (!colocated(s)) {
+    if (r.database_cores) s.deployment.database_cores = *r.database_cores;
+    if (r.database_rtt)
+      s.deployment.database_rtt =
+          *r.database_rtt > 0 ? distribution::deterministic(*r.database_rtt) : distribution::none();
+    else if (s.deployment.database_rtt.mean() <= 0)
+      s.deployment.database_rtt = distribution::deterministic(default_database_rtt);
+  }
+  s.deployment.instances = 1;  // the capacity is one instance's; the database check sets n
+  s.deployment.database_max_connections = r.database_max_connections;
   s.arrivals.rate = 1;  // any valid rate: the search sets its own
   validate(s);
   return s;
@@ -468,57 +486,133 @@ std::optional<double> utilization(const prediction& p, const std::string& name) 
   return std::nullopt;
 }
 
-// What each instance sees with all of them up, the target split evenly.
+// What each instance sees with all of them up, the target split evenly. Split, the whole
+// deployment is simulated (n instances sharing the database: its figures are per instance
+// means); co-located, one instance at target / n (n instances on one machine is no plan).
 void describe_at_target(plan& p, const scenario& s) {
   const plan_request& r = p.request;
   const int n = p.chosen.count->instances;
   p.rps_per_instance = r.target_rps / n;
-  if (r.progress)
-    r.progress("at the target: " + format_rate(p.rps_per_instance) + " req/s per instance");
-  p.at_target = predict(at_rate(s, p.rps_per_instance));
-  const prediction& t = *p.at_target;
-  std::ostringstream at;
-  at << "at " << format_rate(p.rps_per_instance) << " req/s per instance: ";
-  if (!t.stable) {
-    at << "unstable (" << t.reason << ")";
-  } else {
-    at << r.slo.name() << " " << window_latency(t.live.median) << " in a "
-       << format_duration(r.window) << " window (" << window_latency(t.live.low) << " .. "
-       << window_latency(t.live.high) << ", 90 % of windows), CPU "
-       << percent(utilization(t, "cpu").value_or(0));
-    if (t.has_pool) at << ", " << fixed(t.pool.dials_per_s.value, 1) << " dials/s";
+  scenario at = at_rate(s, p.rps_per_instance);
+  if (p.split) {
+    at.deployment.instances = n;
+    at.arrivals.rate = r.target_rps;
   }
-  p.summary.push_back(at.str());
+  if (r.progress)
+    r.progress("at the target: " + format_rate(p.rps_per_instance) + " req/s per instance" +
+               (p.split ? ", " + std::to_string(n) + " instances sharing the database" : ""));
+  p.at_target = predict(at);
+  const prediction& t = *p.at_target;
+  std::ostringstream line;
+  line << "at " << format_rate(p.rps_per_instance) << " req/s per instance: ";
+  if (!t.stable) {
+    line << "unstable (" << t.reason << ")";
+  } else {
+    line << r.slo.name() << " " << window_latency(t.live.median) << " in a "
+         << format_duration(r.window) << " window (" << window_latency(t.live.low) << " .. "
+         << window_latency(t.live.high) << ", 90 % of windows), ";
+    if (p.split)
+      line << "service CPU " << percent(utilization(t, "service_cpu").value_or(0));
+    else
+      line << "CPU " << percent(utilization(t, "cpu").value_or(0));
+    if (t.has_pool) line << ", " << fixed(t.pool.dials_per_s.value, 1) << " dials/s";
+  }
+  p.summary.push_back(line.str());
 }
 
-// The shared database at the target: its connections against max_connections, its dials and
-// CPU. Co-located, its CPU is one instance's share of the shared cores.
+std::optional<double> database_cpu(const prediction& t) {
+  auto u = utilization(t, "database_cpu");
+  return u ? u : utilization(t, "cpu_database");
+}
+
+// The database's CPU demand at the target in cores: from the whole deployment's run when it
+// kept up, else from the same deployment on a database host too big to saturate (its
+// utilisation there is its demand).
+double database_demand_cores(plan& p, const scenario& s) {
+  const prediction& t = *p.at_target;
+  const double cores = s.deployment.database_cores;
+  if (t.stable && database_cpu(t)) return *database_cpu(t) * cores;
+  scenario big = at_rate(s, p.request.target_rps);
+  big.deployment.instances = p.chosen.count->instances;
+  big.deployment.database_cores = 1000;  // far above any demand a plan meets here
+  big.run.live_length = 0;
+  if (p.request.progress)
+    p.request.progress("the database's demand: the deployment on 1000 database cores");
+  prediction unbounded = predict(big);
+  return database_cpu(unbounded).value_or(0) * big.deployment.database_cores;
+}
+
+// The shared database at the target: connections against max_connections, dials the
+// postmaster must sustain, its CPU; when it saturates first the plan is refused with the
+// reason and the cores it would need.
 void check_database(plan& p, const scenario& s) {
+  const plan_request& r = p.request;
   const int n = p.chosen.count->instances;
   const prediction& t = *p.at_target;
   auto& db = p.database;
-  db.cpu_at_target = utilization(t, "cpu_database");
-  if (t.has_pool) {
-    db.dials_per_s = t.pool.dials_per_s.value * n;
-    if (s.pool.max_open > 0) db.connections_peak = static_cast<double>(n) * s.pool.max_open;
-  }
   std::ostringstream d;
   d << "database: " << n << " instances";
-  if (db.dials_per_s) d << ", " << fixed(*db.dials_per_s, 1) << " dials/s in all";
+  if (!p.split) {
+    // Co-located: one instance's share of the shared machine; connections bounded by the pool.
+    db.cpu_at_target = database_cpu(t);
+    if (t.has_pool) {
+      db.dials_per_s = t.pool.dials_per_s.value * n;
+      if (s.pool.max_open > 0) db.connections_peak = static_cast<double>(n) * s.pool.max_open;
+    }
+    if (db.dials_per_s) d << ", " << fixed(*db.dials_per_s, 1) << " dials/s in all";
+    if (db.connections_peak)
+      d << ", connections at most " << n << " x " << s.pool.max_open << " = "
+        << fixed(*db.connections_peak, 0) << " of max_connections " << db.max_connections;
+    else if (t.has_pool)
+      d << ", connections unbounded (max_open 0): not checked against max_connections "
+        << db.max_connections;
+    if (db.cpu_at_target) d << ", its CPU " << percent(*db.cpu_at_target) << " of the shared cores";
+    p.summary.push_back(d.str());
+    if (db.connections_peak && *db.connections_peak > db.max_connections) {
+      db.bottleneck = true;
+      p.feasible = false;
+      p.reason = "the database saturates first: " + std::to_string(n) + " instances x max_open " +
+                 std::to_string(s.pool.max_open) + " = " + fixed(*db.connections_peak, 0) +
+                 " connections > max_connections " + std::to_string(db.max_connections);
+      p.summary.push_back("refused: " + p.reason);
+    }
+    return;
+  }
+  // Split: the whole deployment was simulated at the target.
+  db.cores = s.deployment.database_cores;
+  db.cpu_at_target = database_cpu(t);
+  if (t.has_pool && t.replications > 0) {
+    db.connections_peak = t.database_peak_connections;
+    db.dials_per_s = t.database_dials_per_s.value;
+  }
+  if (db.dials_per_s) d << ", " << fixed(*db.dials_per_s, 1) << " dials/s for the postmaster";
   if (db.connections_peak)
-    d << ", connections at most " << n << " x " << s.pool.max_open << " = "
-      << fixed(*db.connections_peak, 0) << " of max_connections " << db.max_connections;
-  else if (t.has_pool)
-    d << ", connections unbounded (max_open 0): not checked against max_connections "
+    d << ", connections peak " << fixed(*db.connections_peak, 0) << " of max_connections "
       << db.max_connections;
-  if (db.cpu_at_target) d << ", its CPU " << percent(*db.cpu_at_target) << " of the shared cores";
+  if (db.cpu_at_target)
+    d << ", its CPU " << percent(*db.cpu_at_target) << " of " << fixed(*db.cores, 0) << " cores";
+  // One instance alone meets the SLO at this rate (its capacity is above it): with n of them,
+  // what they share, the database, is what can break it.
+  std::string why;
+  if (db.connections_peak && *db.connections_peak > db.max_connections)
+    why = "its connections peak at " + fixed(*db.connections_peak, 0) + " > max_connections " +
+          std::to_string(db.max_connections);
+  else if (!t.stable)
+    why = "the deployment falls over (" + t.reason + ")";
+  else if (t.live.computed && t.live.p_slo >= 0 && t.live.p_slo < r.confidence)
+    why = "only " + percent(t.live.p_slo) + " of " + format_duration(r.window) + " windows meet " +
+          r.slo.text() + " with " + std::to_string(n) + " instances sharing it";
+  const double demand = database_demand_cores(p, s);
+  db.cores_needed = std::ceil(demand / database_cpu_ceiling - 1e-9);
+  d << "; it needs " << fixed(*db.cores_needed, 0) << " cores to stay under "
+    << percent(database_cpu_ceiling) << " (demand " << fixed(demand, 1) << " cores)";
   p.summary.push_back(d.str());
-  if (db.connections_peak && *db.connections_peak > db.max_connections) {
+  if (!why.empty()) {
     db.bottleneck = true;
     p.feasible = false;
-    p.reason = "the database saturates first: " + std::to_string(n) + " instances x max_open " +
-               std::to_string(s.pool.max_open) + " = " + fixed(*db.connections_peak, 0) +
-               " connections > max_connections " + std::to_string(db.max_connections);
+    p.reason = "the database saturates first at " + format_rate(r.target_rps) + " req/s: " + why +
+               "; it needs about " + fixed(*db.cores_needed, 0) + " cores (has " +
+               fixed(*db.cores, 0) + ")";
     p.summary.push_back("refused: " + p.reason);
   }
 }
@@ -592,6 +686,7 @@ plan make_plan(scenario s, const plan_request& r) {
   p.request.runs = r.runs > 0 ? r.runs : default_runs(r.confidence);
   p.scenario_name = s.name;
   p.use_pool = s.use_pool;
+  p.split = !colocated(s);
   if (r.optimize_pool && !s.use_pool)
     throw scenario_error("--optimize-pool: the scenario has no pool (pool.enabled false)");
   p.database.max_connections = r.database_max_connections;

@@ -32,9 +32,23 @@ struct plan_request {
   // Production has no load generator on the instance: drop its CPU and its connection cap.
   bool exclude_generator = false;
   int database_max_connections = 100;  // PostgreSQL's max_connections (its default)
+  // A split deployment (scenario.deployment): each instance on its own host of service_cores,
+  // all of them sharing one database host of database_cores, database_rtt away. Unset: the
+  // scenario's own deployment (co-located when calibrated on one machine). database_cores
+  // defaults to the scenario's cores (the calibration machine), database_rtt to
+  // default_database_rtt.
+  std::optional<double> service_cores, database_cores, database_rtt;
   // One line per simulated rate, for a progress display (may be empty).
   std::function<void(const std::string&)> progress;
 };
+
+// The service-database round trip a split plan assumes unless told: a network hop inside one
+// data centre (0.5 ms).
+inline constexpr double default_database_rtt = 0.0005;
+
+// The database's CPU a plan aims to stay under at the target (cores_needed): PostgreSQL's
+// queries and backends then rarely queue for a core.
+inline constexpr double database_cpu_ceiling = 0.7;
 
 // Enough windows that a probability near `confidence` is not decided by one or two of them:
 // about 4 windows expected to miss, at least 40 (40 for 0.9, 80 for 0.95, 400 for 0.99).
@@ -124,7 +138,9 @@ struct plan {
   // with one window's interval (live).
   std::optional<prediction> at_target;
   double rps_per_instance = 0;
-  // The shared database at the target (co-located scenario: the instances' share of it).
+  bool split = false;  // a split deployment: instances and the database on their own hosts
+  // The shared database at the target. Split: the whole deployment simulated (n instances
+  // sharing it); co-located: one instance's share of the shared machine.
   struct database_check {
     std::optional<double> cores;          // the database host's cores (unknown co-located)
     std::optional<double> cpu_at_target;  // fraction of its cores (co-located: of the shared ones)

@@ -78,6 +78,7 @@ json::value plan_to_json(const plan& p) {
   o["window_warmup"] = r.window_warmup;
   o["runs"] = r.runs;
   o["precision"] = r.precision;
+  o["split"] = p.split;
   o["feasible"] = p.feasible;
   o["reason"] = p.reason.empty() ? json::value(nullptr) : json::value(p.reason);
   o["pool"] = p.use_pool ? json::value(json::object{{"max_open", p.chosen.pool.max_open},

@@ -275,3 +275,64 @@ TEST_CASE("--optimize-pool finds that keeping idle connections removes the dials
   CHECK(j.at("recommendation").at("max_idle").as_int64() == p.recommendation->pool.max_idle);
   CHECK(j.at("recommendation").at("instances").as_int64() == p.recommendation->count->instances);
 }
+
+TEST_CASE("a split plan whose database saturates first is refused with the cores it needs") {
+  // Each instance on its own 2 cores; the queries' database CPU (0.1 ms each) on one shared
+  // database core. One instance alone serves about M/M/4's knee (4 workers, ~1.1 ms held) and
+  // uses a quarter of the database's core there; 20,000 req/s need about nine instances and
+  // 2 database cores of CPU: the database, not the instances, saturates first. Its demand is
+  // 20,000 x 0.1 ms = 2.0 cores, so staying under 70 % needs ceil(2.0 / 0.7) = 3 cores (the
+  // measured demand is within a few % of 2.0: 2.0 / 0.7 = 2.86 stays below 3).
+  scenario s = mmc(4, 0.001);
+  s.use_pool = true;
+  s.pool.max_open = 4;
+  s.pool.max_idle = 4;
+  s.query_db_cpu = distribution::deterministic(0.0001);
+  plan_request r = request(20000, "p99=20ms");
+  r.window = 5;
+  r.window_warmup = 1;
+  r.runs = 10;
+  r.service_cores = 2;
+  r.database_cores = 1;
+  r.database_rtt = 0;
+  plan p = make_plan(s, r);
+  REQUIRE(p.chosen.count);
+  INFO(p.reason);
+  CHECK(p.split);
+  CHECK_FALSE(p.feasible);
+  CHECK(p.database.bottleneck);
+  CHECK(p.reason.find("the database saturates first at 20,000 req/s") == 0);
+  REQUIRE(p.database.cores_needed);
+  CHECK(*p.database.cores_needed == 3);
+  json::value j = plan_to_json(p);
+  CHECK(j.at("database").at("bottleneck").as_bool());
+  CHECK(j.at("database").at("cores").as_double() == 1);
+  CHECK(j.at("database").at("cores_needed").as_double() == 3);
+}
+
+TEST_CASE("a split plan with database room to spare reports its CPU, connections and dials") {
+  // The same deployment on 4 database cores: 2 cores of demand is 50 %, under the 70 % aimed
+  // at, and 9 or so instances x 4 connections stay under max_connections 100.
+  scenario s = mmc(4, 0.001);
+  s.use_pool = true;
+  s.pool.max_open = 4;
+  s.pool.max_idle = 4;
+  s.query_db_cpu = distribution::deterministic(0.0001);
+  plan_request r = request(20000, "p99=20ms");
+  r.window = 5;
+  r.window_warmup = 1;
+  r.runs = 10;
+  r.service_cores = 2;
+  r.database_cores = 4;
+  r.database_rtt = 0;
+  plan p = make_plan(s, r);
+  INFO(p.reason);
+  REQUIRE(p.feasible);
+  CHECK_FALSE(p.database.bottleneck);
+  REQUIRE(p.database.cpu_at_target);
+  // 20,000 x 0.1 ms over 4 cores: 50 %, within the simulation's few % of noise.
+  CHECK(*p.database.cpu_at_target == Approx(0.5).epsilon(0.05));
+  REQUIRE(p.database.connections_peak);
+  CHECK(*p.database.connections_peak <= 4.0 * p.chosen.count->instances);
+  CHECK(*p.database.cores_needed == 3);
+}
