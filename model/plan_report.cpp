@@ -164,9 +164,25 @@ std::string plan_markdown(const plan& p) {
     const prediction& t = *p.at_target;
     os << "| at " << std::lround(p.rps_per_instance) << " req/s per instance | " << r.slo.name()
        << " " << ms(t.live.median) << " (" << ms(t.live.low) << " .. " << ms(t.live.high) << ")";
-    if (auto cpu = utilization(t, "cpu")) os << ", CPU " << std::lround(*cpu * 100) << " %";
+    if (auto cpu = utilization(t, "service_cpu"))
+      os << ", service CPU " << std::lround(*cpu * 100) << " %";
+    else if (auto shared = utilization(t, "cpu"))
+      os << ", CPU " << std::lround(*shared * 100) << " %";
     if (t.has_pool) os << ", " << t.pool.dials_per_s.value << " dials/s";
     os << " |\n";
+  }
+  const auto& db = p.database;
+  if (p.at_target) {
+    os << "| database |";
+    if (db.cpu_at_target)
+      os << " CPU " << std::lround(*db.cpu_at_target * 100) << " %"
+         << (db.cores ? " of " + std::to_string(std::lround(*db.cores)) + " cores" : "") << ",";
+    if (db.connections_peak)
+      os << " connections " << std::lround(*db.connections_peak) << " of " << db.max_connections
+         << ",";
+    if (db.dials_per_s) os << " " << *db.dials_per_s << " dials/s,";
+    if (db.cores_needed) os << " needs " << std::lround(*db.cores_needed) << " cores,";
+    os << (db.bottleneck ? " saturates first" : " keeps up") << " |\n";
   }
   if (p.recommendation && p.recommendation->count)
     os << "| best pool setting | max_open " << p.recommendation->pool.max_open << ", max_idle "
