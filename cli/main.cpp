@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   headroom::cli::add_validate_command(app);
   headroom::cli::add_sweep_command(app);
   headroom::cli::add_report_command(app);
+  headroom::cli::add_plan_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
