@@ -23,15 +23,19 @@ CLI::Option* add_json_option(CLI::App* app, json_output& out, const std::string&
 
 void write_json(const json_output& out, const boost::json::value& v) {
   if (!out.requested) return;
-  const std::string text = boost::json::serialize(v);
+  write_text(out, boost::json::serialize(v) + "\n");
+}
+
+void write_text(const json_output& out, const std::string& text) {
+  if (!out.requested) return;
   if (out.to_stdout()) {
-    std::cout << text << "\n" << std::flush;
+    std::cout << text << std::flush;
     return;
   }
   const std::string tmp = out.file + ".tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);
-    f << text << "\n";
+    f << text;
     f.close();
     if (!f) {
       std::remove(tmp.c_str());

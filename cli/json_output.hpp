@@ -23,6 +23,9 @@ CLI::Option* add_json_option(CLI::App* app, json_output& out, const std::string&
 // std::runtime_error naming the file if it cannot be written.
 void write_json(const json_output& out, const boost::json::value& v);
 
+// The same for any other machine-readable text (headroom sweep's --csv [FILE]).
+void write_text(const json_output& out, const std::string& text);
+
 // Checks early (before a long run) that FILE can be created; throws std::runtime_error.
 void check_writable(const json_output& out);
 

@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   headroom::cli::add_predict_command(app);
   headroom::cli::add_calibrate_command(app);
   headroom::cli::add_validate_command(app);
+  headroom::cli::add_sweep_command(app);
+  headroom::cli::add_report_command(app);
+  headroom::cli::add_plan_command(app);
   headroom::cli::add_demo_command(app);
   try {
     app.parse(argc, argv);

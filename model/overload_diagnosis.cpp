@@ -30,7 +30,8 @@ constexpr double growth_ratio = 1.5, growth_floor = 20, saturated = 0.97;
 double busiest_utilization(const std::vector<std::pair<std::string, double>>& utilization) {
   double busiest = 0;
   for (auto& [name, share] : utilization)
-    if (name == "cpu" || name == "workers" || name == "dial_server" || name == "pool")
+    if (name == "cpu" || name == "service_cpu" || name == "database_cpu" || name == "workers" ||
+        name == "dial_server" || name == "pool")
       busiest = std::max(busiest, share);
   return busiest;
 }
@@ -51,19 +52,40 @@ std::optional<std::string> growing_backlog(
 }
 
 std::string name_overloaded_resource(const scenario& s, const overload_evidence& e) {
+  // The busiest CPU: co-located the one machine's; split, the database's or the instances'.
   double cpu = e.cpu_seconds / (s.cores * e.seconds);
+  std::ostringstream cpu_name;
+  cpu_name.precision(3);
+  cpu_name << "CPU demand " << cpu << " x capacity (" << s.cores << " cores)";
+  if (!colocated(s)) {
+    const deployment_spec& d = s.deployment;
+    const double database = e.database_cpu_seconds / (d.database_cores * e.seconds);
+    const double service = e.service_cpu_seconds / (d.instances * d.service_cores * e.seconds);
+    cpu = std::max(database, service);
+    cpu_name.str("");
+    if (database >= service) {
+      cpu_name << "database CPU demand " << database << " x capacity (" << d.database_cores
+               << " cores, shared by " << d.instances << " instances)";
+    } else {
+      cpu_name << "service CPU demand " << service << " x capacity (" << d.service_cores
+               << " cores per instance)";
+    }
+  }
   double fork = s.dial_fork.mean() * static_cast<double>(e.dials) / e.seconds;
+  // Workers and connections are each instance's own.
+  const char* each = s.deployment.instances > 1 ? " per instance" : "";
   std::ostringstream os;
   os.precision(3);
   if (s.use_pool && fork > cpu && fork >= 1) {
     os << "dial demand " << fork << " x capacity (the postmaster forks one backend at a time; "
        << static_cast<double>(e.dials) / e.seconds << " dials/s)";
   } else if (cpu >= 1) {
-    os << "CPU demand " << cpu << " x capacity (" << s.cores << " cores)";
+    os << cpu_name.str();
   } else if (s.workers > 0 && e.worker_queue > 0) {
-    os << "all " << s.workers << " workers busy, " << e.worker_queue << " requests queued";
+    os << "all " << s.workers << " workers" << each << " busy, " << e.worker_queue
+       << " requests queued";
   } else if (s.use_pool && s.pool.max_open > 0 && e.connection_waiters > 0) {
-    os << "all " << s.pool.max_open << " connections busy, " << e.connection_waiters
+    os << "all " << s.pool.max_open << " connections" << each << " busy, " << e.connection_waiters
        << " requests waiting";
   } else {
     os << "CPU demand " << cpu << " x capacity, dial demand " << fork << " x capacity";

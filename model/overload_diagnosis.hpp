@@ -28,11 +28,13 @@ std::optional<std::string> growing_backlog(
 // What an overloaded run offered its resources: over the measured window, or over the whole run
 // when it stopped during warm-up. The queues are as they stood when it stopped.
 struct overload_evidence {
-  double seconds = 1;            // how long the evidence covers
-  double cpu_seconds = 0;        // CPU work offered in that time, every owner's
+  double seconds = 1;      // how long the evidence covers
+  double cpu_seconds = 0;  // CPU work offered in that time, every owner's
+  // The same by host in a split deployment: the database's, and all instances' together.
+  double database_cpu_seconds = 0, service_cpu_seconds = 0;
   std::uint64_t dials = 0;       // dials started in that time (each one a postmaster fork)
-  std::size_t worker_queue = 0;  // requests queued for a worker
-  int connection_waiters = 0;    // requests waiting for a pool connection
+  std::size_t worker_queue = 0;  // requests queued for a worker, all instances
+  int connection_waiters = 0;    // requests waiting for a pool connection, all instances
 };
 
 // The resource whose offered demand is furthest above its capacity, as a sentence.

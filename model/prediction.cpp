@@ -100,6 +100,28 @@ void validate(const scenario& s) {
   field_check(s.service_cpu_per_runnable >= 0, "cpu.per_runnable.service", "must be >= 0");
   field_check(s.database_cpu_per_runnable >= 0, "cpu.per_runnable.database", "must be >= 0");
   field_check(s.client_connections >= 0, "client.max_connections", "must be >= 0 (0 = no client)");
+  const deployment_spec& d = s.deployment;
+  field_check(d.instances >= 1, "deployment.instances", "must be >= 1");
+  // Each instance holds its own requests and pool: a bound keeps a typo from exhausting memory.
+  field_check(d.instances <= 10000, "deployment.instances", "at most 10,000");
+  field_check(std::isfinite(d.service_cores) && d.service_cores >= 0, "deployment.service_cores",
+              "must be >= 0 (0 = co-located: everything shares cpu.cores)");
+  field_check(std::isfinite(d.database_cores) && d.database_cores >= 0, "deployment.database_cores",
+              "must be > 0 in a split deployment");
+  if (colocated(s)) {
+    // Co-located these would be ignored: say so rather than predict something else.
+    field_check(d.database_cores == 0, "deployment.database_cores",
+                "needs deployment.service_cores > 0 (a split deployment); co-located, the "
+                "database shares cpu.cores");
+    field_check(d.database_rtt.is_zero(), "deployment.database_rtt",
+                "needs deployment.service_cores > 0 (a split deployment); co-located, the "
+                "database is on the same machine");
+  } else {
+    field_check(d.database_cores > 0, "deployment.database_cores",
+                "must be > 0 in a split deployment (deployment.service_cores > 0)");
+  }
+  field_check(d.database_max_connections >= 1, "deployment.database_max_connections",
+              "must be >= 1");
   field_check(std::isfinite(s.run.live_length) && s.run.live_length >= 0, "run.live_length",
               "must be >= 0 seconds (0 = no interval for one live run)");
   field_check(std::isfinite(s.run.live_warmup) && s.run.live_warmup >= 0, "run.live_warmup",
@@ -127,22 +149,43 @@ std::string overload_check(const scenario& s) {
   // CPU: every request's own demand, the generator's and the background's. Dials and
   // closes are left out: how many there will be is what the simulation finds out.
   double query_cpu = s.query_db_cpu.mean() + s.query_service_cpu.mean();
-  double cpu = s.parse_cpu.mean() + query_cpu + s.release_cpu.mean() + s.respond_cpu.mean() +
-               s.generator_cpu.mean();
-  std::ostringstream cores;
-  cores << s.cores << " cores";
-  double cpu_ratio = (rate * cpu) / s.cores + s.background_utilization;
-  consider(cpu_ratio, format_ratio("CPU demand", cpu_ratio, cores.str()));
-  // A worker or a connection is held at least for the query and the release.
-  double held = s.query_delay.mean() + query_cpu + s.release_delay.mean() + s.release_cpu.mean();
+  const deployment_spec& d = s.deployment;
+  if (colocated(s)) {
+    double cpu = s.parse_cpu.mean() + query_cpu + s.release_cpu.mean() + s.respond_cpu.mean() +
+                 s.generator_cpu.mean();
+    std::ostringstream cores;
+    cores << s.cores << " cores";
+    double cpu_ratio = (rate * cpu) / s.cores + s.background_utilization;
+    consider(cpu_ratio, format_ratio("CPU demand", cpu_ratio, cores.str()));
+  } else {
+    // Each instance's host gets rate / instances; the database's gets every query.
+    double service = s.parse_cpu.mean() + s.query_service_cpu.mean() + s.release_cpu.mean() +
+                     s.respond_cpu.mean();
+    std::ostringstream service_cores, database_cores;
+    service_cores << d.service_cores << " cores per instance";
+    database_cores << d.database_cores << " cores, shared by " << d.instances << " instances";
+    double service_ratio =
+        (rate / d.instances * service) / d.service_cores + s.background_utilization;
+    consider(service_ratio, format_ratio("service CPU demand", service_ratio, service_cores.str()));
+    double database_ratio =
+        (rate * s.query_db_cpu.mean()) / d.database_cores + s.background_utilization;
+    consider(database_ratio,
+             format_ratio("database CPU demand", database_ratio, database_cores.str()));
+  }
+  // A worker or a connection is held at least for the query and the release (the network's
+  // round trips included when split); each instance has its own.
+  double held = s.query_delay.mean() + query_cpu + s.release_delay.mean() + s.release_cpu.mean() +
+                2 * d.database_rtt.mean();
+  const double instance_rate = rate / d.instances;
+  const std::string each = d.instances > 1 ? " per instance" : "";
   if (s.workers > 0) {
-    double r = rate * (held + s.respond_cpu.mean()) / s.workers;
-    consider(r, format_ratio("worker demand", r, std::to_string(s.workers) + " workers"));
+    double r = instance_rate * (held + s.respond_cpu.mean()) / s.workers;
+    consider(r, format_ratio("worker demand", r, std::to_string(s.workers) + " workers" + each));
   }
   if (s.use_pool && s.pool.max_open > 0 && s.wait_timeout == 0) {
-    double r = rate * held / s.pool.max_open;
-    consider(r,
-             format_ratio("connection demand", r, "max_open " + std::to_string(s.pool.max_open)));
+    double r = instance_rate * held / s.pool.max_open;
+    consider(r, format_ratio("connection demand", r,
+                             "max_open " + std::to_string(s.pool.max_open) + each));
   }
   // With no idle connections kept, every request dials through the serial postmaster.
   if (s.use_pool && s.pool.max_idle <= 0) {
@@ -150,6 +193,16 @@ std::string overload_check(const scenario& s) {
     consider(r, format_ratio("dial demand", r, "one fork at a time, max_idle 0"));
   }
   return worst;
+}
+
+std::string database_connections_warning(const scenario& s, const prediction& p) {
+  const int limit = s.deployment.database_max_connections;
+  if (!p.has_pool || p.replications == 0 || p.database_peak_connections <= limit) return "";
+  std::ostringstream os;
+  os << "the database's connections peaked at " << p.database_peak_connections
+     << " (all instances), above its max_connections " << limit
+     << ": PostgreSQL would refuse the excess and Go's pool would see failed dials (not modelled)";
+  return os.str();
 }
 
 double normal_quantile(double p) {
@@ -261,6 +314,7 @@ prediction combine(const scenario& s, const std::vector<replication_result>& rep
   for (int p = 0; p < phase_count; ++p)
     out.phases[p] = combine_latency(reps, pooled[p], conf,
                                     [p](const replication_result& r) { return r.phases[p]; });
+  out.latency_histogram = pooled[phase_total];
   out.all_requests = combine_latency(reps, *pooled_all, conf,
                                      [](const replication_result& r) { return r.all_requests; });
   out.throughput = over([](const replication_result& r) { return r.throughput; });
@@ -277,17 +331,27 @@ prediction combine(const scenario& s, const std::vector<replication_result>& rep
     }
   }
   auto per_s = [](std::uint64_t n, double w) { return w > 0 ? static_cast<double>(n) / w : 0.0; };
+  // The counts are all instances'; the pool's figures are one instance's (their mean).
+  const double instances = s.deployment.instances;
+  auto per_instance_s = [&](std::uint64_t n, double w) { return per_s(n, w) / instances; };
   pool_estimate& p = out.pool;
-  p.dials_per_s = over([&](const replication_result& r) { return per_s(r.pool.dials, r.window); });
+  p.dials_per_s =
+      over([&](const replication_result& r) { return per_instance_s(r.pool.dials, r.window); });
   p.closes_per_s =
-      over([&](const replication_result& r) { return per_s(r.pool.closes, r.window); });
-  p.waits_per_s = over([&](const replication_result& r) { return per_s(r.pool.waits, r.window); });
-  p.wait_timeouts_per_s =
-      over([&](const replication_result& r) { return per_s(r.pool.wait_timeouts, r.window); });
+      over([&](const replication_result& r) { return per_instance_s(r.pool.closes, r.window); });
+  p.waits_per_s =
+      over([&](const replication_result& r) { return per_instance_s(r.pool.waits, r.window); });
+  p.wait_timeouts_per_s = over(
+      [&](const replication_result& r) { return per_instance_s(r.pool.wait_timeouts, r.window); });
   p.mean_open = over([](const replication_result& r) { return r.pool.mean_open; });
   p.mean_idle = over([](const replication_result& r) { return r.pool.mean_idle; });
   p.mean_in_use = over([](const replication_result& r) { return r.pool.mean_in_use; });
+  out.database_dials_per_s =
+      over([&](const replication_result& r) { return per_s(r.pool.dials, r.window); });
   for (const auto& r : reps) {
+    p.peak_open = std::max(p.peak_open, static_cast<double>(r.pool.peak_open));
+    out.database_peak_connections =
+        std::max(out.database_peak_connections, static_cast<double>(r.pool.database_peak_open));
     p.dials += r.pool.dials;
     p.closes += r.pool.closes;
     p.policy_dials += r.pool.policy_dials;
@@ -423,7 +487,8 @@ live_run_estimate predict_live_runs(const scenario& s, int runs) {
     if (s.run.slo_latency > 0 && v <= s.run.slo_latency) ++met;
     q.push_back(v);
     tput.push_back(x.throughput);
-    // Late among the requests the run meant to measure (some never finished in a run that fell over).
+    // Late among the requests the run meant to measure (some never finished in a run that fell
+    // over).
     late += static_cast<double>(x.late) / static_cast<double>(r.run.requests);
   }
   out.runs = static_cast<int>(reps.size());

@@ -40,10 +40,12 @@ struct latency_estimate {
   double max = 0;  // largest observed: no interval
 };
 
+// One instance's pool (with several instances, the mean over them).
 struct pool_estimate {
   estimate dials_per_s, closes_per_s, waits_per_s, wait_timeouts_per_s, mean_open, mean_idle,
       mean_in_use;
-  // Totals over the measured windows, the model's count and the policy's own.
+  double peak_open = 0;  // most connections one instance had open at once, over replications
+  // Totals over the measured windows and all instances, the model's count and the policy's own.
   std::uint64_t dials = 0, closes = 0, policy_dials = 0, policy_closes = 0;
 };
 
@@ -78,10 +80,18 @@ struct prediction {
   // that failed at their wait deadline at the time they failed (arrival to the 503) plus
   // network.rtt, as successes count it.
   latency_estimate all_requests;
+  // The successful requests' end-to-end latencies of every replication's measured window,
+  // pooled (what the percentiles above are read from); empty when refused.
+  quantile_histogram latency_histogram;
   estimate throughput, error_rate;
   std::vector<std::pair<std::string, estimate>> utilization;
   bool has_pool = false;
-  pool_estimate pool;
+  pool_estimate pool;  // per instance
+  // The shared database: the most connections open at once over all instances (max over
+  // replications; set against deployment.database_max_connections), and the dials per second
+  // of all instances, which its postmaster must sustain.
+  double database_peak_connections = 0;
+  estimate database_dials_per_s;
   // Little's law, averaged over replications: L against lambda x W.
   estimate mean_in_system, arrival_rate, mean_sojourn;
   double simulated_seconds = 0;
@@ -90,6 +100,10 @@ struct prediction {
   live_run_estimate live;       // computed when run.live_length > 0
   double wall_seconds = 0;
 };
+
+// "" when the database's connections fit; else a sentence saying that the peak of open
+// connections exceeds deployment.database_max_connections (Go's pool would see failed dials).
+std::string database_connections_warning(const scenario& s, const prediction& p);
 
 // Student t quantile (p in (0,1), dof >= 1) and the standard normal one.
 double normal_quantile(double p);

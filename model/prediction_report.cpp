@@ -32,6 +32,16 @@ json::value latency_json(const latency_estimate& l) {
                       {"p999", estimate_json(l.p999)},
                       {"max", json::object{{"value", l.max}}}};
 }
+json::value deployment_json(const scenario& s) {
+  const deployment_spec& d = s.deployment;
+  return json::object{
+      {"colocated", colocated(s)},
+      {"instances", d.instances},
+      {"service_cores", colocated(s) ? json::value(nullptr) : json::value(d.service_cores)},
+      {"database_cores", colocated(s) ? json::value(nullptr) : json::value(d.database_cores)},
+      {"database_rtt", d.database_rtt.mean()},
+      {"database_max_connections", d.database_max_connections}};
+}
 json::value run_json(const scenario& s, const prediction& p) {
   return json::object{
       {"replications", p.replications},
@@ -61,7 +71,8 @@ json::value prediction_to_json(const scenario& s, const prediction& p) {
                                {"wait_timeout", s.wait_timeout},
                                {"go_version", to_string(s.pool.go)},
                                {"waiter_order", to_string(effective_waiter_order(s.pool))},
-                               {"waiter_order_overridden", s.pool.order.has_value()}};
+                               {"waiter_order_overridden", s.pool.order.has_value()},
+                               {"deployment", deployment_json(s)}};
   o["run"] = run_json(s, p);
   // Refused up front: nothing was simulated, so no figure exists.
   const bool simulated = p.replications > 0;
@@ -80,25 +91,27 @@ json::value prediction_to_json(const scenario& s, const prediction& p) {
   if (p.live.computed) {
     const live_run_estimate& l = p.live;
     auto finite = [](double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); };
-    o["live_run"] = json::object{{"length", l.length},
-                                 {"warmup", l.warmup},
-                                 {"runs", l.runs},
-                                 {"quantile", l.quantile},
-                                 {"low", finite(l.low)},
-                                 {"median", finite(l.median)},
-                                 {"high", finite(l.high)},
-                                 {"p_stable", l.p_stable},
-                                 {"p_slo", l.p_slo >= 0 ? json::value(l.p_slo) : nullptr},
-                                 {"slo_latency", s.run.slo_latency > 0 ? json::value(s.run.slo_latency) : nullptr},
-                                 {"throughput_low", l.throughput_low},
-                                 {"throughput_median", l.throughput_median},
-                                 {"throughput_high", l.throughput_high},
-                                 {"late_fraction", l.late_fraction}};
+    o["live_run"] = json::object{
+        {"length", l.length},
+        {"warmup", l.warmup},
+        {"runs", l.runs},
+        {"quantile", l.quantile},
+        {"low", finite(l.low)},
+        {"median", finite(l.median)},
+        {"high", finite(l.high)},
+        {"p_stable", l.p_stable},
+        {"p_slo", l.p_slo >= 0 ? json::value(l.p_slo) : nullptr},
+        {"slo_latency", s.run.slo_latency > 0 ? json::value(s.run.slo_latency) : nullptr},
+        {"throughput_low", l.throughput_low},
+        {"throughput_median", l.throughput_median},
+        {"throughput_high", l.throughput_high},
+        {"late_fraction", l.late_fraction}};
   } else {
     o["live_run"] = nullptr;
   }
   if (!simulated) {
-    for (const char* k : {"throughput_rps", "error_rate", "utilization", "pool", "littles_law"})
+    for (const char* k :
+         {"throughput_rps", "error_rate", "utilization", "pool", "database", "littles_law"})
       o[k] = nullptr;
     return o;
   }
@@ -115,7 +128,14 @@ json::value prediction_to_json(const scenario& s, const prediction& p) {
                              {"wait_timeouts_per_s", estimate_json(p.pool.wait_timeouts_per_s)},
                              {"mean_open", estimate_json(p.pool.mean_open)},
                              {"mean_idle", estimate_json(p.pool.mean_idle)},
-                             {"mean_in_use", estimate_json(p.pool.mean_in_use)}};
+                             {"mean_in_use", estimate_json(p.pool.mean_in_use)},
+                             {"peak_open", p.pool.peak_open}};
+    // The shared database: every instance's connections and dials.
+    const int limit = s.deployment.database_max_connections;
+    o["database"] = json::object{{"peak_connections", p.database_peak_connections},
+                                 {"max_connections", limit},
+                                 {"over_max_connections", p.database_peak_connections > limit},
+                                 {"dials_per_s", estimate_json(p.database_dials_per_s)}};
   }
   // An invariant of stable runs only.
   o["littles_law"] =
@@ -139,8 +159,8 @@ std::string live_run_lines(const scenario& s, const prediction& p) {
   std::ostringstream qn;  // (a stream: g++ 12 warns falsely about "p" + std::string)
   qn << "p" << l.quantile * 100;
   const std::string q = qn.str();
-  os << "one live run of " << format_duration(l.length) << " (after "
-     << format_duration(l.warmup) << " warm-up), over " << l.runs << " simulated runs"
+  os << "one live run of " << format_duration(l.length) << " (after " << format_duration(l.warmup)
+     << " warm-up), over " << l.runs << " simulated runs"
      << (s.speed_sigma > 0 ? " with their own machine speed" : "") << ":\n";
   auto v = [](double x) {
     std::ostringstream o;
@@ -154,8 +174,8 @@ std::string live_run_lines(const scenario& s, const prediction& p) {
   os << "  " << q << " (all requests) " << v(l.median) << "; 90 % of runs within [" << v(l.low)
      << ", " << v(l.high) << "]";
   if (l.p_slo >= 0)
-    os << "; P(" << q << " < " << format_duration(s.run.slo_latency) << ") = "
-       << std::setprecision(2) << l.p_slo;
+    os << "; P(" << q << " < " << format_duration(s.run.slo_latency)
+       << ") = " << std::setprecision(2) << l.p_slo;
   os << std::setprecision(2) << "; runs that kept up: " << l.p_stable * 100 << " %\n";
   os << std::setprecision(1) << "  throughput " << l.throughput_median << " req/s ["
      << l.throughput_low << ", " << l.throughput_high << "]";
@@ -179,7 +199,15 @@ std::string long_run_table(const scenario& s, const prediction& p) {
   std::ostringstream os;
   os << std::fixed;
   os << "scenario " << (s.name.empty() ? "(unnamed)" : s.name) << ": " << std::setprecision(1)
-     << offered_rate(s) << " req/s offered, " << s.cores << " cores";
+     << offered_rate(s) << " req/s offered, ";
+  const deployment_spec& d = s.deployment;
+  if (d.instances > 1) os << d.instances << " instances, ";
+  if (colocated(s)) {
+    os << s.cores << " cores" << (d.instances > 1 ? " shared by all" : "");
+  } else {
+    os << d.service_cores << " cores per instance, database " << d.database_cores
+       << " cores, database round trip " << format_duration(d.database_rtt.mean());
+  }
   if (s.use_pool) {
     os << ", Go " << to_string(s.pool.go) << " pool: max_open " << s.pool.max_open
        << (s.pool.max_open == 0 ? " (unlimited)" : "") << ", max_idle " << s.pool.max_idle
@@ -245,11 +273,19 @@ std::string long_run_table(const scenario& s, const prediction& p) {
     os << " " << name << " " << std::setprecision(1) << e.value * 100 << " %";
   os << "\n";
   if (p.has_pool) {
-    os << std::setprecision(1) << "pool: dials " << p.pool.dials_per_s.value << "/s, closes "
-       << p.pool.closes_per_s.value << "/s, waits " << p.pool.waits_per_s.value << "/s, timeouts "
+    os << std::setprecision(1) << "pool" << (s.deployment.instances > 1 ? " (per instance)" : "")
+       << ": dials " << p.pool.dials_per_s.value << "/s, closes " << p.pool.closes_per_s.value
+       << "/s, waits " << p.pool.waits_per_s.value << "/s, timeouts "
        << p.pool.wait_timeouts_per_s.value << "/s, mean open " << std::setprecision(2)
        << p.pool.mean_open.value << ", idle " << p.pool.mean_idle.value << ", in use "
-       << p.pool.mean_in_use.value << "\n";
+       << p.pool.mean_in_use.value << ", peak open " << std::setprecision(0) << p.pool.peak_open
+       << "\n";
+    os << "database: peak connections " << p.database_peak_connections << " (max_connections "
+       << s.deployment.database_max_connections << "), dials " << std::setprecision(1)
+       << p.database_dials_per_s.value << "/s"
+       << (s.deployment.instances > 1 ? " (all instances)" : "") << "\n";
+    if (std::string w = database_connections_warning(s, p); !w.empty())
+      os << "WARNING: " << w << "\n";
   }
   os << (p.stable ? "stable" : "not stable") << std::setprecision(2) << "; simulated "
      << p.simulated_seconds << " s in " << p.wall_seconds << " s wall\n";

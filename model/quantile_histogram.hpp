@@ -81,6 +81,14 @@ class quantile_histogram {
     return false;
   }
 
+  // Calls f(lower, upper, count) for every non-empty bucket, lowest first (values in the
+  // samples' unit; zeros are not buckets: zeros()).
+  template <class F>
+  void for_each_bucket(F f) const {
+    for (std::size_t i = 0; i < counts_.size(); ++i)
+      if (counts_[i] != 0) f(value(base_ + i), value(base_ + i + 1), counts_[i]);
+  }
+
   // The p-quantile at rank p (n - 1), as for sorted samples with linear interpolation.
   double quantile(double p) const {
     if (n_ == 0) return 0;

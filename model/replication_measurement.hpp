@@ -4,9 +4,12 @@
 // the replication_result.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "deployment_resources.hpp"
 #include "overload_diagnosis.hpp"
 #include "pool_policy.hpp"
 #include "request_path_model.hpp"
@@ -28,8 +31,8 @@ class replication_measurement {
  public:
   // `measured_requests`: the arrivals inside the window. The resources are read, and their
   // busy-time integrals brought up to date, when the window opens and closes.
-  replication_measurement(const scenario& s, std::uint64_t measured_requests, ps_cpu& cpu,
-                          fcfs_station& workers, fcfs_station& postmaster, const pool_policy& pool);
+  replication_measurement(const scenario& s, std::uint64_t measured_requests,
+                          deployment_resources& deployment);
 
   // ---- the window: opened by the first measured arrival, split in halves by arrivals,
   // closed by the last arrival (or by an aborted run) ----
@@ -49,15 +52,27 @@ class replication_measurement {
     (in_first_half_ ? in_flight_area_first_half_ : in_flight_area_second_half_) += area;
     in_flight_integrated_to_ = t;
   }
-  // Before every pool decision: the open/idle/in-use counts since the last one, integrated.
-  void accumulate_pool_averages(double now) {
+  // Before every decision of instance i's pool: its open/idle/in-use counts since its last
+  // one, integrated.
+  void accumulate_pool_averages(std::uint32_t i, double now) {
     if (!window_open_) return;
-    const pool_stats& st = pool_.stats();
-    double dt = now - pool_integrated_to_;
-    pool_open_area_ += st.open * dt;
-    pool_idle_area_ += st.idle * dt;
-    pool_in_use_area_ += st.in_use * dt;
-    pool_integrated_to_ = now;
+    const pool_stats& st = instances_[i].pool.stats();
+    pool_areas& a = pool_areas_[i];
+    double dt = now - a.integrated_to;
+    a.open += st.open * dt;
+    a.idle += st.idle * dt;
+    a.in_use += st.in_use * dt;
+    a.integrated_to = now;
+  }
+  // After a decision of instance i's pool that opened or closed connections: the peaks of open
+  // connections, that instance's and the database's (all instances' at once).
+  void open_count_changed(std::uint32_t i) {
+    if (!window_open_) return;
+    const int open = instances_[i].pool.stats().open;
+    open_now_ += open - open_by_instance_[i];
+    open_by_instance_[i] = open;
+    result_.pool.peak_open = std::max(result_.pool.peak_open, open);
+    result_.pool.database_peak_open = std::max(result_.pool.database_peak_open, open_now_);
   }
   void count_cpu(cpu_owner who, double seconds) {
     if (window_open_) cpu_seconds_by_owner_[who] += seconds;
@@ -66,8 +81,10 @@ class replication_measurement {
     if (window_open_) postmaster_cpu_ += cpu_seconds;
   }
   // Counted from the pool's decisions, to check against the policy's own statistics.
-  void count_dial() {
-    if (window_open_) ++result_.pool.dials;
+  void count_dial(std::uint32_t instance) {
+    if (!window_open_) return;
+    ++result_.pool.dials;
+    ++result_.pool.dials_by_instance[instance];
   }
   void count_close() {
     if (window_open_) ++result_.pool.closes;
@@ -96,19 +113,26 @@ class replication_measurement {
 
  private:
   // The resources' cumulative figures at one moment; the window's figures are differences.
+  // Host h's and all instances' (summed) figures.
   struct snapshot {
-    double time = 0, cpu_busy = 0, workers_busy = 0, postmaster_busy = 0, cpu_demand = 0;
-    double cpu_jobs = 0;  // integral of the jobs on the CPU (running or waiting)
+    double time = 0, workers_busy = 0, postmaster_busy = 0;
+    std::vector<double> cpu_busy, cpu_demand;
+    std::vector<double> cpu_jobs;  // integral of the jobs on the CPU (running or waiting)
     pool_stats pool;
   };
   snapshot take_snapshot(double now);
-  void add_utilization_and_pool(replication_result& r, double window) const;
+  void add_utilization(replication_result& r, double window) const;
+  void add_pool(replication_result& r, double window) const;
+  // One instance's pool figures integrated over time (accumulate_pool_averages).
+  struct pool_areas {
+    double integrated_to = 0, open = 0, idle = 0, in_use = 0;
+  };
 
   const scenario& scenario_;
   const std::uint64_t measured_requests_;
-  ps_cpu& cpu_;  // not const: reading a busy-time integral brings it up to date
-  fcfs_station &workers_, &postmaster_;
-  const pool_policy& pool_;
+  // Not const: reading a busy-time integral brings it up to date.
+  deployment_resources& deployment_;
+  std::span<const service_instance> instances_;  // deployment_'s, for the per-decision calls
 
   bool window_open_ = false, window_closed_ = false, in_first_half_ = true;
   snapshot window_start_, window_end_;
@@ -124,7 +148,10 @@ class replication_measurement {
   // overload detector.
   double in_flight_integrated_to_ = 0;
   double in_flight_area_first_half_ = 0, in_flight_area_second_half_ = 0;
-  double pool_integrated_to_ = 0, pool_open_area_ = 0, pool_idle_area_ = 0, pool_in_use_area_ = 0;
+  std::vector<pool_areas> pool_areas_;  // by instance
+  // Open connections as pool_decided last saw them: each instance's and their sum.
+  std::vector<int> open_by_instance_;
+  int open_now_ = 0;
   double cpu_seconds_by_owner_[owner_count] = {};
   double postmaster_cpu_ = 0;  // CPU of the forks in the window (part of the database's)
   std::uint64_t window_completions_ = 0;

@@ -1,6 +1,6 @@
 // The request-path simulation: one event loop over three sources of "what happens next" (the
-// event calendar, the PS CPU's next completion, the FIFO of wait deadlines) and one step per
-// stage of a request. What it measures is in replication_measurement, percentiles in
+// event calendar, the hosts' PS CPUs' next completion, the FIFO of wait deadlines) and one step
+// per stage of a request. What it measures is in replication_measurement, percentiles in
 // latency_summary, the diagnosis of an overload in overload_diagnosis.
 #include "request_path_model.hpp"
 
@@ -8,9 +8,11 @@
 #include <cmath>
 #include <deque>
 #include <limits>
+#include <span>
 #include <stdexcept>
 #include <string>
 
+#include "deployment_resources.hpp"
 #include "event_calendar.hpp"
 #include "overload_diagnosis.hpp"
 #include "pool_policy.hpp"
@@ -31,9 +33,13 @@ constexpr double never = std::numeric_limits<double>::infinity();
 
 // Job and event ids: a request's slot, or one of three tags for work that belongs to no
 // request. The tags sit above every slot number (new_slot refuses to reach tag_waiter_dial).
-constexpr std::uint32_t tag_waiter_dial = 0x80000000u;  // a dial Go starts for waiters
-constexpr std::uint32_t tag_waiter_fork = 0xA0000000u;  // that dial's fork, on the CPU
+// A waiter dial's tags carry its instance in the low bits (each pool has one opener).
+constexpr std::uint32_t tag_waiter_dial = 0x80000000u;  // + instance: a dial Go starts for waiters
+constexpr std::uint32_t tag_waiter_fork = 0xA0000000u;  // + instance: that dial's fork, on the CPU
 constexpr std::uint32_t tag_off_path = 0xC0000000u;     // CPU work off the request path
+constexpr std::uint32_t tag_instance_mask = 0x1FFFFFFFu;
+bool is_waiter_dial(std::uint32_t id) { return id >= tag_waiter_dial && id < tag_waiter_fork; }
+bool is_waiter_fork(std::uint32_t id) { return id >= tag_waiter_fork && id < tag_off_path; }
 
 enum event_kind : std::uint32_t {
   ev_arrival,
@@ -52,7 +58,8 @@ enum class stage : std::uint8_t {
   dial,       // the backend starts (CPU), then the handshake (delay)
   waiting,
   query_delay,
-  query_cpu,
+  query_cpu,          // co-located: database and service work; split: the database's part
+  query_service_cpu,  // split: the service's part, on its own host
   release_delay,
   release_cpu,
   respond
@@ -79,7 +86,9 @@ enum stream_id : std::uint64_t {
   st_rtt,
   st_pool,
   st_speed,
-  st_delay_speed
+  st_delay_speed,
+  st_instance,  // which instance an arrival goes to (more than one instance)
+  st_database_rtt
 };
 
 struct random_streams {
@@ -100,10 +109,12 @@ struct random_streams {
         generator(seed, replication, st_generator),
         background_arrivals(seed, replication, st_background_arrivals),
         background_job(seed, replication, st_background_job),
-        rtt(seed, replication, st_rtt) {}
+        rtt(seed, replication, st_rtt),
+        instance(seed, replication, st_instance),
+        database_rtt(seed, replication, st_database_rtt) {}
   random_stream arrivals, parse, respond, fork, dial_cpu, dial_delay, query_delay, query_db,
       query_service, query_cold, release_delay, release_cpu, close, generator, background_arrivals,
-      background_job, rtt;
+      background_job, rtt, instance, database_rtt;
 };
 
 struct request {
@@ -112,15 +123,26 @@ struct request {
   double phases[phase_count] = {};  // seconds spent in each phase
   waiter_id waiter = 0;
   conn_id conn = 0;
-  bad_conn_retry retry;  // which try of Go's query loop this is
+  bad_conn_retry retry;        // which try of Go's query loop this is
+  std::uint32_t instance = 0;  // the service instance serving it
   stage at = stage::parse;
   bool measured = false;  // arrived after warm-up
 };
 
 struct deadline {
   double time;
-  waiter_id waiter;
-  std::uint32_t slot;
+  waiter_id waiter;  // numbered by the instance's pool
+  std::uint32_t slot, instance;
+};
+
+// The model's side of one instance's pool: which request each waiter is, and which backends
+// have not run a query yet. The pool numbers its waiters in the order they start waiting, so
+// waiters are a deque by id - first_waiter, not a hash map (no node allocated per wait); a
+// served or timed-out waiter leaves a hole until it reaches the front.
+struct pool_bookkeeping {
+  std::deque<std::uint32_t> waiter_slots;
+  waiter_id first_waiter = 0;
+  std::vector<std::uint8_t> cold_backend;  // by conn_id: dialed, not yet queried
 };
 
 // How many requests arrive, how many of the first are warm-up, and which arrival begins the
@@ -134,13 +156,13 @@ class request_path_sim {
   request_path_sim(const scenario& s, std::uint64_t replication)
       : scenario_(s),
         length_(length_of_run(s)),
-        cpu_(s.cores),
-        workers_(s.workers),
-        postmaster_(1),  // it forks one backend at a time
+        deployment_(s, pool_configs_for(s, replication)),
+        hosts_(deployment_.hosts),
+        instances_(deployment_.instances),
+        pools_(deployment_.instances.size()),
         client_connections_(s.client_connections),
-        pool_(pool_config_for(s, replication)),
         random_(s.run.seed, replication),
-        measurement_(s, length_.total - length_.warmup, cpu_, workers_, postmaster_, pool_),
+        measurement_(s, length_.total - length_.warmup, deployment_),
         max_in_flight_(in_flight_limit(s)),
         time_limit_(time_limit(s, length_)),
         speed_(factor(s.speed_sigma, s.run.seed, replication, st_speed)),
@@ -151,18 +173,20 @@ class request_path_sim {
 
   replication_result run() {
     if (length_.total == 0) return replication_result{};
-    if (scenario_.use_pool && scenario_.pool_warm_start) warm_start_pool();
-    calendar_.push(first_arrival_time(), ev_arrival, 0);
-    if (scenario_.background_utilization > 0)
-      calendar_.push(next_background_gap(), ev_background, 0);
-    if (scenario_.use_pool && pool_.cleaner_interval() > 0)
-      calendar_.push(pool_.cleaner_interval(), ev_cleaner, 0);
-
+    start();
     for (;;) {
       if (arrivals_done_ && in_flight_ == 0) break;
-      // What happens next; on a tie an event goes first, then a CPU completion, then a deadline.
+      // What happens next; on a tie an event goes first, then a CPU completion (the lowest
+      // host first), then a deadline.
       double next_event = calendar_.empty() ? never : calendar_.top().time;
-      double next_cpu_completion = cpu_.next_completion();
+      double next_cpu_completion = hosts_[0].next_completion();
+      std::size_t next_host = 0;
+      for (std::size_t h = 1; h < hosts_.size(); ++h) {
+        if (hosts_[h].next_completion() < next_cpu_completion) {
+          next_cpu_completion = hosts_[h].next_completion();
+          next_host = h;
+        }
+      }
       double next_deadline = deadlines_.empty() ? never : deadlines_.front().time;
       double t = std::min(next_event, std::min(next_cpu_completion, next_deadline));
       if (t == never)
@@ -173,7 +197,7 @@ class request_path_sim {
       if (next_event <= next_cpu_completion && next_event <= next_deadline) {
         on_event(calendar_.pop());
       } else if (next_cpu_completion <= next_deadline) {
-        on_cpu_done(cpu_.pop(now_));
+        on_cpu_done(hosts_[next_host].pop(now_));
       } else {
         deadline d = deadlines_.front();
         deadlines_.pop_front();
@@ -190,6 +214,20 @@ class request_path_sim {
   }
 
  private:
+  // The pools' warm start and the first events.
+  void start() {
+    if (scenario_.use_pool && scenario_.pool_warm_start)
+      for (std::uint32_t i = 0; i < instances_.size(); ++i) warm_start_pool(i);
+    calendar_.push(first_arrival_time(), ev_arrival, 0);
+    if (scenario_.background_utilization > 0)
+      for (std::uint32_t h = 0; h < hosts_.size(); ++h)
+        calendar_.push(next_background_gap(h), ev_background, h);
+    if (scenario_.use_pool)
+      for (std::uint32_t i = 0; i < instances_.size(); ++i)
+        if (instances_[i].pool.cleaner_interval() > 0)
+          calendar_.push(instances_[i].pool.cleaner_interval(), ev_cleaner, i);
+  }
+
   // ---- dispatch ---------------------------------------------------------------------------
   void on_event(const event& e) {
     switch (e.kind) {
@@ -206,17 +244,18 @@ class request_path_sim {
       case ev_dial_delay_done:
         dial_done(e.id);
         break;
-      case ev_background:
-        cpu_off_path(scenario_.background_job.sample(random_.background_job), owner_background);
+      case ev_background:  // the event's id is the host
+        cpu_off_path(scenario_.background_job.sample(random_.background_job), owner_background,
+                     e.id);
         if (!arrivals_done_ || in_flight_ > 0)
-          calendar_.push(now_ + next_background_gap(), ev_background, 0);
+          calendar_.push(now_ + next_background_gap(e.id), ev_background, e.id);
         break;
-      case ev_cleaner: {
-        measurement_.accumulate_pool_averages(now_);
-        auto c = pool_.expire_idle(now_);
-        carry_out(c.effects);
+      case ev_cleaner: {  // the event's id is the instance
+        measurement_.accumulate_pool_averages(e.id, now_);
+        auto c = instances_[e.id].pool.expire_idle(now_);
+        carry_out(e.id, c.effects);
         if (c.next_run > 0 && (!arrivals_done_ || in_flight_ > 0))
-          calendar_.push(now_ + c.next_run, ev_cleaner, 0);
+          calendar_.push(now_ + c.next_run, ev_cleaner, e.id);
         break;
       }
     }
@@ -224,8 +263,8 @@ class request_path_sim {
 
   void on_cpu_done(std::uint32_t id) {
     if (id == tag_off_path) return;
-    if (id == tag_waiter_dial) return dial_delay_step(id);
-    if (id == tag_waiter_fork) return on_fork_done(tag_waiter_dial);
+    if (is_waiter_dial(id)) return dial_delay_step(id);
+    if (is_waiter_fork(id)) return on_fork_done(tag_waiter_dial + (id & tag_instance_mask));
     switch (requests_[id].at) {
       case stage::parse:
         enter_queue(id);
@@ -237,6 +276,13 @@ class request_path_sim {
         dial_delay_step(id);
         break;
       case stage::query_cpu:
+        if (deployment_.split) {
+          query_service_cpu(id);
+        } else {
+          query_done(id);
+        }
+        break;
+      case stage::query_service_cpu:
         query_done(id);
         break;
       case stage::release_cpu:
@@ -253,11 +299,11 @@ class request_path_sim {
   void on_deadline(const deadline& d) {
     request& r = requests_[d.slot];
     // Served before its deadline (or the slot is someone else's now): nothing to do.
-    if (r.at != stage::waiting || r.waiter != d.waiter) return;
-    measurement_.accumulate_pool_averages(now_);
-    if (!pool_.cancel_wait(d.waiter, now_))
+    if (r.at != stage::waiting || r.waiter != d.waiter || r.instance != d.instance) return;
+    measurement_.accumulate_pool_averages(d.instance, now_);
+    if (!instances_[d.instance].pool.cancel_wait(d.waiter, now_))
       throw std::logic_error("a waiter past its deadline was not waiting");
-    take_waiter(d.waiter);
+    take_waiter(d.instance, d.waiter);
     finish(d.slot, true);
   }
 
@@ -271,14 +317,17 @@ class request_path_sim {
     r = request{};
     r.arrival = now_;
     r.measured = index >= length_.warmup;
+    // Poisson splitting: each instance sees a Poisson stream of rate / instances.
+    if (instances_.size() > 1) r.instance = pick_instance();
     ++in_flight_;
     if (arrived_ < length_.total) {
       calendar_.push(next_arrival_time(), ev_arrival, 0);
     } else {
       arrivals_done_ = true;
     }
-    if (!scenario_.generator_cpu.is_zero())
-      cpu_off_path(scenario_.generator_cpu.sample(random_.generator), owner_generator);
+    // The generator runs on the machine it loads only in a calibration; split, it is nowhere.
+    if (!scenario_.generator_cpu.is_zero() && !deployment_.split)
+      cpu_off_path(scenario_.generator_cpu.sample(random_.generator), owner_generator, 0);
     // Every generator connection busy: the request waits in the client, its latency running
     // from its intended send time (now), as headroom load measures it.
     if (client_connections_.acquire(now_, id)) {
@@ -291,14 +340,15 @@ class request_path_sim {
   }
   void send(std::uint32_t id) {
     requests_[id].at = stage::parse;
-    if (!cpu_step(id, scenario_.parse_cpu, random_.parse, owner_service)) enter_queue(id);
+    if (!cpu_step(id, scenario_.parse_cpu, random_.parse, owner_service, service_host(id)))
+      enter_queue(id);
   }
 
   void enter_queue(std::uint32_t id) {
     request& r = requests_[id];
     r.at = stage::queue;
     r.phase_began = now_;
-    if (workers_.acquire(now_, id)) got_worker(id);
+    if (instances_[r.instance].workers.acquire(now_, id)) got_worker(id);
   }
 
   void got_worker(std::uint32_t id) {
@@ -312,24 +362,26 @@ class request_path_sim {
   // found expired uses up a try (bad_conn_retry), and the next try follows at once.
   void acquire_conn(std::uint32_t id) {
     request& r = requests_[id];
+    const std::uint32_t i = r.instance;
     for (;;) {
-      measurement_.accumulate_pool_averages(now_);
-      auto d = pool_.acquire(now_, r.retry.new_conn());
-      carry_out(d.effects);
+      measurement_.accumulate_pool_averages(i, now_);
+      auto d = instances_[i].pool.acquire(now_, r.retry.new_conn());
+      carry_out(i, d.effects);
       switch (d.what) {
         case pool_policy::acquire_decision::action::reuse:
           r.conn = d.conn;
           return start_query(id);
         case pool_policy::acquire_decision::action::dial:
-          measurement_.count_dial();
+          measurement_.count_dial(i);
+          measurement_.open_count_changed(i);  // Go counts a connection open from its dial
           r.at = stage::dial;
           return start_dial(id);
         case pool_policy::acquire_decision::action::wait:
           r.at = stage::waiting;
           r.waiter = d.waiter;
-          add_waiter(d.waiter, id);
+          add_waiter(i, d.waiter, id);
           if (scenario_.wait_timeout > 0)
-            deadlines_.push_back({now_ + scenario_.wait_timeout, d.waiter, id});
+            deadlines_.push_back({now_ + scenario_.wait_timeout, d.waiter, id, i});
           return;
         case pool_policy::acquire_decision::action::bad_conn:
           if (r.retry.again()) continue;
@@ -338,45 +390,49 @@ class request_path_sim {
     }
   }
 
-  // Dials go through the postmaster, one fork at a time. The fork is CPU work of that one
-  // process on the shared CPU: on a crowded CPU it gets its share like any runnable task, so
-  // forks slow down exactly when dials pile up (the throttle DESIGN.md measured: ~37 ms of
-  // run-queue wait per fork at 600 req/s). Then the backend starts (CPU), then the handshake's
-  // round trips (delay).
+  // Dials go through the database's postmaster, one fork at a time for every instance. The fork
+  // is CPU work of that one process on the database's CPU: on a crowded CPU it gets its share
+  // like any runnable task, so forks slow down exactly when dials pile up (the throttle
+  // DESIGN.md measured: ~37 ms of run-queue wait per fork at 600 req/s). Then the backend
+  // starts (CPU), then the handshake's round trips (delay, plus the network's when split).
   void start_dial(std::uint32_t id) {
     if (scenario_.dial_fork.is_zero()) return dial_cpu_step(id);
-    if (postmaster_.acquire(now_, id)) fork_cpu(id);
+    if (deployment_.postmaster.acquire(now_, id)) fork_cpu(id);
   }
   void fork_cpu(std::uint32_t id) {
-    if (id != tag_waiter_dial) requests_[id].at = stage::dial_fork;
+    if (!is_waiter_dial(id)) requests_[id].at = stage::dial_fork;
     const double x = scenario_.dial_fork.sample(random_.fork);
     measurement_.count_postmaster_fork(x * speed_);
-    submit_cpu(x, id == tag_waiter_dial ? tag_waiter_fork : id, owner_database);
+    const std::uint32_t job = is_waiter_dial(id) ? tag_waiter_fork + (id & tag_instance_mask) : id;
+    submit_cpu(x, job, owner_database, database_host);
   }
   void on_fork_done(std::uint32_t id) {
     std::uint32_t next;
-    if (postmaster_.release(now_, next)) fork_cpu(next);
-    if (id != tag_waiter_dial) requests_[id].at = stage::dial;
+    if (deployment_.postmaster.release(now_, next)) fork_cpu(next);
+    if (!is_waiter_dial(id)) requests_[id].at = stage::dial;
     dial_cpu_step(id);
   }
   void dial_cpu_step(std::uint32_t id) {
-    if (!cpu_step(id, scenario_.dial_cpu, random_.dial_cpu, owner_database)) dial_delay_step(id);
+    if (!cpu_step(id, scenario_.dial_cpu, random_.dial_cpu, owner_database, database_host))
+      dial_delay_step(id);
   }
   void dial_delay_step(std::uint32_t id) {
-    if (!delay_step(id, scenario_.dial_delay, random_.dial_delay, ev_dial_delay_done))
+    if (!database_delay_step(id, scenario_.dial_delay, random_.dial_delay, ev_dial_delay_done))
       dial_done(id);
   }
   void dial_done(std::uint32_t id) {
-    measurement_.accumulate_pool_averages(now_);
-    if (id == tag_waiter_dial) {
-      auto d = pool_.waiter_dial_succeeded(now_);
-      mark_cold_backend(d.conn);
-      carry_out(d);  // also starts the opener's next dial, if any is queued
+    const std::uint32_t i = instance_of(id);
+    pool_policy& pool = instances_[i].pool;
+    measurement_.accumulate_pool_averages(i, now_);
+    if (is_waiter_dial(id)) {
+      auto d = pool.waiter_dial_succeeded(now_);
+      mark_cold_backend(i, d.conn);
+      carry_out(i, d);  // also starts the opener's next dial, if any is queued
       return;
     }
     request& r = requests_[id];
-    r.conn = pool_.dial_succeeded(now_);
-    mark_cold_backend(r.conn);
+    r.conn = pool.dial_succeeded(now_);
+    mark_cold_backend(i, r.conn);
     r.phases[phase_dial] = now_ - r.phase_began;
     start_query(id);
   }
@@ -385,37 +441,55 @@ class request_path_sim {
     request& r = requests_[id];
     r.at = stage::query_delay;
     r.phase_began = now_;
-    if (!delay_step(id, scenario_.query_delay, random_.query_delay, ev_delay_done)) query_cpu(id);
+    if (!database_delay_step(id, scenario_.query_delay, random_.query_delay, ev_delay_done))
+      query_cpu(id);
   }
+  // Co-located, the database's and the service's work of a query run one after the other on
+  // the one CPU: under PS a single job of the summed demand takes the same time and costs one
+  // event instead of two. Split, the database's part runs on its host, then the service's on
+  // the instance's (query_service_cpu).
   void query_cpu(std::uint32_t id) {
     request& r = requests_[id];
     r.at = stage::query_cpu;
     const scenario& s = scenario_;
-    double db = 0, service = 0;
+    double db = 0;
     if (!s.query_db_cpu.is_zero()) db += s.query_db_cpu.sample(random_.query_db);
-    if (!s.query_service_cpu.is_zero())
-      service += s.query_service_cpu.sample(random_.query_service);
     // A new backend's caches are cold: its first query costs more (DESIGN.md).
-    if (s.use_pool && r.conn < cold_backend_.size() && cold_backend_[r.conn]) {
-      cold_backend_[r.conn] = 0;
+    std::vector<std::uint8_t>& cold = pools_[r.instance].cold_backend;
+    if (s.use_pool && r.conn < cold.size() && cold[r.conn]) {
+      cold[r.conn] = 0;
       if (!s.query_cold_db_cpu.is_zero()) db += s.query_cold_db_cpu.sample(random_.query_cold);
     }
-    // The more tasks share the CPU, the more each request costs (context switches, caches):
-    // calibration fits the cost per runnable task, counted here as the jobs on the CPU.
-    const double runnable = static_cast<double>(cpu_.jobs());
-    db += s.database_cpu_per_runnable * runnable;
-    service += s.service_cpu_per_runnable * runnable;
+    // The more tasks share a CPU, the more each request costs (context switches, caches):
+    // calibration fits the cost per runnable task, counted as the jobs on the CPU doing the work.
+    db += s.database_cpu_per_runnable * static_cast<double>(hosts_[database_host].jobs());
     db *= speed_;
-    service *= speed_;
     measurement_.count_cpu(owner_database, db);
-    measurement_.count_cpu(owner_service, service);
-    // Service and database work run one after the other; under PS a single job of the
-    // summed demand takes the same time and costs one event instead of two.
-    if (db + service > 0) {
-      cpu_.add(now_, db + service, id);
+    const double demand = deployment_.split ? db : db + query_service_demand(database_host);
+    if (demand > 0) return hosts_[database_host].add(now_, demand, id);
+    if (deployment_.split) return query_service_cpu(id);
+    query_done(id);
+  }
+  void query_service_cpu(std::uint32_t id) {
+    requests_[id].at = stage::query_service_cpu;
+    const std::size_t host = service_host(id);
+    const double service = query_service_demand(host);
+    if (service > 0) {
+      hosts_[host].add(now_, service, id);
     } else {
       query_done(id);
     }
+  }
+  // The service's CPU for a query's rows, counted; `host` is where it runs.
+  double query_service_demand(std::size_t host) {
+    const scenario& s = scenario_;
+    double service = 0;
+    if (!s.query_service_cpu.is_zero())
+      service += s.query_service_cpu.sample(random_.query_service);
+    service += s.service_cpu_per_runnable * static_cast<double>(hosts_[host].jobs());
+    service *= speed_;
+    measurement_.count_cpu(owner_service, service);
+    return service;
   }
 
   void query_done(std::uint32_t id) {
@@ -423,22 +497,25 @@ class request_path_sim {
     r.phases[phase_query] = now_ - r.phase_began;
     r.phase_began = now_;
     r.at = stage::release_delay;
-    if (!delay_step(id, scenario_.release_delay, random_.release_delay, ev_delay_done))
+    if (!database_delay_step(id, scenario_.release_delay, random_.release_delay, ev_delay_done))
       release_cpu(id);
   }
   void release_cpu(std::uint32_t id) {
     requests_[id].at = stage::release_cpu;
-    if (!cpu_step(id, scenario_.release_cpu, random_.release_cpu, owner_service)) release_conn(id);
+    if (!cpu_step(id, scenario_.release_cpu, random_.release_cpu, owner_service, service_host(id)))
+      release_conn(id);
   }
   void release_conn(std::uint32_t id) {
     request& r = requests_[id];
     r.phases[phase_release] = now_ - r.phase_began;
     if (scenario_.use_pool) {
-      measurement_.accumulate_pool_averages(now_);
-      carry_out(pool_.release(r.conn, now_));
+      const std::uint32_t i = r.instance;
+      measurement_.accumulate_pool_averages(i, now_);
+      carry_out(i, instances_[i].pool.release(r.conn, now_));
     }
     r.at = stage::respond;
-    if (!cpu_step(id, scenario_.respond_cpu, random_.respond, owner_service)) finish(id, false);
+    if (!cpu_step(id, scenario_.respond_cpu, random_.respond, owner_service, service_host(id)))
+      finish(id, false);
   }
 
   void finish(std::uint32_t id, bool failed) {
@@ -448,28 +525,27 @@ class request_path_sim {
     if (r.measured) {
       // As a client measures it: from arrival until the response is back, a failed wait's
       // 503 crossing the same network as a success.
-      double latency =
-          sojourn +
-          (scenario_.network_rtt.is_zero()
-               ? 0.0
-               : scenario_.network_rtt.sample(random_.rtt) * delay_factor_);
+      double latency = sojourn + (scenario_.network_rtt.is_zero()
+                                      ? 0.0
+                                      : scenario_.network_rtt.sample(random_.rtt) * delay_factor_);
       if (!failed) r.phases[phase_total] = latency;
       measurement_.measured_request_left(r.phases, sojourn, latency, failed);
     }
     --in_flight_;
     free_slots_.push_back(id);
     std::uint32_t next;
-    if (!workers_.unlimited() && workers_.release(now_, next)) got_worker(next);
+    fcfs_station& workers = instances_[r.instance].workers;
+    if (!workers.unlimited() && workers.release(now_, next)) got_worker(next);
     if (!client_connections_.unlimited() && client_connections_.release(now_, next)) send(next);
   }
 
   // ---- the pool's decisions, carried out ------------------------------------------------
-  // Where a released or newly dialed connection went.
-  void carry_out(const pool_policy::release_decision& d) {
-    carry_out(d.effects);
+  // Where a released or newly dialed connection of instance `i` went.
+  void carry_out(std::uint32_t i, const pool_policy::release_decision& d) {
+    carry_out(i, d.effects);
     switch (d.what) {
       case pool_policy::release_decision::action::to_waiter: {
-        std::uint32_t w = take_waiter(d.waiter);
+        std::uint32_t w = take_waiter(i, d.waiter);
         request& r = requests_[w];
         r.conn = d.conn;
         r.phases[phase_wait] += now_ - r.phase_began;
@@ -478,7 +554,7 @@ class request_path_sim {
       }
       case pool_policy::release_decision::action::waiter_bad_conn: {
         // Go 1.10-1.14: the waiter was handed an expired connection; that try failed.
-        std::uint32_t w = take_waiter(d.waiter);
+        std::uint32_t w = take_waiter(i, d.waiter);
         request& r = requests_[w];
         r.phases[phase_wait] += now_ - r.phase_began;
         r.phase_began = now_;
@@ -495,57 +571,65 @@ class request_path_sim {
         break;
     }
   }
-  // What every pool decision asks besides its answer: count the closes and pay for them, and
-  // start the opener's dial for waiters (the policy starts one at a time).
-  void carry_out(const pool_effects& e) {
-    for (std::size_t i = 0; i < e.close.size(); ++i) {
+  // What every pool decision asks besides its answer: count the closes and pay for them (the
+  // backend's exit, on the database's CPU), and start the opener's dial for waiters (the policy
+  // starts one at a time). Every close and waiter dial passes here; a request's own dial is
+  // counted in acquire_conn.
+  void carry_out(std::uint32_t i, const pool_effects& e) {
+    for (std::size_t c = 0; c < e.close.size(); ++c) {
       measurement_.count_close();
       if (!scenario_.close_db_cpu.is_zero())
-        cpu_off_path(scenario_.close_db_cpu.sample(random_.close), owner_database);
+        cpu_off_path(scenario_.close_db_cpu.sample(random_.close), owner_database, database_host);
     }
     if (e.start_waiter_dial) {
-      measurement_.count_dial();
-      start_dial(tag_waiter_dial);
+      measurement_.count_dial(i);
+      start_dial(tag_waiter_dial + i);
     }
+    if (!e.close.empty() || e.start_waiter_dial) measurement_.open_count_changed(i);
   }
-  void add_waiter(waiter_id w, std::uint32_t slot) {
-    if (waiter_slots_.empty()) first_waiter_ = w;
-    if (w < first_waiter_ + waiter_slots_.size()) throw std::logic_error("pool reused a waiter id");
-    while (first_waiter_ + waiter_slots_.size() < w) waiter_slots_.push_back(not_waiting);
-    waiter_slots_.push_back(slot);
+  void add_waiter(std::uint32_t i, waiter_id w, std::uint32_t slot) {
+    pool_bookkeeping& b = pools_[i];
+    if (b.waiter_slots.empty()) b.first_waiter = w;
+    if (w < b.first_waiter + b.waiter_slots.size())
+      throw std::logic_error("pool reused a waiter id");
+    while (b.first_waiter + b.waiter_slots.size() < w) b.waiter_slots.push_back(not_waiting);
+    b.waiter_slots.push_back(slot);
   }
-  // The slot of waiter `w`, who stops waiting.
-  std::uint32_t take_waiter(waiter_id w) {
+  // The slot of instance i's waiter `w`, who stops waiting.
+  std::uint32_t take_waiter(std::uint32_t i, waiter_id w) {
+    pool_bookkeeping& b = pools_[i];
     std::uint32_t slot = not_waiting;
-    if (w >= first_waiter_ && w - first_waiter_ < waiter_slots_.size())
-      std::swap(slot, waiter_slots_[w - first_waiter_]);
+    if (w >= b.first_waiter && w - b.first_waiter < b.waiter_slots.size())
+      std::swap(slot, b.waiter_slots[w - b.first_waiter]);
     if (slot == not_waiting)
       throw std::logic_error("the pool named a waiter the model does not know");
-    while (!waiter_slots_.empty() && waiter_slots_.front() == not_waiting) {
-      waiter_slots_.pop_front();
-      ++first_waiter_;
+    while (!b.waiter_slots.empty() && b.waiter_slots.front() == not_waiting) {
+      b.waiter_slots.pop_front();
+      ++b.first_waiter;
     }
     return slot;
   }
-  void mark_cold_backend(conn_id c) {
-    if (c >= cold_backend_.size()) cold_backend_.resize(c + 1, 0);
-    cold_backend_[c] = 1;
+  void mark_cold_backend(std::uint32_t i, conn_id c) {
+    std::vector<std::uint8_t>& cold = pools_[i].cold_backend;
+    if (c >= cold.size()) cold.resize(c + 1, 0);
+    cold[c] = 1;
   }
 
   // ---- the building blocks of a step ----------------------------------------------------
-  // Submits a CPU demand for request `id`; false if the demand is zero (step skipped).
-  bool cpu_step(std::uint32_t id, const distribution& d, random_stream& rng, cpu_owner who) {
+  // Submits a CPU demand for request `id` on `host`; false if the demand is zero (step skipped).
+  bool cpu_step(std::uint32_t id, const distribution& d, random_stream& rng, cpu_owner who,
+                std::size_t host) {
     if (d.is_zero()) return false;
     double x = d.sample(rng);
     if (x <= 0) return false;
-    submit_cpu(x, id, who);
+    submit_cpu(x, id, who, host);
     return true;
   }
   // Every CPU demand goes through here: this run's machine speed scales it (speed_sigma).
-  void submit_cpu(double x, std::uint32_t id, cpu_owner who) {
+  void submit_cpu(double x, std::uint32_t id, cpu_owner who, std::size_t host) {
     x *= speed_;
     measurement_.count_cpu(who, x);
-    cpu_.add(now_, x, id);
+    hosts_[host].add(now_, x, id);
   }
   // Schedules the end of a delay for request `id`; false if the delay is zero (step skipped).
   bool delay_step(std::uint32_t id, const distribution& d, random_stream& rng, event_kind k) {
@@ -555,9 +639,27 @@ class request_path_sim {
     calendar_.push(now_ + x, k, id);
     return true;
   }
-  void cpu_off_path(double x, cpu_owner who) {
+  // A delay of a talk with the database (query, dial handshake, release): split, it also
+  // crosses the network, deployment.database_rtt (none co-located).
+  bool database_delay_step(std::uint32_t id, const distribution& d, random_stream& rng,
+                           event_kind k) {
+    if (scenario_.deployment.database_rtt.is_zero()) return delay_step(id, d, rng, k);
+    return delay_across_network(id, d, rng, k);
+  }
+  // Split only. Out of line so that the co-located path above stays small enough for GCC to
+  // inline into every step (measured: ~2 % more instructions per request otherwise).
+  [[gnu::noinline]] bool delay_across_network(std::uint32_t id, const distribution& d,
+                                              random_stream& rng, event_kind k) {
+    double x = ((d.is_zero() ? 0.0 : d.sample(rng)) +
+                scenario_.deployment.database_rtt.sample(random_.database_rtt)) *
+               delay_factor_;
+    if (x <= 0) return false;
+    calendar_.push(now_ + x, k, id);
+    return true;
+  }
+  void cpu_off_path(double x, cpu_owner who, std::size_t host) {
     if (x <= 0) return;
-    submit_cpu(x, tag_off_path, who);
+    submit_cpu(x, tag_off_path, who, host);
   }
   std::uint32_t new_slot() {
     if (!free_slots_.empty()) {
@@ -568,6 +670,14 @@ class request_path_sim {
     if (requests_.size() >= tag_waiter_dial) throw std::length_error("too many requests in flight");
     requests_.emplace_back();
     return static_cast<std::uint32_t>(requests_.size() - 1);
+  }
+  // The instance of a request, or of a waiter dial (or its fork) from its tag.
+  std::uint32_t instance_of(std::uint32_t id) const {
+    return id < tag_waiter_dial ? requests_[id].instance : id & tag_instance_mask;
+  }
+  // The host running request `id`'s service-side work.
+  std::size_t service_host(std::uint32_t id) const {
+    return deployment_.service_host(requests_[id].instance);
   }
 
   // ---- arrivals ---------------------------------------------------------------------------
@@ -585,10 +695,17 @@ class request_path_sim {
       return scenario_.arrivals.times[arrived_];
     return now_ + interarrival_gap();
   }
-  // Background jobs arrive as a Poisson process sized to keep that share of the cores busy.
-  double next_background_gap() {
+  // Uniformly at random (a load balancer's random choice): each instance gets rate / instances.
+  std::uint32_t pick_instance() {
+    const auto n = static_cast<std::uint32_t>(instances_.size());
+    const auto i = static_cast<std::uint32_t>(random_.instance.uniform01() * n);
+    return std::min(i, n - 1);
+  }
+  // Background jobs arrive as a Poisson process sized to keep that share of the host's cores
+  // busy (every host's own, when split).
+  double next_background_gap(std::size_t host) {
     double rate =
-        scenario_.background_utilization * scenario_.cores / scenario_.background_job.mean();
+        scenario_.background_utilization * hosts_[host].cores() / scenario_.background_job.mean();
     return random_.background_arrivals.exponential(1.0 / rate);
   }
 
@@ -634,23 +751,30 @@ class request_path_sim {
     random_stream r(seed, replication, id);
     return std::exp(sigma * r.normal() - 0.5 * sigma * sigma);
   }
-  // The scenario's pool, with the seed of its random waiter order drawn for this replication.
-  static pool_config pool_config_for(const scenario& s, std::uint64_t replication) {
-    pool_config c = s.pool;
+  // The scenario's pool for each instance, with the seed of its random waiter order drawn for
+  // this replication (instance 0 draws first, so one instance draws what it always drew).
+  static std::vector<pool_config> pool_configs_for(const scenario& s, std::uint64_t replication) {
+    std::vector<pool_config> out;
     random_stream r(s.run.seed, replication, st_pool);
-    c.seed = r.next_u64();
-    return c;
-  }
-  // Opens max_idle connections at time 0 through the policy itself (dial, then release), so
-  // the pool's state is one its own rules can reach. They count as used (warm caches).
-  void warm_start_pool() {
-    std::vector<conn_id> opened;
-    for (int i = 0; i < pool_.effective_max_idle(); ++i) {
-      auto d = pool_.acquire(0);
-      if (d.what != pool_policy::acquire_decision::action::dial) break;
-      opened.push_back(pool_.dial_succeeded(0));
+    for (int i = 0; i < s.deployment.instances; ++i) {
+      pool_config c = s.pool;
+      c.seed = r.next_u64();
+      out.push_back(c);
     }
-    for (conn_id c : opened) carry_out(pool_.release(c, 0));
+    return out;
+  }
+  // Opens max_idle connections of instance i's pool at time 0 through the policy itself (dial,
+  // then release), so the pool's state is one its own rules can reach. They count as used
+  // (warm caches).
+  void warm_start_pool(std::uint32_t i) {
+    pool_policy& pool = instances_[i].pool;
+    std::vector<conn_id> opened;
+    for (int k = 0; k < pool.effective_max_idle(); ++k) {
+      auto d = pool.acquire(0);
+      if (d.what != pool_policy::acquire_decision::action::dial) break;
+      opened.push_back(pool.dial_succeeded(0));
+    }
+    for (conn_id c : opened) carry_out(i, pool.release(c, 0));
   }
 
   // ---- the end ----------------------------------------------------------------------------
@@ -679,34 +803,31 @@ class request_path_sim {
     return r;
   }
 
+  static constexpr std::size_t database_host = 0;  // deployment_resources' host 0
+
   const scenario& scenario_;
   const run_length length_;
   event_calendar calendar_;
-  ps_cpu cpu_;
-  fcfs_station workers_;
-  fcfs_station postmaster_;          // forks backends for dials, one at a time
-  fcfs_station client_connections_;  // the load generator's connections (unlimited: no client)
-  pool_policy pool_;
+  deployment_resources deployment_;  // hosts, instances (workers, pool), the postmaster
+  // deployment_'s, seen through spans: the hot paths load one pointer, not a vector's.
+  std::span<ps_cpu> hosts_;
+  std::span<service_instance> instances_;
+  std::vector<pool_bookkeeping> pools_;  // by instance
+  fcfs_station client_connections_;      // the load generator's connections (unlimited: no client)
   random_streams random_;
   replication_measurement measurement_;
 
   std::vector<request> requests_;  // by slot; a finished request's slot is reused
   std::vector<std::uint32_t> free_slots_;
-  // Requests waiting for a connection, by waiter id - first_waiter_. The pool numbers its
-  // waiters in the order they start waiting, so this is a deque, not a hash map (no node
-  // allocated per wait); a served or timed-out waiter leaves a hole until it reaches the front.
   static constexpr std::uint32_t not_waiting = 0xFFFFFFFFu;  // a hole: no slot has this number
-  std::deque<std::uint32_t> waiter_slots_;
-  waiter_id first_waiter_ = 0;
-  std::deque<deadline> deadlines_;          // FIFO: every wait has the same timeout
-  std::vector<std::uint8_t> cold_backend_;  // by conn_id: dialed, not yet queried
+  std::deque<deadline> deadlines_;  // FIFO: every wait has the same timeout
 
   double now_ = 0;
   std::uint64_t arrived_ = 0, in_flight_ = 0;
   std::uint64_t events_ = 0;  // processed, warm-up included
   bool arrivals_done_ = false;
   std::uint64_t max_in_flight_;  // s.run's, read on every event (a member stays in a register)
-  double time_limit_;             // simulated seconds; past it the run is overloaded
+  double time_limit_;            // simulated seconds; past it the run is overloaded
   double speed_;                 // this run's machine speed: every CPU demand is multiplied by it
   double delay_factor_;          // and every delay (network, query, dial, release) by this
 };

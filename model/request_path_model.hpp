@@ -19,6 +19,7 @@ enum phase : int { phase_queue, phase_wait, phase_dial, phase_query, phase_relea
 inline constexpr int phase_count = 6;
 const char* phase_name(int p);
 
+// The counts are all instances' (the database sees their sum); the means are one instance's.
 struct pool_window_stats {
   // Counted by the model from the decisions pool_policy returned...
   std::uint64_t dials = 0, closes = 0;
@@ -26,7 +27,11 @@ struct pool_window_stats {
   std::uint64_t policy_dials = 0, policy_closes = 0;
   std::uint64_t waits = 0, wait_timeouts = 0;
   std::uint64_t closed_max_idle = 0, closed_max_idle_time = 0, closed_max_lifetime = 0;
-  double mean_open = 0, mean_idle = 0, mean_in_use = 0;
+  double mean_open = 0, mean_idle = 0, mean_in_use = 0;  // per instance, time averages
+  std::vector<std::uint64_t> dials_by_instance;          // the model's count, by instance
+  // Most connections open at once in the window: in any one instance, and in all together
+  // (what PostgreSQL's max_connections must hold).
+  int peak_open = 0, database_peak_open = 0;
 };
 
 struct replication_result {
@@ -38,7 +43,8 @@ struct replication_result {
   double speed = 1;           // this run's machine-speed factor (scenario.speed_sigma)
   double delay_factor = 1;    // this run's factor on every delay (scenario.delay_sigma)
   double postmaster_cpu = 0;  // CPU seconds of the postmaster's forks in the window
-  double mean_runnable = 0;   // time-average jobs on the CPU (running or waiting) in the window
+  // Time-average jobs on the database's CPU (co-located: the one CPU), running or waiting.
+  double mean_runnable = 0;
   latency_summary phases[phase_count];  // successful requests
   // Every measured request, failed ones at the time they failed, plus network.rtt.
   latency_summary all_requests;

@@ -86,7 +86,9 @@ class ps_cpu {
   // When the next job finishes (+inf when idle).
   double next_completion() const { return next_; }
 
-  void add(double now, double demand, std::uint32_t job_id) {
+  // Always inlined: it runs on nearly every event, and since the model has a CPU per host GCC
+  // no longer inlines it by itself (measured: ~2 % more instructions per request).
+  [[gnu::always_inline]] void add(double now, double demand, std::uint32_t job_id) {
     advance(now);
     heap_.push_back({vtime_ + demand, job_id});
     sift_up(heap_.size() - 1, heap_.back());

@@ -52,6 +52,19 @@ inline pool_config service_default_pool() {
   return c;
 }
 
+// Where the service's instances and PostgreSQL run (DESIGN.md "The model": hosts). Co-located
+// (service_cores 0, as when calibrating on one machine): every instance and the database share
+// scenario.cores. Split: each instance has its own host of service_cores, and every instance
+// shares one database host of database_cores, reached over database_rtt.
+struct deployment_spec {
+  int instances = 1;          // service instances sharing the one database; arrivals split
+                              // uniformly at random (each instance sees rate/instances, Poisson)
+  double service_cores = 0;   // per instance; 0 = co-located: everything shares scenario.cores
+  double database_cores = 0;  // the database host (used only when service_cores > 0)
+  distribution database_rtt;  // service<->database round trip (none when co-located)
+  int database_max_connections = 100;  // PostgreSQL's max_connections
+};
+
 // The request path of DESIGN.md. Each step has a pure delay (I/O, network, locks: time that
 // uses no CPU here) and/or a CPU demand served by the processor-sharing CPU. A step whose
 // distributions are `none` costs nothing and schedules no event.
@@ -61,7 +74,8 @@ struct scenario {
   std::string name;
   arrival_spec arrivals;
 
-  double cores = 2;                   // CPU shared by service, database, generator, background
+  // CPU shared by service, database, generator, background (co-located; see deployment)
+  double cores = 2;
   double background_utilization = 0;  // fraction of the cores busy with other work (Poisson jobs)
   distribution background_job = distribution::exponential(0.001);
 
@@ -108,8 +122,13 @@ struct scenario {
   distribution close_db_cpu;   // backend exit after a close (off the request's path)
   distribution generator_cpu;  // the co-located load generator's CPU per request (off path)
 
+  deployment_spec deployment;  // hosts; absent from a file: co-located, one instance
+
   run_spec run;
 };
+
+// Everything on one machine (scenario.cores), as a calibration runs.
+inline bool colocated(const scenario& s) { return s.deployment.service_cores <= 0; }
 
 // Offered requests per second: the rate, or a trace's mean rate (0 for a trace too short).
 double offered_rate(const scenario& s);

@@ -132,7 +132,7 @@ distribution distribution_from_json(const json::value& v, const std::string& fie
   } else if (type == "exponential") {
     double m = r.required_number("mean");
     d = with_field(r.field("mean"), [&] { return distribution::exponential(m); });
-  } else if (type == "deterministic") {
+  } else if (type == "deterministic" || type == "constant") {  // "constant": the same thing
     double x = r.required_number("value");
     d = with_field(r.field("value"), [&] { return distribution::deterministic(x); });
   } else if (type == "uniform") {
@@ -343,6 +343,18 @@ scenario scenario_from_json(const json::value& v) {
     r.no_unknown_keys();
   }
 
+  if (const json::value* d = top.get("deployment")) {
+    reader r(*d, "deployment");
+    deployment_spec& dep = s.deployment;
+    dep.instances = static_cast<int>(r.integer("instances", dep.instances));
+    dep.service_cores = r.number("service_cores", dep.service_cores);
+    dep.database_cores = r.number("database_cores", dep.database_cores);
+    dep.database_rtt = r.dist("database_rtt");
+    dep.database_max_connections =
+        static_cast<int>(r.integer("database_max_connections", dep.database_max_connections));
+    r.no_unknown_keys();
+  }
+
   if (const json::value* g = top.get("generator")) {
     reader r(*g, "generator");
     s.generator_cpu = r.dist("cpu");
@@ -502,19 +514,25 @@ json::value scenario_to_json(const scenario& s) {
       {"respond", json::object{{"cpu", d(s.respond_cpu)}}},
       {"close", json::object{{"db_cpu", d(s.close_db_cpu)}}}};
   o["generator"] = json::object{{"cpu", d(s.generator_cpu)}};
-  o["run"] = json::object{{"requests", s.run.requests},
-                          {"warmup_requests", s.run.warmup_requests},
-                          {"seed", s.run.seed},
-                          {"min_replications", s.run.min_replications},
-                          {"max_replications", s.run.max_replications},
-                          {"target_half_width", s.run.target_half_width},
-                          {"confidence", s.run.confidence},
-                          {"threads", s.run.threads},
-                          {"max_in_flight", s.run.max_in_flight},
-                          {"live_length", s.run.live_length},
-                          {"live_warmup", s.run.live_warmup},
-                          {"slo", json::object{{"quantile", s.run.slo_quantile},
-                                               {"latency", s.run.slo_latency}}}};
+  o["deployment"] =
+      json::object{{"instances", s.deployment.instances},
+                   {"service_cores", s.deployment.service_cores},
+                   {"database_cores", s.deployment.database_cores},
+                   {"database_rtt", d(s.deployment.database_rtt)},
+                   {"database_max_connections", s.deployment.database_max_connections}};
+  o["run"] = json::object{
+      {"requests", s.run.requests},
+      {"warmup_requests", s.run.warmup_requests},
+      {"seed", s.run.seed},
+      {"min_replications", s.run.min_replications},
+      {"max_replications", s.run.max_replications},
+      {"target_half_width", s.run.target_half_width},
+      {"confidence", s.run.confidence},
+      {"threads", s.run.threads},
+      {"max_in_flight", s.run.max_in_flight},
+      {"live_length", s.run.live_length},
+      {"live_warmup", s.run.live_warmup},
+      {"slo", json::object{{"quantile", s.run.slo_quantile}, {"latency", s.run.slo_latency}}}};
   return o;
 }
 

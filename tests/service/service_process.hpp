@@ -1,7 +1,8 @@
 // Test helpers for black-box tests of headroom-service: start the built binary
 // on a free port and wait for its "listening" line, signal and reap it, stop
-// and restart (or freeze) the test PostgreSQL, and a tiny blocking HTTP/1.1 client
-// (Boost.Beast) with timeouts, keep-alive, and raw-bytes requests.
+// and restart (or freeze) the test PostgreSQL, a private PostgreSQL for tests that kill it,
+// and a tiny blocking HTTP/1.1 client (Boost.Beast) with timeouts, keep-alive, and raw-bytes
+// requests.
 //
 // Environment (set by tests/CMakeLists.txt's HEADROOM_TEST_ENV):
 //   HEADROOM_PG_DIR      the test cluster started by the `postgres` CTest fixture
@@ -100,10 +101,12 @@ inline void pg_start(int port) {
       " --port " + std::to_string(port) + " 2>&1");
 }
 
-// The processes of the fixture's PostgreSQL: the postmaster (from postmaster.pid in its data
-// directory) first, then its children (backends, checkpointer, ...), found through /proc.
-inline std::vector<pid_t> pg_processes() {
-  const std::string pidfile = env("HEADROOM_PG_DIR") + "/data/postmaster.pid";
+// The processes of the PostgreSQL cluster in `dir` (the fixture's unless told): the postmaster
+// (from postmaster.pid in its data directory) first, then its children (backends,
+// checkpointer, ...), found through /proc.
+inline std::vector<pid_t> pg_processes(std::string dir = {}) {
+  if (dir.empty()) dir = env("HEADROOM_PG_DIR");
+  const std::string pidfile = dir + "/data/postmaster.pid";
   FILE* f = std::fopen(pidfile.c_str(), "r");
   if (!f) throw std::runtime_error("cannot read " + pidfile + ": is PostgreSQL running?");
   long postmaster = 0;
@@ -128,6 +131,80 @@ inline std::vector<pid_t> pg_processes() {
   }
   return pids;
 }
+
+// The command line of a process, its NUL separators as spaces; empty once it is gone.
+inline std::string process_cmdline(pid_t pid) {
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/cmdline").c_str(), "r");
+  if (!f) return {};
+  std::string s;
+  char buf[512];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, f)) s.append(buf, n);
+  std::fclose(f);
+  std::replace(s.begin(), s.end(), '\0', ' ');
+  return s;
+}
+
+// How many descriptors a process has open (entries of /proc/PID/fd).
+inline int open_fds(pid_t pid) {
+  return std::stoi(run("ls /proc/" + std::to_string(pid) + "/fd | wc -l"));
+}
+
+// A PostgreSQL cluster of the test's own (scripts/pg in a fresh folder under /tmp), for tests
+// that kill it or change its settings: the shared fixture, and the tests using it, are not
+// hit. Destroyed with the object. Creating one takes a few seconds (initdb, 10,000 rows).
+class private_postgres {
+ public:
+  explicit private_postgres(int max_connections = 200) : max_connections_(max_connections) {
+    char dir[] = "/tmp/headroom-test-pg-XXXXXX";
+    if (!::mkdtemp(dir)) throw std::runtime_error("cannot create a folder under /tmp");
+    dir_ = dir;
+    // Its messages go to a log in the folder, which is kept if this throws.
+    run(script("start") + " >/dev/null 2>" + dir_ + "/start.log");
+    dsn_ = run(script("dsn"));
+    port_ = dsn_port(dsn_);
+  }
+  ~private_postgres() {
+    try {
+      run(script("destroy") + " >/dev/null 2>&1");
+    } catch (...) {
+    }
+  }
+  private_postgres(const private_postgres&) = delete;
+  private_postgres& operator=(const private_postgres&) = delete;
+
+  const std::string& dsn() const { return dsn_; }
+  const std::string& dir() const { return dir_; }
+
+  // Starts it again on the same port (after a stop or a kill), so a running service's DSN
+  // still works; returns once it accepts connections.
+  void start() {
+    run(script("start") + " --port " + std::to_string(port_) + " >/dev/null 2>>" + dir_ +
+        "/start.log");
+  }
+
+  std::vector<pid_t> processes() const { return pg_processes(dir_); }
+
+  // The backends serving clients (process title "postgres: USER DATABASE HOST(PORT) STATE"),
+  // as opposed to the checkpointer, the WAL writer and the other helpers.
+  std::vector<pid_t> backends() const {
+    std::vector<pid_t> out;
+    const auto all = processes();
+    for (std::size_t i = 1; i < all.size(); ++i)
+      if (process_cmdline(all[i]).rfind("postgres: headroom ", 0) == 0) out.push_back(all[i]);
+    return out;
+  }
+
+ private:
+  std::string script(const std::string& command) const {
+    return env("HEADROOM_SOURCE_DIR") + "/scripts/pg " + command + " --dir " + dir_ +
+           " --max-connections " + std::to_string(max_connections_);
+  }
+
+  int max_connections_;
+  std::string dir_;
+  std::string dsn_;
+  int port_ = 0;
+};
 
 // Freezes the fixture's PostgreSQL with SIGSTOP (postmaster first, so that it forks no new
 // backend, then all its children): the database stops answering without closing anything,
@@ -195,10 +272,12 @@ class pg_freezer {
 // destructor kills it (SIGKILL) if it still runs.
 class service_process {
  public:
-  // `args` come after --dsn <fixture DSN> --port 0, so they may override them.
-  explicit service_process(const std::vector<std::string>& args = {}, double startup_timeout = 20) {
+  // `args` come after --dsn <DSN> --port 0, so they may override the port. The DSN is the
+  // fixture's unless `dsn` names another database.
+  explicit service_process(const std::vector<std::string>& args = {}, double startup_timeout = 20,
+                           const std::string& dsn = {}) {
     const std::string binary = env("HEADROOM_BINARY_DIR") + "/service/headroom-service";
-    std::vector<std::string> argv_s{binary, "--dsn", pg_dsn(), "--port", "0"};
+    std::vector<std::string> argv_s{binary, "--dsn", dsn.empty() ? pg_dsn() : dsn, "--port", "0"};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
