@@ -17,7 +17,12 @@
 #include "prediction.hpp"
 #include "prediction_report.hpp"
 #include "scenario_json.hpp"
+#include "plan.hpp"
+#include "plan_report.hpp"
 #include "scenario_overrides.hpp"
+#include "slo.hpp"
+#include "sweep.hpp"
+#include "sweep_report.hpp"
 
 namespace py = pybind11;
 namespace json = boost::json;
@@ -214,6 +219,123 @@ py::dict live_of(const py_prediction& r) {
   return d;
 }
 
+// --- Sweep -----------------------------------------------------------------------------------
+
+template <class T>
+std::vector<T> list_arg(const py::object& o, const char* name, const char* expected) {
+  std::vector<T> out;
+  if (o.is_none()) return out;
+  if (py::isinstance<py::str>(o) || !py::isinstance<py::iterable>(o))
+    return {arg<T>(o, name, expected)};  // one value: a grid of one
+  for (auto x : o) out.push_back(arg<T>(py::reinterpret_borrow<py::object>(x), name, expected));
+  return out;
+}
+
+sweep_grid grid_of(const py::object& rates, const py::object& max_open, const py::object& max_idle,
+                   const py::object& cores) {
+  sweep_grid g;
+  g.rates = list_arg<double>(rates, "rates", "a number or a list of numbers (requests/s)");
+  g.max_open = list_arg<int>(max_open, "max_open", "an integer or a list of integers");
+  g.max_idle = list_arg<int>(max_idle, "max_idle", "an integer or a list of integers");
+  g.cores = list_arg<double>(cores, "cores", "a number or a list of numbers");
+  return g;
+}
+
+py::dict point_dict(const sweep_point& p) {
+  py::dict d;
+  d["index"] = p.index;
+  d["rate"] = p.rate;
+  d["max_open"] = p.max_open;
+  d["max_idle"] = p.max_idle;
+  d["cores"] = p.cores;
+  return d;
+}
+
+sweep_point point_of(const py::dict& d) {
+  sweep_point p;
+  p.index = d["index"].cast<std::size_t>();
+  p.rate = d["rate"].cast<double>();
+  p.max_open = d["max_open"].cast<int>();
+  p.max_idle = d["max_idle"].cast<int>();
+  p.cores = d["cores"].cast<double>();
+  return p;
+}
+
+// The rows of `headroom sweep --json` ("points"), one per result, in grid order.
+py::list rows_of(const scenario& base, const std::vector<sweep_result>& results) {
+  return to_python(sweep_to_json(base, results).at("points"));
+}
+
+py::list run_sweep_local(const py_scenario& base, const py::object& rates, const py::object& max_open,
+                         const py::object& max_idle, const py::object& cores, int threads,
+                         const py::object& progress) {
+  sweep_grid g = grid_of(rates, max_open, max_idle, cores);
+  sweep_options opt;
+  opt.threads = threads;
+  if (!progress.is_none())
+    opt.progress = [progress](const sweep_progress& pr) {
+      py::gil_scoped_acquire gil;
+      progress(pr.done, pr.total, pr.elapsed, pr.eta);
+    };
+  std::vector<sweep_result> results;
+  {
+    py::gil_scoped_release nogil;
+    results = run_sweep(base.s, g, opt);
+  }
+  return rows_of(base.s, results);
+}
+
+// --- Plan ------------------------------------------------------------------------------------
+
+struct py_plan {
+  plan p;
+};
+
+py_plan run_plan(const py_scenario& base, double target_rps, const std::string& slo, const py::kwargs& kw) {
+  plan_request r;
+  r.target_rps = target_rps;
+  try {
+    r.slo = parse_slo(slo);
+  } catch (const std::invalid_argument& e) {
+    throw scenario_error(std::string("--slo: ") + e.what());
+  }
+  py::kwargs rest;
+  py::object progress = py::none();
+  for (auto item : kw) {
+    const std::string k = py::str(item.first).cast<std::string>();
+    const py::object v = py::reinterpret_borrow<py::object>(item.second);
+    if (k == "confidence") r.confidence = arg<double>(v, k, "a fraction in (0, 1)");
+    else if (k == "redundancy") r.redundancy = arg<int>(v, k, "an integer");
+    else if (k == "zones") r.zones = arg<int>(v, k, "an integer");
+    else if (k == "survive_zone_loss") r.survive_zone_loss = v.cast<bool>();
+    else if (k == "window") r.window = *duration_arg(v, "window");
+    else if (k == "window_warmup") r.window_warmup = *duration_arg(v, "window-warmup");
+    else if (k == "runs") r.runs = arg<int>(v, k, "an integer");
+    else if (k == "plan_precision") r.precision = arg<double>(v, "precision", "a fraction");
+    else if (k == "optimize_pool") r.optimize_pool = v.cast<bool>();
+    else if (k == "exclude_generator") r.exclude_generator = v.cast<bool>();
+    else if (k == "db_max_connections") r.database_max_connections = arg<int>(v, k, "an integer");
+    else if (k == "service_cores" && !v.is_none()) r.service_cores = arg<double>(v, "cores", "a number (cores)");
+    else if (k == "db_cores" && !v.is_none()) r.database_cores = arg<double>(v, k, "a number (cores)");
+    else if (k == "db_rtt" && !v.is_none()) r.database_rtt = duration_arg(v, "db-rtt");
+    else if (k == "progress") progress = v;
+    else rest[item.first] = item.second;  // the scenario overrides (max_open, seed, ...)
+  }
+  scenario s = base.s;
+  apply_overrides(s, overrides_from_kwargs(rest));
+  if (!progress.is_none())
+    r.progress = [progress](const std::string& line) {
+      py::gil_scoped_acquire gil;
+      progress(line);
+    };
+  py_plan out;
+  {
+    py::gil_scoped_release nogil;
+    out.p = make_plan(s, r);
+  }
+  return out;
+}
+
 }  // namespace
 }  // namespace headroom::python
 
@@ -346,4 +468,63 @@ PYBIND11_MODULE(_headroom, m) {
         }, py::arg("scenario"),
         "`headroom predict` from Python: the scenario with the CLI's overrides (keyword "
         "arguments named as the flags), then the model.");
+
+  m.def("sweep_points", [](const py_scenario& base, const py::object& rates, const py::object& max_open,
+                           const py::object& max_idle, const py::object& cores) {
+          py::list out;
+          for (const sweep_point& p : sweep_points(base.s, grid_of(rates, max_open, max_idle, cores)))
+            out.append(point_dict(p));
+          return out;
+        }, py::arg("scenario"), py::arg("rates"), py::arg("max_open") = py::none(),
+        py::arg("max_idle") = py::none(), py::arg("cores") = py::none(),
+        "The grid's points in order (rates fastest, then max_idle, max_open, cores), as dicts.");
+  m.def("sweep_point", [](const py::dict& scenario_fields, const py::dict& point) {
+          py_scenario base = from_dict(scenario_fields);
+          sweep_result r;
+          {
+            sweep_point p = point_of(point);
+            py::gil_scoped_release nogil;
+            r = run_sweep_point(base.s, p, 1);
+          }
+          py::list rows = rows_of(base.s, {r});
+          return py::object(rows[0]);
+        }, py::arg("scenario_fields"), py::arg("point"),
+        "One grid point predicted exactly as a local sweep predicts it (one thread), from plain "
+        "data: what an executor's worker runs.");
+  m.def("sweep", &run_sweep_local, py::arg("scenario"), py::arg("rates"), py::arg("max_open") = py::none(),
+        py::arg("max_idle") = py::none(), py::arg("cores") = py::none(), py::arg("threads") = 0,
+        py::arg("progress") = py::none(),
+        "`headroom sweep` on this machine's cores (GIL released): one row per grid point, as the "
+        "CLI's --json 'points'.");
+
+  py::class_<py_plan>(m, "Plan", "A capacity plan (`headroom plan`): rates in req/s, times in seconds.")
+      .def_property_readonly("feasible", [](const py_plan& p) { return p.p.feasible; })
+      .def_property_readonly("reason", [](const py_plan& p) { return p.p.reason; },
+                             "Why there is no plan, in plain words ('' when feasible).")
+      .def_property_readonly("instances", [](const py_plan& p) -> py::object {
+        if (!p.p.feasible || !p.p.chosen.count) return py::none();
+        return py::int_(p.p.chosen.count->instances);
+      }, "ceil(target / capacity) + redundancy, rounded to zones; None when infeasible.")
+      .def_property_readonly("capacity", [](const py_plan& p) { return to_python(plan_to_json(p.p).at("capacity")); },
+                             "Per-instance capacity and its interval (rps, low, high), as in the JSON.")
+      .def_property_readonly("recommendation", [](const py_plan& p) {
+        return to_python(plan_to_json(p.p).at("recommendation"));
+      }, "optimize_pool's best setting when better than the planned one, else None.")
+      .def_property_readonly("summary", [](const py_plan& p) { return p.p.summary; },
+                             "The lines `headroom plan` prints.")
+      .def("to_dict", [](const py_plan& p) { return to_python(plan_to_json(p.p)); },
+           "Exactly what `headroom plan --json` writes (format headroom-plan/1).")
+      .def("text", [](const py_plan& p) { return plan_text(p.p); })
+      .def("markdown", [](const py_plan& p) { return plan_markdown(p.p); })
+      .def("__repr__", [](const py_plan& p) {
+        if (!p.p.feasible) return "Plan(infeasible: " + p.p.reason + ")";
+        return "Plan(instances=" + std::to_string(p.p.chosen.count ? p.p.chosen.count->instances : 0) +
+               ", capacity=" + std::to_string(p.p.chosen.capacity.rps) + " req/s)";
+      });
+  m.def("plan", &run_plan, py::arg("scenario"), py::arg("target_rps"), py::arg("slo") = "p99=60ms",
+        "`headroom plan` from Python (GIL released). Keywords as the CLI's flags: confidence, "
+        "redundancy, zones, survive_zone_loss, window, window_warmup, runs, plan_precision "
+        "(--precision), optimize_pool, exclude_generator, db_max_connections, service_cores "
+        "(--cores), db_cores, db_rtt, progress (a callable taking one line), and the scenario "
+        "overrides (max_open, max_idle, go_version, seed, threads, ...).");
 }

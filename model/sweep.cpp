@@ -49,6 +49,12 @@ scenario scenario_at(const scenario& base, const sweep_point& point) {
   return s;
 }
 
+sweep_result run_sweep_point(const scenario& base, const sweep_point& point, int threads) {
+  scenario s = scenario_at(base, point);
+  s.run.threads = threads;
+  return {point, predict(s)};
+}
+
 std::vector<sweep_result> run_sweep(const scenario& base, const sweep_grid& grid,
                                     const sweep_options& options) {
   const std::vector<sweep_point> points = sweep_points(base, grid);
@@ -72,10 +78,8 @@ std::vector<sweep_result> run_sweep(const scenario& base, const sweep_grid& grid
       const std::size_t i = next.fetch_add(1);
       if (i >= points.size() || failed) return;
       try {
-        scenario s = scenario_at(base, points[i]);
         // One thread per point when points share the cores; all of them otherwise.
-        s.run.threads = by_points ? 1 : threads;
-        out[i] = {points[i], predict(s)};
+        out[i] = run_sweep_point(base, points[i], by_points ? 1 : threads);
       } catch (...) {
         if (!failed.exchange(true)) error = std::current_exception();
         return;

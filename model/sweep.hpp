@@ -57,6 +57,10 @@ struct sweep_options {
 std::vector<sweep_point> sweep_points(const scenario& base, const sweep_grid& grid);
 // The scenario of one point: `base` at that rate, pool limits and cores.
 scenario scenario_at(const scenario& base, const sweep_point& point);
+// One point predicted as run_sweep predicts it, its replications on `threads` threads (1: as
+// in sweep_parallelism::points, whose results do not depend on the machine; a cluster that
+// farms points out one by one uses this and gets the same results as a local sweep).
+sweep_result run_sweep_point(const scenario& base, const sweep_point& point, int threads = 1);
 // Every point predicted (predict(), live-run interval included when run.live_length > 0), in
 // grid order. Throws scenario_error for a bad scenario or grid before anything runs.
 std::vector<sweep_result> run_sweep(const scenario& base, const sweep_grid& grid,

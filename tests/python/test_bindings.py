@@ -101,3 +101,69 @@ def test_the_latency_histogram_is_numpy_arrays_in_seconds_that_give_back_the_p99
     assert h["lower"][k] <= r.p99.value * 1.004 and h["upper"][k] >= r.p99.value / 1.004
     # seconds: M/M/1 with a mean service of 1 s has a p99 of ln(100) / (1 - 0.8) = 23 s
     assert 15 < r.p99.value < 30
+
+
+def strip_wall_time(rows):
+    # the one figure that differs between two computations of the same point is how long it took
+    rows = json.loads(json.dumps(rows))
+    for r in rows:
+        r["prediction"]["run"].pop("wall_seconds", None)
+    return rows
+
+
+SWEEP = dict(rates=[200, 400], max_idle=[2, 8], requests=5000, precision=0.1, run_length="2s", slo="p99=60ms")
+
+
+def test_sweep_equals_the_clis_json_points(cli, scenarios):
+    path = scenarios / "study_tuned_pool.json"
+    rows = headroom.sweep(headroom.load(path), **SWEEP)
+    out = subprocess.run([cli, "sweep", "--scenario", str(path), "--rates", "200,400", "--max-idle", "2,8",
+                          "--requests", "5000", "--precision", "0.1", "--run-length", "2s", "--slo", "p99=60ms",
+                          "--json"], check=True, capture_output=True, text=True).stdout
+    assert strip_wall_time(rows) == strip_wall_time(json.loads(out)["points"])
+    # grid order: rates fastest, then max_idle
+    assert [(r["rate"], r["max_idle"]) for r in rows] == [(200, 2), (400, 2), (200, 8), (400, 8)]
+
+
+def test_a_sweep_through_an_executor_equals_the_local_sweep(scenarios):
+    import concurrent.futures
+
+    s = headroom.load(scenarios / "study_tuned_pool.json")
+    local = headroom.sweep(s, **SWEEP)
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        farmed = headroom.sweep(s, executor=ex, **SWEEP)
+    assert strip_wall_time(farmed) == strip_wall_time(local)
+
+
+def test_a_sweep_on_a_dask_local_cluster_equals_the_local_sweep(scenarios):
+    distributed = pytest.importorskip("distributed", reason="Debian's python3-distributed (scripts/setup)")
+    s = headroom.load(scenarios / "study_tuned_pool.json")
+    local = headroom.sweep(s, **SWEEP)
+    # worker processes, as on a real cluster: the scenario and points travel pickled
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
+        farmed = headroom.sweep(s, executor=client, **SWEEP)
+    assert strip_wall_time(farmed) == strip_wall_time(local)
+
+
+def test_plan_equals_the_clis_json(cli, scenarios):
+    path = scenarios / "study_tuned_pool.json"
+    args = ["--target-rps", "10000", "--slo", "p99=60ms", "--redundancy", "1", "--window", "5s",
+            "--precision", "0.1", "--seed", "5", "--quiet"]
+    p = headroom.plan(headroom.load(path), 10000, "p99=60ms", redundancy=1, window="5s", plan_precision=0.1, seed=5)
+    out = subprocess.run([cli, "plan", "--scenario", str(path), *args, "--json"], capture_output=True, text=True)
+    from_cli = json.loads(out.stdout)
+    mine = p.to_dict()
+    for d in (mine, from_cli):
+        d.pop("wall_seconds", None)
+    assert mine == from_cli
+    assert p.feasible and p.instances == from_cli["instances"] >= 2
+    assert p.summary and any(line.startswith("instances = ceil(") for line in p.summary)
+
+
+def test_plan_errors_carry_the_clis_message(scenarios):
+    s = headroom.load(scenarios / "study_tuned_pool.json")
+    with pytest.raises(headroom.ScenarioError, match="^--slo: "):
+        headroom.plan(s, 10000, "p99<60ms")
+    with pytest.raises(headroom.ScenarioError, match="^--zones: expected an integer"):
+        headroom.plan(s, 10000, zones="two")
