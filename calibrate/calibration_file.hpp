@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "calibration_step.hpp"
@@ -26,6 +27,8 @@ struct calibration_file {
 boost::json::object to_json(const calibration_file& f);
 // Throws std::invalid_argument "PATH: problem" for an unreadable, truncated or foreign file.
 calibration_file read_calibration_file(const std::string& path);
+// The same from the file's text; the problem without the path.
+calibration_file calibration_file_from_text(std::string_view text);
 // Written to PATH.tmp and renamed: a reader (or a crash) never sees half a file.
 // Throws std::runtime_error if it cannot be written.
 void write_calibration_file(const std::string& path, const calibration_file& f);

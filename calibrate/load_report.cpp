@@ -49,6 +49,16 @@ double get_double(const json::object& o, const char* key) {
   if (!v) throw std::invalid_argument(std::string("load report: missing '") + key + "'");
   return json::value_to<double>(*v);
 }
+// Runs, threads and connections: ints that merge_into adds up. A bound far above any real run
+// keeps the sum of thousands of merged reports inside an int (past it the sum was undefined).
+int get_count(const json::object& o, const char* key) {
+  constexpr std::uint64_t most = 1'000'000;
+  const std::uint64_t n = get_u64(o, key);
+  if (n > most)
+    throw std::invalid_argument(std::string("load report: '") + key + "' is " + std::to_string(n) +
+                                ", more than " + std::to_string(most));
+  return static_cast<int>(n);
+}
 std::string get_string(const json::object& o, const char* key) {
   auto* v = o.if_contains(key);
   if (!v || !v->is_string())
@@ -297,7 +307,7 @@ load_result from_json(const json::value& v) {
           "load report: unknown format (expected headroom-load/2; /1 mixed failed responses into "
           "latency and had no latency_all)");
     load_result r;
-    r.runs = static_cast<int>(get_u64(o, "runs"));
+    r.runs = get_count(o, "runs");
     r.targets.clear();
     for (const auto& t : o.at("targets").as_array()) r.targets.emplace_back(t.as_string());
     r.method = get_string(o, "method");
@@ -306,8 +316,8 @@ load_result from_json(const json::value& v) {
     r.offered_rate = get_double(o, "offered_rate");
     r.duration = get_double(o, "duration_s");
     r.warmup = get_double(o, "warmup_s");
-    r.threads = static_cast<int>(get_u64(o, "threads"));
-    r.max_connections = static_cast<int>(get_u64(o, "max_connections"));
+    r.threads = get_count(o, "threads");
+    r.max_connections = get_count(o, "max_connections");
     r.timeout = get_double(o, "timeout_s");
     r.interrupted = o.at("interrupted").as_bool();
     const auto& q = o.at("requests").as_object();

@@ -22,6 +22,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "request_routing.hpp"
+
 namespace headroom {
 
 namespace beast = boost::beast;
@@ -96,13 +98,6 @@ struct http_server::state {
 };
 
 namespace {
-
-// Routes are a fixed set, which bounds the `path` label of http_request_seconds.
-const char* path_label(std::string_view path) {
-  for (const char* p : {"/", "/metrics", "/healthz", "/readyz"})
-    if (path == p) return p;
-  return "other";
-}
 
 class session : public std::enable_shared_from_this<session> {
  public:
@@ -191,25 +186,8 @@ class session : public std::enable_shared_from_this<session> {
     parsed_ = steady::now();
     begin_request();
     st_.metrics.request_started();
-    if (ec == http::error::body_limit) {
-      reply r = error_reply(
-          413, "request body is larger than " + std::to_string(st_.opt.body_limit) + " bytes");
-      // The request line is parsed before any header (Content-Length may be
-      // what tripped the limit); if it was not, the target is empty.
-      const auto target = parser_->get().target();
-      const char* label =
-          path_label(std::string_view(target.data(), target.size()).substr(0, target.find('?')));
-      // Every answer to POST / carries Server-Timing, even this one.
-      if (std::string_view(label) == "/" && parser_->get().method() == http::verb::post)
-        r.headers.emplace_back("Server-Timing", server_timing(phase_times{}));
-      return send(std::move(r), 11, false, label);
-    }
-    if (ec == http::error::header_limit)
-      return send(error_reply(431, "request headers are larger than " +
-                                       std::to_string(st_.opt.header_limit) + " bytes"),
-                  11, false, "other");
-    if (ec.category() == http::make_error_code(http::error::bad_target).category())
-      return send(error_reply(400, "malformed HTTP request: " + ec.message()), 11, false, "other");
+    if (auto r = route_unreadable(ec, *parser_, st_.opt.body_limit, st_.opt.header_limit))
+      return send(std::move(r->answer), 11, false, r->label);
     end_request();
     st_.metrics.request_finished();
     do_close();
@@ -226,34 +204,18 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void route(http::request<http::string_body>&& req) {
-    const std::string_view target(req.target().data(), req.target().size());
-    const std::string_view path = target.substr(0, target.find('?'));
-    const char* label = path_label(path);
     const unsigned version = req.version();
     const bool keep = req.keep_alive();
-    const std::string_view l(label);
-    if (l == "other")
-      return send(error_reply(404, "no such path: " + std::string(path)), version, keep, label);
-    const http::verb want = l == "/" ? http::verb::post : http::verb::get;
-    if (req.method() != want) {
-      reply r =
-          error_reply(405, "method " + std::string(req.method_string()) + " is not allowed on " +
-                               std::string(path) + "; use " + std::string(http::to_string(want)));
-      r.headers.emplace_back("Allow", std::string(http::to_string(want)));
-      return send(std::move(r), version, keep, label);
-    }
-    if (l == "/metrics") {
+    auto to = route_request(req);
+    if (to.kind == route_kind::answer) return send(std::move(to.answer), version, keep, to.label);
+    if (to.kind == route_kind::metrics) {
       reply r;
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       r.body = st_.metrics.serialize();
-      return send(std::move(r), version, keep, label);
-    }
-    if (l == "/healthz") {
-      reply r;
-      r.body = R"({"status":"ok"})";
-      return send(std::move(r), version, keep, label);
+      return send(std::move(r), version, keep, to.label);
     }
     // POST / and /readyz block on the database: run them on a worker.
+    const std::string_view l(to.label);
     net::post(st_.workers, [self = shared_from_this(), body = std::move(req.body()), l, version,
                             keep, parsed = parsed_]() {
       reply r;

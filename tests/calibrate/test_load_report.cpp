@@ -125,6 +125,20 @@ TEST_CASE("a report that is not a headroom load report is refused with a reason"
   CHECK_THROWS_AS(from_json(j), std::invalid_argument);
 }
 
+// Found with the load_report fuzz target (tests/fuzz/regressions/load_report/runs_overflow.json):
+// two reports claiming 2147483647 runs each overflowed the merged int, undefined behaviour.
+TEST_CASE("a report with more runs, threads or connections than an int can add up is refused") {
+  for (const char* key : {"runs", "threads", "max_connections"}) {
+    auto j = to_json(synthetic_run(1, 100));
+    j[key] = 2147483647;
+    CHECK_THROWS_WITH(from_json(j), Catch::Contains(key) && Catch::Contains("more than 1000000"));
+    j[key] = 1000000;  // the bound itself is a valid report, and two of them merge
+    auto r = from_json(j);
+    merge_into(r, from_json(j));
+    CHECK(to_json(r).at(key).as_int64() == 2000000);
+  }
+}
+
 TEST_CASE("the percentile distribution has HdrHistogram's columns and footer") {
   latency_histogram h;
   for (int i = 1; i <= 1000; ++i) h.record(i * 1e-3);  // 1 ms .. 1 s

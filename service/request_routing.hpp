@@ -1,0 +1,41 @@
+// Where a request goes, and the answer to one that could not be read: the HTTP layer's decisions
+// without sockets, threads or the pool, so the server and its fuzz target run the same code.
+#pragma once
+
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cstddef>
+#include <optional>
+
+#include "people_handler.hpp"
+
+namespace headroom {
+
+enum class route_kind {
+  answer,       // `answer` is the whole reply (404, 405, /healthz, a read error)
+  metrics,      // GET /metrics: the metrics' text
+  find_people,  // POST /: the handler, on a worker
+  ready,        // GET /readyz: the handler, on a worker
+};
+
+struct route {
+  route_kind kind = route_kind::answer;
+  const char* label = "other";  // the `path` label of http_request_seconds
+  reply answer;
+};
+
+// Routes are a fixed set, which bounds the `path` label of http_request_seconds.
+const char* path_label(std::string_view path);
+
+route route_request(const boost::beast::http::request<boost::beast::http::string_body>& req);
+
+// A request the parser rejected (`ec` not a network error): the answer it deserves (413 body too
+// large, 431 headers too large, 400 malformed), or nothing when the connection should just close.
+std::optional<route> route_unreadable(
+    boost::beast::error_code ec,
+    const boost::beast::http::request_parser<boost::beast::http::string_body>& parser,
+    std::size_t body_limit, std::size_t header_limit);
+
+}  // namespace headroom
