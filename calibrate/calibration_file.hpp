@@ -17,7 +17,7 @@
 namespace headroom::calibrate {
 
 struct calibration_file {
-  std::optional<scenario> model;  // nothing until a fit succeeded
+  std::optional<scenario> model;   // nothing until a fit succeeded
   boost::json::object provenance;  // target, request, command line, machine, times
   boost::json::object fit;         // calibration_fit's report
   std::vector<calibration_step> steps;
