@@ -3,8 +3,10 @@
 // (do_read, on_header, on_read, send, on_write) each handle their own error
 // first. Time limits live on the stream (expires_after). POST / and /readyz
 // run on a worker pool because libpqxx blocks; the reply is posted back to
-// the session's strand to be written. Past --max-connections, a new connection
-// gets a refusal instead of a session.
+// the session's I/O thread to be written. Each I/O thread runs its own io_context and owns
+// the sessions dealt to it, so one session's steps need no strand, and a reply or a new
+// request wakes only that thread. Past --max-connections, a new connection gets a refusal
+// instead of a session.
 #include "http_server.hpp"
 
 #include <array>
@@ -47,6 +49,12 @@ class session;
 // The whole answer to a connection over the cap, written before reading its request
 // (RFC 9112 lets a server answer early): 503, so HTTP clients and load generators count it
 // as the service's refusal rather than a network error, and Connection: close.
+int io_thread_count(const server_options& o) {
+  const int n =
+      o.io_threads > 0 ? o.io_threads : static_cast<int>(std::thread::hardware_concurrency());
+  return n > 0 ? n : 1;
+}
+
 std::string refusal_response(int max_connections) {
   const std::string body = json_error("too many connections: " + std::to_string(max_connections) +
                                       " are open (--max-connections)");
@@ -64,12 +72,15 @@ struct http_server::state {
         handler(h),
         metrics(m),
         refusal_answer(refusal_response(o.max_connections)),
-        workers(static_cast<std::size_t>(o.workers)) {}
+        workers(static_cast<std::size_t>(o.workers)) {
+    // A hint of 1: each context is run by one thread (posting to it from others stays safe).
+    for (int i = io_thread_count(o); i > 0; --i) io.push_back(std::make_unique<net::io_context>(1));
+  }
 
   const server_options opt;
   people_handler& handler;
   service_metrics& metrics;
-  // Declared before ioc and workers: destroying those destroys the handlers
+  // Declared before io and workers: destroying those destroys the handlers
   // still queued, whose sessions unregister themselves from this map.
   std::atomic<bool> draining{false};
   std::atomic<int> in_flight{0};     // requests whose headers came in, not yet fully answered
@@ -80,13 +91,17 @@ struct http_server::state {
   std::mutex sessions_mu;
   std::unordered_map<session*, std::weak_ptr<session>> sessions;
 
-  net::io_context ioc;
+  // One per I/O thread. With all threads sharing one context, every reply posted by a worker
+  // and every ready socket also woke an idle I/O thread to look for more work: five context
+  // switches per request more on two cores (bench/README.md).
+  std::vector<std::unique_ptr<net::io_context>> io;
+  std::size_t next_io = 0;  // the context the next accepted connection goes to
   net::thread_pool workers;
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::signal_set> signals;
   // Keeps the I/O threads running while a request is on a worker and no I/O
   // is pending (at shutdown, once the acceptor is closed, that can be all of them).
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_running;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   std::vector<std::thread> io_threads;
 
   std::mutex signal_mu;
@@ -352,7 +367,10 @@ void http_server::state::refuse(tcp::socket socket) {
 }
 
 void http_server::state::do_accept() {
-  acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+  // Connections are dealt to the I/O threads in turn; a session stays on its thread.
+  net::io_context& home = *io[next_io];
+  next_io = (next_io + 1) % io.size();
+  acceptor->async_accept(home, [this](beast::error_code ec, tcp::socket socket) {
     if (!acceptor->is_open()) return;  // stopped at shutdown
     if (ec) {
       // Out of descriptors (say): retrying at once would spin a core while
@@ -387,7 +405,7 @@ http_server::~http_server() { stop(true); }
 unsigned short http_server::start() {
   auto& st = *st_;
   const auto address = net::ip::make_address(st.opt.host);
-  st.acceptor.emplace(net::make_strand(st.ioc));
+  st.acceptor.emplace(*st.io.front());
   const tcp::endpoint ep(address, st.opt.port);
   st.acceptor->open(ep.protocol());
   st.acceptor->set_option(net::socket_base::reuse_address(true));
@@ -395,7 +413,7 @@ unsigned short http_server::start() {
   st.acceptor->listen(net::socket_base::max_listen_connections);
   const unsigned short port = st.acceptor->local_endpoint().port();
 
-  st.signals.emplace(st.ioc, SIGINT, SIGTERM);
+  st.signals.emplace(*st.io.front(), SIGINT, SIGTERM);
   st.signals->async_wait([&st](beast::error_code ec, int) {
     if (ec) return;
     std::lock_guard lk(st.signal_mu);
@@ -403,11 +421,10 @@ unsigned short http_server::start() {
     st.signal_cv.notify_all();
   });
   st.do_accept();
-  st.keep_running.emplace(st.ioc.get_executor());
-  int n = st.opt.io_threads > 0 ? st.opt.io_threads
-                                : static_cast<int>(std::thread::hardware_concurrency());
-  if (n <= 0) n = 1;
-  for (int i = 0; i < n; ++i) st.io_threads.emplace_back([&st] { st.ioc.run(); });
+  for (auto& ctx : st.io) {
+    st.keep_running.push_back(net::make_work_guard(*ctx));
+    st.io_threads.emplace_back([&ctx = *ctx] { ctx.run(); });
+  }
   return port;
 }
 
@@ -441,8 +458,8 @@ bool http_server::wait_for_signal_and_drain() {
 
 void http_server::stop(bool workers_done) {
   auto& st = *st_;
-  st.keep_running.reset();
-  st.ioc.stop();
+  st.keep_running.clear();
+  for (auto& ctx : st.io) ctx->stop();
   for (auto& t : st.io_threads)
     if (t.joinable()) t.join();
   st.io_threads.clear();

@@ -94,12 +94,16 @@ query_watchdog::guard::guard(query_watchdog& w, pqxx::connection_base& c) : w_(w
   if (w_.limit_ <= 0 || fd_ < 0) return;
   deadline_ = steady::now() + std::chrono::duration_cast<steady::duration>(
                                   std::chrono::duration<double>(w_.limit_));
+  bool sooner;
   {
     std::lock_guard lk(w_.mu_);
     w_.watched_.insert(this);
     armed_ = true;
+    sooner = deadline_ < w_.next_wake_;
   }
-  w_.cv_.notify_all();
+  // Every deadline is now + the same limit, so under load the thread is already due to wake
+  // before this one: waking it for every query would cost two context switches per request.
+  if (sooner) w_.cv_.notify_all();
 }
 
 void query_watchdog::guard::disarm() {
@@ -139,6 +143,7 @@ void query_watchdog::loop() {
         next = std::min(next, g->deadline_);
       }
     }
+    next_wake_ = next;
     if (next == steady::time_point::max())
       cv_.wait(lk);
     else

@@ -105,6 +105,8 @@ class query_watchdog {
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_set<guard*> watched_;
+  // When the thread wakes next (max: only when notified); a guard due earlier notifies it.
+  std::chrono::steady_clock::time_point next_wake_ = std::chrono::steady_clock::time_point::max();
   bool stopping_ = false;
   std::thread thread_;
 };

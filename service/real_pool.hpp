@@ -147,7 +147,7 @@ class real_pool {
         const auto d = policy_.close(now());
         doomed = carry_out(d.effects);
         for (waiter_id w : d.failed_waiters)
-          fail_waiter(w, pool_error::kind::closed, "connection pool is closed");
+          fail_waiter(w, pool_error::kind::closed, "connection pool is closed")->cv.notify_one();
       }
       stopping_ = true;
     }
@@ -166,7 +166,8 @@ class real_pool {
   static constexpr const char* expired_message =
       "the pooled connection had passed its max lifetime (Go's ErrBadConn)";
 
-  // A caller blocked in acquire(); lives on that caller's stack.
+  // A caller blocked in acquire(). Shared, so that a release can wake it after dropping the lock
+  // (woken under the lock, it would only block again on the lock) even if it has left by then.
   struct waiter_slot {
     std::condition_variable cv;
     bool done = false;
@@ -230,8 +231,9 @@ class real_pool {
 
   lease wait_for(waiter_id w, double t0, double wait_timeout, std::unique_lock<std::mutex>& lk,
                  acquire_timing* timing) {
-    waiter_slot slot;
-    waiters_[w] = &slot;
+    const auto shared = std::make_shared<waiter_slot>();
+    waiter_slot& slot = *shared;
+    waiters_[w] = shared;
     const auto deadline =
         start_ + std::chrono::duration_cast<clock::duration>(
                      std::chrono::duration<double>(t0 + (wait_timeout > 0 ? wait_timeout : 0)));
@@ -255,37 +257,43 @@ class real_pool {
     return lease(this, slot.conn, conns_[slot.conn].get());
   }
 
-  // Called with the lock held.
-  void hand_to_waiter(waiter_id w, conn_id c) {
-    waiter_slot* s = waiters_.at(w);
+  // Called with the lock held. Both return the waiter to wake; wake it after the lock if the
+  // caller can.
+  std::shared_ptr<waiter_slot> hand_to_waiter(waiter_id w, conn_id c) {
+    auto s = waiters_.at(w);
     s->conn = c;
     s->done = true;
-    s->cv.notify_one();
+    return s;
   }
-  void fail_waiter(waiter_id w, pool_error::kind k, const std::string& why) {
-    waiter_slot* s = waiters_.at(w);
+  std::shared_ptr<waiter_slot> fail_waiter(waiter_id w, pool_error::kind k,
+                                           const std::string& why) {
+    auto s = waiters_.at(w);
     s->error = why;
     s->error_kind = k;
     s->done = true;
-    s->cv.notify_one();
+    return s;
   }
-  // Carries out a release decision (from release or waiter_dial_succeeded).
-  std::vector<std::unique_ptr<Conn>> carry_out(const pool_policy::release_decision& d) {
+  // Carries out a release decision (from release or waiter_dial_succeeded). The waiter it
+  // serves, if any, is left in `woken` for the caller to wake.
+  std::vector<std::unique_ptr<Conn>> carry_out(const pool_policy::release_decision& d,
+                                               std::shared_ptr<waiter_slot>& woken) {
     using action = pool_policy::release_decision::action;
     auto doomed = carry_out(d.effects);
-    if (d.what == action::to_waiter) hand_to_waiter(d.waiter, d.conn);
+    if (d.what == action::to_waiter) woken = hand_to_waiter(d.waiter, d.conn);
     if (d.what == action::waiter_bad_conn)
-      fail_waiter(d.waiter, pool_error::kind::bad_conn, expired_message);
+      woken = fail_waiter(d.waiter, pool_error::kind::bad_conn, expired_message);
     return doomed;
   }
 
   double give_back(conn_id c, bool broken) {
     const double t = now();
     std::vector<std::unique_ptr<Conn>> doomed;
+    std::shared_ptr<waiter_slot> woken;
     {
       std::lock_guard lk(mu_);
-      doomed = carry_out(policy_.release(c, t, broken));
+      doomed = carry_out(policy_.release(c, t, broken), woken);
     }
+    if (woken) woken->cv.notify_one();
     doomed.clear();  // closes them, outside the lock
     return now() - t;
   }
@@ -306,12 +314,15 @@ class real_pool {
         if (c) {
           const auto d = policy_.waiter_dial_succeeded(now());
           store(d.conn, std::move(c));
-          doomed = carry_out(d);
+          std::shared_ptr<waiter_slot> woken;
+          doomed = carry_out(d, woken);
+          if (woken) woken->cv.notify_one();
         } else {
           const auto f = policy_.waiter_dial_failed(now());
           if (f.failed_waiter)
             fail_waiter(f.failed_waiter, pool_error::kind::dial_failed,
-                        "cannot connect to the database: " + error);
+                        "cannot connect to the database: " + error)
+                ->cv.notify_one();
           doomed = carry_out(f.effects);
         }
         lk.unlock();
@@ -347,7 +358,7 @@ class real_pool {
   dial_fn dial_;
   const clock::time_point start_;
   std::vector<std::unique_ptr<Conn>> conns_;  // by conn_id; null when closed
-  std::unordered_map<waiter_id, waiter_slot*> waiters_;
+  std::unordered_map<waiter_id, std::shared_ptr<waiter_slot>> waiters_;
   std::condition_variable background_cv_;
   bool waiter_dial_asked_ = false;  // the policy asked the opener for a dial not yet started
   bool stopping_ = false;

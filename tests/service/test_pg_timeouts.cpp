@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "pg_timeouts.hpp"
 #include "service_process.hpp"
@@ -127,6 +128,35 @@ TEST_CASE("a stopped backend is cut off by the watchdog at statement_timeout plu
   CHECK(took >= 2.0);
   CHECK(took < 2.5);
   CHECK_FALSE(c.is_open());
+}
+
+// The watchdog's thread is woken only for a deadline sooner than its next wake-up; a later one
+// (every query under load) is picked up when it wakes for the earlier, finished query.
+TEST_CASE("a stopped backend is cut off on time while the watchdog sleeps for an earlier query") {
+  query_watchdog watchdog(1);
+  pqxx::connection fast(pg_conninfo(test::pg_dsn(), {5, 1}));
+  pqxx::connection slow(pg_conninfo(test::pg_dsn(), {5, 1}));
+  // Sets the watchdog's next wake-up 2 s from now, then leaves it nothing to watch.
+  watchdog.run(fast, [&] { return pqxx::nontransaction(fast).exec("select 1"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  double took = 0;
+  bool lost = false;
+  {
+    stopped_backend stop(slow.backendpid());
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      watchdog.run(slow, [&] { return pqxx::nontransaction(slow).exec("select 1"); });
+    } catch (const database_timeout& e) {
+      lost = e.connection_lost();
+    }
+    took = since(t0);
+  }
+  CHECK(lost);
+  // Its own 2 s limit, not the earlier query's 1.5 s nor a missed wake-up; +0.5 s for a busy
+  // machine, as above.
+  CHECK(took >= 2.0);
+  CHECK(took < 2.5);
+  CHECK_FALSE(slow.is_open());
 }
 
 TEST_CASE("errors that are not time limits pass through the watchdog unchanged") {
