@@ -246,7 +246,7 @@ TEST_CASE("headroom plan prints the arithmetic, writes the JSON and exits 3 when
   CHECK(bad.err.find('\n') == bad.err.size() - 1);  // one line
 }
 
-TEST_CASE("--optimize-pool finds that keeping idle connections removes the dials") {
+TEST_CASE("the pool search of --optimize-pool finds that keeping idle connections removes the dials") {
   // Four workers, 1 ms queries, and a 20 ms dial (pure delay): with max_idle 2 and up to four
   // requests in flight, released connections are closed and the next requests dial, so the
   // p99 passes 10 ms at a low rate. Any setting that keeps four or more idle connections
