@@ -270,7 +270,7 @@ class demo_run {
         return v.is_null() ? std::string("fell over") : number(std::round(10000 * v.to_number<double>()) / 10) + " ms";
       };
       std::cout << "live check   " << number(c.at("rate").to_number<double>()) << " req/s: predicted "
-                << validation.at("slo").as_string().c_str() << " " << ms(p.at("median")) << " ["
+                << parse_slo(a_.slo).name() << " " << ms(p.at("median")) << " ["
                 << ms(p.at("low")) << " - " << ms(p.at("high")) << "], measured "
                 << (q.empty() ? std::string("-") : ms(q.front()))
                 << (c.at("inside").to_number<double>() > 0 ? " (inside the interval)" : " (outside the interval)")
