@@ -134,10 +134,14 @@ load_result open_loop_generator::run(const std::function<void(const load_progres
 
   asio::io_context control;
   auto guard = asio::make_work_guard(control);
+  // Set when the last worker is done. A tick (or signal) handler that had already fired when the
+  // timer was cancelled still runs (cancel() cannot recall it) and must not arm it again: that
+  // kept control running for ever (a hang seen in CI).
+  bool finished = false;
   asio::signal_set signals(control);
   bool signalled = false;
   std::function<void(error_code, int)> on_signal = [&](error_code ec, int) {
-    if (ec) return;
+    if (ec || finished) return;
     if (signalled) std::_Exit(130);  // a second Ctrl-C: the user wants out now
     signalled = true;
     request_stop();
@@ -150,7 +154,7 @@ load_result open_loop_generator::run(const std::function<void(const load_progres
   }
   asio::steady_timer progress_timer(control);
   std::function<void(error_code)> on_tick = [&](error_code ec) {
-    if (ec) return;
+    if (ec || finished) return;
     auto now = load_clock::now();
     double elapsed = to_seconds(now - plan.measured_start);
     load_progress p{elapsed, 0, 0, 0, 0, 0};
@@ -177,6 +181,7 @@ load_result open_loop_generator::run(const std::function<void(const load_progres
       wp->run();
       if (--running == 0)
         asio::post(control, [&] {
+          finished = true;
           error_code ignored;
           signals.cancel(ignored);
           progress_timer.cancel();
