@@ -13,6 +13,7 @@
 #include "duration_flag.hpp"
 #include "json_output.hpp"
 #include "scenario_json.hpp"
+#include "scenario_overrides.hpp"
 #include "slo.hpp"
 #include "sweep.hpp"
 #include "sweep_report.hpp"
@@ -28,9 +29,7 @@ struct sweep_options_cli {
   std::string rates;
   std::vector<int> max_open, max_idle;
   std::vector<double> cores;
-  std::optional<std::string> slo;
-  std::optional<double> run_length, run_warmup, precision;
-  std::optional<std::uint64_t> seed, requests;
+  scenario_overrides overrides;  // --slo, --run-length, --run-warmup, --precision, --seed, --requests
   int threads = 0;
   std::string parallel = "points";
   json_output csv, json;
@@ -74,24 +73,12 @@ std::vector<double> parse_rates(const std::string& text) {
   return out;
 }
 
+// The same rules and messages as predict and plan; a sweep's default live run is calibrate's step.
 void apply_run_options(scenario& s, const sweep_options_cli& o) {
-  if (o.run_length) s.run.live_length = *o.run_length;
-  if (o.run_warmup) s.run.live_warmup = *o.run_warmup;
+  apply_overrides(s, o.overrides);
   if (s.run.live_length == 0) {
     s.run.live_length = default_run_length;
-    if (!o.run_warmup) s.run.live_warmup = default_run_warmup;
-  }
-  if (o.precision) s.run.target_half_width = *o.precision;
-  if (o.seed) s.run.seed = *o.seed;
-  if (o.requests) s.run.requests = *o.requests;
-  if (o.slo) {
-    try {
-      const latency_slo slo = parse_slo(*o.slo);
-      s.run.slo_quantile = slo.quantile;
-      s.run.slo_latency = slo.latency;
-    } catch (const std::invalid_argument& e) {
-      throw scenario_error(std::string("--slo: ") + e.what());
-    }
+    if (!o.overrides.run_warmup) s.run.live_warmup = default_run_warmup;
   }
 }
 
@@ -206,17 +193,17 @@ void add_sweep_command(CLI::App& app) {
   sub->add_option("--cores", o->cores, "cpu.cores values, comma-separated (default: the file's)")
       ->delimiter(',');
   sub->add_option(
-      "--slo", o->slo,
+      "--slo", o->overrides.slo,
       "Latency SLO whose chance of being met by one live run is reported, e.g. p99=60ms");
-  add_duration_flag(sub, "--run-length", o->run_length,
+  add_duration_flag(sub, "--run-length", o->overrides.run_length,
                     "One live run that the prediction interval describes (default: the file's "
                     "run.live_length, else 20s)");
-  add_duration_flag(sub, "--run-warmup", o->run_warmup,
+  add_duration_flag(sub, "--run-warmup", o->overrides.run_warmup,
                     "That run's warm-up, not measured (default: the file's, else 5s)");
-  sub->add_option("--precision", o->precision,
+  sub->add_option("--precision", o->overrides.precision,
                   "run.target_half_width of every point (fraction; 0.02 = +-2 %, the default)");
-  sub->add_option("--seed", o->seed, "run.seed: seed of every random stream (integer)");
-  sub->add_option("--requests", o->requests,
+  sub->add_option("--seed", o->overrides.seed, "run.seed: seed of every random stream (integer)");
+  sub->add_option("--requests", o->overrides.requests,
                   "run.requests: measured requests per replication (count)");
   sub->add_option("--threads", o->threads, "Threads used (count; 0 = all cores)")
       ->capture_default_str();
