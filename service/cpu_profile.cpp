@@ -60,8 +60,8 @@ void cpu_profiler::take(const net::any_io_executor& ex, int seconds,
   if (timer_) {
     const double left = std::max(0.0, std::chrono::duration<double>(ends_ - steady::now()).count());
     lk.unlock();
-    reply r = error_reply(
-        409, "a CPU profile is already running; it ends in " + format_duration(left));
+    reply r =
+        error_reply(409, "a CPU profile is already running; it ends in " + format_duration(left));
     r.headers.emplace_back("Retry-After", std::to_string(static_cast<int>(std::ceil(left))));
     return done(std::move(r));
   }
@@ -72,7 +72,8 @@ void cpu_profiler::take(const net::any_io_executor& ex, int seconds,
   if (fd < 0) {
     const std::string why = std::strerror(errno);
     lk.unlock();
-    return done(error_reply(500, "cannot create a file for the CPU profile in " + dir + ": " + why));
+    return done(
+        error_reply(500, "cannot create a file for the CPU profile in " + dir + ": " + why));
   }
   ::close(fd);
   if (!ProfilerStart(file.c_str())) {

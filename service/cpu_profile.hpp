@@ -1,5 +1,5 @@
-// GET /debug/pprof/profile?seconds=N (with --pprof): a CPU profile of the whole service from
-// gperftools' profiler, in the format google-pprof reads, one at a time (the profiler is process-wide).
+// GET /debug/pprof/profile?seconds=N (with --pprof): a CPU profile of the whole service by
+// gperftools' profiler, for google-pprof; one at a time, as the profiler is process-wide.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

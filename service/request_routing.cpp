@@ -1,10 +1,10 @@
 // The service's routes and its answers to unreadable requests (see request_routing.hpp).
 #include "request_routing.hpp"
 
-#include "cpu_profile.hpp"
-
 #include <boost/beast/http/error.hpp>
 #include <string>
+
+#include "cpu_profile.hpp"
 
 namespace headroom {
 

@@ -118,7 +118,8 @@ class load {
 
 }  // namespace
 
-TEST_CASE("a profile taken under load names the service's functions on its I/O thread and workers") {
+TEST_CASE(
+    "a profile taken under load names the service's functions on its I/O thread and workers") {
   // One I/O thread: if the profile held it, nothing else would be answered meanwhile.
   service_process svc({"--pprof", "--io-threads", "1"});
   load clients(svc.port(), 4);
@@ -215,8 +216,8 @@ TEST_CASE("a profile's seconds must be a whole number from 1 to 60, and 30 when 
     const auto r = c.request("GET", std::string("/debug/pprof/profile?seconds=") + bad);
     INFO("seconds=" << bad);
     CHECK(r.status == 400);
-    CHECK(error_of(r) == std::string("seconds must be a whole number from 1 to 60, not '") + bad +
-                             "'");
+    CHECK(error_of(r) ==
+          std::string("seconds must be a whole number from 1 to 60, not '") + bad + "'");
   }
   CHECK(c.request("POST", "/debug/pprof/profile?seconds=1").status == 405);
   // Other parameters are ignored, as Go's handler does.
