@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cpu_profile.hpp"
 #include "request_routing.hpp"
 
 namespace headroom {
@@ -90,6 +91,8 @@ struct http_server::state {
 
   std::mutex sessions_mu;
   std::unordered_map<session*, std::weak_ptr<session>> sessions;
+  // After `sessions` (a profile's client is a session) and before `io`, whose timer ends it.
+  cpu_profiler profiler;
 
   // One per I/O thread. With all threads sharing one context, every reply posted by a worker
   // and every ready socket also woke an idle I/O thread to look for more work: five context
@@ -221,8 +224,15 @@ class session : public std::enable_shared_from_this<session> {
   void route(http::request<http::string_body>&& req) {
     const unsigned version = req.version();
     const bool keep = req.keep_alive();
-    auto to = route_request(req);
+    auto to = route_request(req, st_.opt.pprof);
     if (to.kind == route_kind::answer) return send(std::move(to.answer), version, keep, to.label);
+    if (to.kind == route_kind::cpu_profile) {
+      // Answered from a timer on this thread when the profile ends; the thread serves on meanwhile.
+      return st_.profiler.take(stream_.get_executor(), to.seconds,
+                               [self = shared_from_this(), version, keep, l = to.label](reply r) {
+                                 self->send(std::move(r), version, keep, l);
+                               });
+    }
     if (to.kind == route_kind::metrics) {
       reply r;
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -435,6 +445,7 @@ bool http_server::wait_for_signal_and_drain() {
     st.signal_cv.wait(lk, [&] { return st.signalled; });
   }
   st.draining = true;
+  st.profiler.finish_now();  // a running profile would hold the drain for up to a minute
   net::post(st.acceptor->get_executor(), [&st] {
     beast::error_code ec;
     st.acceptor->close(ec);

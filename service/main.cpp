@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "headroom-service: POST / with {\"Age\": N} answers the people of that age from "
       "PostgreSQL, through a connection pool with Go database/sql rules. Also GET /metrics "
-      "(Prometheus), /healthz, /readyz."};
+      "(Prometheus), /healthz, /readyz, and with --pprof GET /debug/pprof/profile?seconds=N (a "
+      "CPU profile for google-pprof)."};
   std::string dsn;
   server_options opt;
   pool_config pool;
@@ -205,6 +206,10 @@ int main(int argc, char** argv) {
       ->envname("HEADROOM_DRAIN_TIMEOUT")
       ->type_name("DURATION")
       ->check(duration_check(false));
+  app.add_flag("--pprof", opt.pprof,
+               "serve GET /debug/pprof/profile?seconds=N (1-60, default 30): a CPU profile of the "
+               "service in gperftools' format, for google-pprof; one at a time")
+      ->envname("HEADROOM_PPROF");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

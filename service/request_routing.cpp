@@ -4,21 +4,28 @@
 #include <boost/beast/http/error.hpp>
 #include <string>
 
+#include "cpu_profile.hpp"
+
 namespace headroom {
 
 namespace http = boost::beast::http;
 
 const char* path_label(std::string_view path) {
-  for (const char* p : {"/", "/metrics", "/healthz", "/readyz"})
+  for (const char* p : {"/", "/metrics", "/healthz", "/readyz", "/debug/pprof/profile"})
     if (path == p) return p;
   return "other";
 }
 
-route route_request(const http::request<http::string_body>& req) {
+route route_request(const http::request<http::string_body>& req, bool pprof) {
   const std::string_view target(req.target().data(), req.target().size());
   const std::string_view path = target.substr(0, target.find('?'));
   route r;
   r.label = path_label(path);
+  if (!pprof && std::string_view(r.label) == "/debug/pprof/profile") {
+    r.label = "other";
+    r.answer = error_reply(404, "no such path: " + std::string(path) + " (needs --pprof)");
+    return r;
+  }
   const std::string_view l(r.label);
   if (l == "other") {
     r.answer = error_reply(404, "no such path: " + std::string(path));
@@ -38,6 +45,13 @@ route route_request(const http::request<http::string_body>& req) {
     r.kind = route_kind::metrics;
   } else if (l == "/") {
     r.kind = route_kind::find_people;
+  } else if (l == "/debug/pprof/profile") {
+    try {
+      r.seconds = profile_seconds(target);
+      r.kind = route_kind::cpu_profile;
+    } catch (const bad_request& e) {
+      r.answer = error_reply(e.status, e.what());
+    }
   } else {
     r.kind = route_kind::ready;
   }

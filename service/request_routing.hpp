@@ -18,18 +18,23 @@ enum class route_kind {
   metrics,      // GET /metrics: the metrics' text
   find_people,  // POST /: the handler, on a worker
   ready,        // GET /readyz: the handler, on a worker
+  cpu_profile,  // GET /debug/pprof/profile (with --pprof): the profiler, for `seconds`
 };
 
 struct route {
   route_kind kind = route_kind::answer;
   const char* label = "other";  // the `path` label of http_request_seconds
   reply answer;
+  int seconds = 0;  // cpu_profile: how long to profile
 };
 
 // Routes are a fixed set, which bounds the `path` label of http_request_seconds.
 const char* path_label(std::string_view path);
 
-route route_request(const boost::beast::http::request<boost::beast::http::string_body>& req);
+// `pprof`: the service runs with --pprof; without it the profile's path is unknown (404), as in
+// a Go program that does not import net/http/pprof.
+route route_request(const boost::beast::http::request<boost::beast::http::string_body>& req,
+                    bool pprof = false);
 
 // A request the parser rejected (`ec` not a network error): the answer it deserves (413 body too
 // large, 431 headers too large, 400 malformed), or nothing when the connection should just close.
