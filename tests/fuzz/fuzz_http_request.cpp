@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       return 0;
     }
     auto req = parser.release();
-    const headroom::route to = headroom::route_request(req);
+    const headroom::route to = headroom::route_request(req, /*pprof=*/true);
     if (to.kind == headroom::route_kind::answer) check(to.answer);
     if (to.kind == headroom::route_kind::find_people) {
       try {

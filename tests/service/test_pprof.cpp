@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <future>
@@ -172,15 +173,30 @@ TEST_CASE(
   // thread's loop (started in http_server::start) and the workers' thread pool. gperftools'
   // process-wide ITIMER_PROF sends SIGPROF to whichever thread used the CPU, so both appear
   // without registering threads. Measured here: 16 and 39 of 55.
-  int io = 0, workers = 0;
-  std::istringstream collapsed(pprof("--collapsed", file));
+  int io = 0, workers = 0, folded_total = 0;
+  const std::string folded = pprof("--collapsed", file);
+  std::istringstream collapsed(folded);
   for (std::string line; std::getline(collapsed, line);) {
     const int n = std::stoi(line.substr(line.rfind(' ') + 1));
+    folded_total += n;
     if (line.find("headroom::http_server::start()") != std::string::npos) io += n;
     if (line.find("boost::asio::thread_pool::thread_function") != std::string::npos) workers += n;
   }
   CHECK(io >= 1);
   CHECK(workers >= 1);
+
+  // The README's flame graph: the folded stacks through scripts/flamegraph (Debian has no
+  // flame-graph tool). Its title counts every sample, and the handler is one of its frames.
+  const std::string folded_path = file.path() + ".folded";
+  {
+    std::ofstream(folded_path) << folded;
+  }
+  const std::string svg = run(env("HEADROOM_SOURCE_DIR") + "/scripts/flamegraph " + folded_path);
+  std::remove(folded_path.c_str());
+  INFO("scripts/flamegraph:\n" << svg.substr(0, 2000));
+  CHECK(svg.rfind("<svg", 0) == 0);
+  CHECK(svg.find("(" + std::to_string(folded_total) + " samples)") != std::string::npos);
+  CHECK(svg.find("<title>headroom::people_handler::find_people") != std::string::npos);
 }
 
 TEST_CASE("a second profile while one runs gets 409 saying when the first one ends") {
