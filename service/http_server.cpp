@@ -226,6 +226,8 @@ class session : public std::enable_shared_from_this<session> {
     const bool keep = req.keep_alive();
     auto to = route_request(req, st_.opt.pprof);
     if (to.kind == route_kind::answer) return send(std::move(to.answer), version, keep, to.label);
+    if (to.kind == route_kind::cpu_profile && st_.draining)  // it would hold the drain
+      return send(error_reply(503, "the service is shutting down"), version, keep, to.label);
     if (to.kind == route_kind::cpu_profile) {
       // Answered from a timer on this thread when the profile ends; the thread serves on meanwhile.
       return st_.profiler.take(stream_.get_executor(), to.seconds,
