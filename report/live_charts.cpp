@@ -6,10 +6,10 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <set>
 #include <sstream>
 
 #include "duration.hpp"
+#include "report_data.hpp"
 #include "svg_chart.hpp"
 
 namespace headroom::report {
@@ -17,8 +17,8 @@ namespace headroom::report {
 namespace {
 
 // Okabe and Ito's palette, as the rest of the report; the phases keep report_page's colours.
-constexpr const char* series_colours[] = {"#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7",
-                                          "#56B4E9", "#555555"};
+constexpr const char* series_colours[] = {"#0072B2", "#D55E00", "#009E73", "#E69F00",
+                                          "#CC79A7", "#56B4E9", "#555555"};
 constexpr const char* grey = "#555555";
 
 std::string colour_of(const live_panel& p, const std::string& series) {
@@ -68,32 +68,9 @@ axis y_axis(const live_panel& p, const latency_slo& slo) {
   return {p.y_label, 0, hi > 0 ? hi * 1.1 : 1, false, {}, p.y_scale};
 }
 
-// Timestamps at which requests arrived: the table's live figures are means over these, as the
-// model describes the service under load, not idle.
-std::set<double> busy_times(const live_window& w) {
-  std::set<double> busy;
-  if (w.panels.empty()) return busy;
-  for (const live_series& s : w.panels.front().series)
-    for (std::size_t i = 0; i < s.t.size(); ++i)
-      if (std::isfinite(s.v[i]) && s.v[i] > 0) busy.insert(s.t[i]);
-  return busy;
-}
-
-double busy_mean(const live_series& s, const std::set<double>& busy) {
-  double sum = 0;
-  int n = 0;
-  for (std::size_t i = 0; i < s.t.size(); ++i)
-    if (std::isfinite(s.v[i]) && busy.count(s.t[i])) {
-      sum += s.v[i];
-      ++n;
-    }
-  return n > 0 ? sum / n : NAN;
-}
-
 std::string comparison_table(const live_window& w) {
-  const std::set<double> busy = busy_times(w);
   std::ostringstream os;
-  os << "<table><tr><th>panel</th><th>figure</th><th>live (mean while requests arrived)</th>"
+  os << "<table><tr><th>panel</th><th>figure</th><th>live (median while requests arrived)</th>"
         "<th>model</th></tr>\n";
   for (const live_panel& p : w.panels) {
     const bool ms = p.y_scale == 1000;
@@ -102,7 +79,7 @@ std::string comparison_table(const live_window& w) {
       for (const model_level& m : p.model)
         if (m.series == s.name) model = figure(m.value, p.y_scale, ms ? " ms" : "");
       os << "<tr><td>" << xml_escape(p.title) << "</td><td>" << xml_escape(s.name) << "</td><td>"
-         << figure(busy_mean(s, busy), p.y_scale, ms ? " ms" : "") << "</td><td>" << model
+         << figure(busy_median(s, w.busy_times), p.y_scale, ms ? " ms" : "") << "</td><td>" << model
          << "</td></tr>\n";
     }
     for (const std::string& m : p.missing)
@@ -153,7 +130,8 @@ std::string live_section(const live_window& w, const latency_slo& slo) {
   }
   os << comparison_table(w) << "<div class=\"panels\">\n";
   for (const live_panel& p : w.panels)
-    os << "<div><h3>" << xml_escape(p.title) << "</h3>\n" << live_panel_svg(w, p, slo) << "</div>\n";
+    os << "<div><h3>" << xml_escape(p.title) << "</h3>\n"
+       << live_panel_svg(w, p, slo) << "</div>\n";
   os << "</div>\n";
   return os.str();
 }

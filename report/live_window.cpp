@@ -37,9 +37,9 @@ class window_reader {
  public:
   window_reader(const prometheus_client& client, const live_window& w) : client_(client), w_(w) {}
 
-  std::vector<live_series> range(const std::string& promql,
-                                 const std::function<std::string(const prometheus_series&)>&
-                                     name_of) const {
+  std::vector<live_series> range(
+      const std::string& promql,
+      const std::function<std::string(const prometheus_series&)>& name_of) const {
     std::vector<live_series> out;
     for (const prometheus_series& s : client_.query_range(promql, w_.from, w_.to, w_.step)) {
       live_series l;
@@ -82,12 +82,12 @@ class window_reader {
 live_panel request_rate_panel(const window_reader& read, const std::string& sel,
                               const std::string& rw) {
   live_panel p{"Request rate by status", "requests per second (1/s)", 1, false, false, {}, {}, {}};
-  p.series = read.range("sum by (code) (rate(http_request_seconds_count{" + sel + ",path=\"/\"}[" +
-                            rw + "]))",
-                        [](const prometheus_series& s) {
-                          auto it = s.labels.find("code");
-                          return "code " + (it == s.labels.end() ? std::string("?") : it->second);
-                        });
+  p.series = read.range(
+      "sum by (code) (rate(http_request_seconds_count{" + sel + ",path=\"/\"}[" + rw + "]))",
+      [](const prometheus_series& s) {
+        auto it = s.labels.find("code");
+        return "code " + (it == s.labels.end() ? std::string("?") : it->second);
+      });
   if (p.series.empty()) p.missing.push_back("http_request_seconds");
   std::sort(p.series.begin(), p.series.end(),
             [](const live_series& a, const live_series& b) { return a.name < b.name; });
@@ -152,21 +152,18 @@ live_panel cpu_panel(const window_reader& read, const std::string& sel, const st
   return p;
 }
 
-// The mean total request rate over the points where any request arrived: a window that
-// includes idle minutes before or after a load test still gives the load test's rate.
-double busy_rate(const live_panel& rate_panel) {
+// The total request rate at each point, over all status codes.
+live_series total_rate(const live_panel& rate_panel) {
   std::map<double, double> total;
   for (const live_series& s : rate_panel.series)
     for (std::size_t i = 0; i < s.t.size(); ++i)
       if (std::isfinite(s.v[i])) total[s.t[i]] += s.v[i];
-  double sum = 0;
-  int n = 0;
-  for (const auto& [t, v] : total)
-    if (v > 0) {
-      sum += v;
-      ++n;
-    }
-  return n > 0 ? sum / n : 0;
+  live_series out{"total", {}, {}};
+  for (const auto& [t, v] : total) {
+    out.t.push_back(t);
+    out.v.push_back(v);
+  }
+  return out;
 }
 
 std::optional<double> utilization(const prediction& p, const std::string& name) {
@@ -183,6 +180,17 @@ live_panel* panel(live_window& w, const std::string& title) {
 
 }  // namespace
 
+double busy_median(const live_series& s, const std::vector<double>& busy_times) {
+  std::vector<double> values;
+  for (std::size_t i = 0; i < s.t.size() && i < s.v.size(); ++i)
+    if (std::isfinite(s.v[i]) && std::binary_search(busy_times.begin(), busy_times.end(), s.t[i]))
+      values.push_back(s.v[i]);
+  if (values.empty()) return NAN;
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
 double default_live_step(double from, double to) {
   return std::max(1.0, std::ceil((to - from) / 300));
 }
@@ -191,9 +199,8 @@ live_window read_live_window(const live_request& r, const scenario& calibrated) 
   live_window w;
   w.prometheus = r.prometheus;
   w.job = r.job;
-  const double now = std::chrono::duration<double>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   w.from = calibrate::parse_time_point(r.from, now);
   w.to = calibrate::parse_time_point(r.to, now);
   if (!(w.to > w.from))
@@ -213,12 +220,15 @@ live_window read_live_window(const live_request& r, const scenario& calibrated) 
   w.panels.push_back(pool_connections_panel(read, sel));
   w.panels.push_back(pool_events_panel(read, sel, rw));
   w.panels.push_back(cpu_panel(read, sel, rw));
-  w.busy_rate = busy_rate(w.panels.front());
+  const live_series total = total_rate(w.panels.front());
+  for (std::size_t i = 0; i < total.t.size(); ++i)  // in time order (busy_median searches them)
+    if (total.v[i] > 0) w.busy_times.push_back(total.t[i]);
+  if (!w.busy_times.empty()) w.busy_rate = busy_median(total, w.busy_times);
 
   // The setting and instances the window saw: the last value any scrape in the window gave.
   const std::string whole = seconds_text(std::ceil(w.to - w.from));
-  if (auto up = read.latest("count(count by (instance) (last_over_time(up{" + sel + "}[" +
-                            whole + "])))"))
+  if (auto up = read.latest("count(count by (instance) (last_over_time(up{" + sel + "}[" + whole +
+                            "])))"))
     w.instances = static_cast<int>(up->points.front().second);
   auto max_open =
       read.latest("max(last_over_time(headroom_pool_max_open{" + sel + "}[" + whole + "]))");

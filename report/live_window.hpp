@@ -52,8 +52,11 @@ struct live_window {
   double from = 0, to = 0, step = 0;
   double rate_window = 0;  // seconds each rate() and histogram_quantile() looks back
   std::vector<live_panel> panels;
-  // The request rate while requests arrived (the mean over points with a rate above zero), all
-  // instances, and how many instances answered: the rate the model is run at.
+  // The points at which requests arrived (the total request rate above zero), the median total
+  // rate over them (all instances; the median, so the partial rate windows at a load test's
+  // start and end do not pull it down), and how many instances answered: the rate the model is
+  // run at is busy_rate / instances.
+  std::vector<double> busy_times;
   double busy_rate = 0;
   int instances = 0;
   // The service's pool setting as its gauges said (else the calibration's, said so).
@@ -63,6 +66,9 @@ struct live_window {
   // The model at that setting and busy_rate / instances (none when no request arrived).
   std::optional<sweep_result> model;
 };
+
+// A series' median over the window's busy_times (NaN when it has no value at any of them).
+double busy_median(const live_series& s, const std::vector<double>& busy_times);
 
 // The step that gives a panel at most about 300 points: (to - from) / 300, rounded up to a
 // whole second, at least 1 s.

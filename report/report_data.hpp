@@ -56,7 +56,7 @@ struct report_inputs {
   std::vector<predicted_curve> curves;  // [0]: the calibrated setting; then the plan's pick
   std::optional<boost::json::object> plan, validation;
   std::optional<live_window> live;  // --prometheus
-  std::string generated_at;  // UTC, ISO 8601
+  std::string generated_at;         // UTC, ISO 8601
 };
 
 struct report_request {

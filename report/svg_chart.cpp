@@ -260,8 +260,8 @@ std::string svg_chart::axes() const {
     }
   } else if (x_.clock) {
     const auto ticks = clock_ticks(x_.min, x_.max, width_ / 110);
-    const bool seconds = std::any_of(ticks.begin(), ticks.end(),
-                                     [](double v) { return std::fmod(v, 60) != 0; });
+    const bool seconds =
+        std::any_of(ticks.begin(), ticks.end(), [](double v) { return std::fmod(v, 60) != 0; });
     for (double v : ticks) {
       const std::string x = num(px(v));
       os << "<line x1=\"" << x << "\" x2=\"" << x << "\" y1=\"" << num(y0) << "\" y2=\""
@@ -331,8 +331,8 @@ std::string svg_chart::notes() const {
     const double y = alone ? (top_ + height_ - bottom_) / 2 + 18.0 * static_cast<double>(i)
                            : top_ + 16 + 15.0 * static_cast<double>(i);
     os << "<text x=\"" << num(alone ? (left_ + width_ - right_) / 2 : left_ + 6) << "\" y=\""
-       << num(y) << "\" text-anchor=\"" << (alone ? "middle" : "start")
-       << "\" class=\"no-data\">" << xml_escape(notes_[i]) << "</text>\n";
+       << num(y) << "\" text-anchor=\"" << (alone ? "middle" : "start") << "\" class=\"no-data\">"
+       << xml_escape(notes_[i]) << "</text>\n";
   }
   return os.str();
 }
