@@ -125,8 +125,10 @@ std::string live_section(const live_window& w, const latency_slo& slo) {
       os << "; the model finds that load <b>unstable</b> (" << xml_escape(p.reason)
          << "), so it draws no level";
     os << ".</p>\n";
-  } else {
+  } else if (!(w.busy_rate > 0)) {
     os << "No request arrived in the window, so there is no rate to run the model at.</p>\n";
+  } else {
+    os << "</p>\n";
   }
   os << comparison_table(w) << "<div class=\"panels\">\n";
   for (const live_panel& p : w.panels)
