@@ -118,9 +118,13 @@ def main():
         for title, svg in found.items():
             if "no data" in svg:
                 fail(f"panel {title!r} says no data: " + re.findall(r"no data for [^<]*", svg)[0])
-        # Lines each panel must have: every status (only 200 here), both quantiles, the five
+        # Lines each panel must have: one per status code answered (200, and 503 for requests
+        # that waited out --wait-timeout when the machine is crowded), both quantiles, the five
         # phases, the three pool gauges and three counters, the process's and the machine's CPU.
-        expected = {"Request rate by status": 1, "Latency": 2, "p99 of each phase": 5,
+        codes = re.findall(r"<tr><td>Request rate by status</td><td>code (\d+)</td>", html)
+        if "200" not in codes:
+            fail(f"no code 200 in the request rate panel (codes {codes})")
+        expected = {"Request rate by status": len(codes), "Latency": 2, "p99 of each phase": 5,
                     "Pool connections": 3, "Pool events": 3, "CPU": 2}
         for title, n in expected.items():
             if len(solid_lines(found[title])) != n:
