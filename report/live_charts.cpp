@@ -60,7 +60,7 @@ axis y_axis(const live_panel& p, const latency_slo& slo) {
   for (const live_series& s : p.series)
     for (double v : s.v) see(v);
   for (const model_level& m : p.model) see(m.value);
-  if (p.slo) see(slo.latency);
+  if (p.slo && !p.series.empty()) see(slo.latency);
   if (p.y_log) {
     if (!(hi > 0)) return {p.y_label, 1e-4, 1, true, {}, p.y_scale};
     return {p.y_label, lo / 1.5, std::min(hi * 1.5, 10.0), true, {}, p.y_scale};
@@ -100,7 +100,8 @@ std::string live_panel_svg(const live_window& w, const live_panel& p, const late
       chart.line({w.from, w.to}, {m.value, m.value}, colour_of(p, m.series), "", true);
   // One legend entry for every dashed level: the colours already say which line it belongs to.
   if (!p.model.empty()) chart.line({}, {}, grey, "dashed: the model", true);
-  if (p.slo) chart.hline(slo.latency, grey, "SLO: " + slo.text());
+  // Without a live line the SLO would only cover the "no data" note.
+  if (p.slo && !p.series.empty()) chart.hline(slo.latency, grey, "SLO: " + slo.text());
   for (const std::string& m : p.missing) chart.note("no data for " + m);
   return chart.svg(p.title + " over the live window");
 }

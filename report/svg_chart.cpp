@@ -291,8 +291,22 @@ std::string svg_chart::axes() const {
 std::string svg_chart::legend() const {
   std::ostringstream os;
   double x = left_, y = 14;
-  for (const legend_item& l : legend_) {
+  std::vector<legend_item> items = legend_;
+  if (data_drawn_)
+    for (const std::string& n : notes_) items.push_back({n, "", legend_item::note});
+  for (const legend_item& l : items) {
     if (l.label.empty()) continue;
+    if (l.kind == legend_item::note) {  // text only, where a symbol and its label would start
+      const double needed = 6.5 * static_cast<double>(l.label.size()) + 14;
+      if (x > left_ && x + needed > width_ - right_) {
+        x = left_;
+        y += 17;
+      }
+      os << "<text x=\"" << num(x) << "\" y=\"" << y + 4 << "\" class=\"no-data\">"
+         << xml_escape(l.label) << "</text>\n";
+      x += needed;
+      continue;
+    }
     const double needed = 25 + 6.5 * static_cast<double>(l.label.size()) + 14;
     if (x > left_ && x + needed > width_ - right_) {  // next row
       x = left_;
@@ -310,6 +324,8 @@ std::string svg_chart::legend() const {
         os << "<circle cx=\"" << num(x + 10) << "\" cy=\"" << y << "\" r=\"4\" fill=\"" << l.color
            << "\"/>\n";
         break;
+      case legend_item::note:
+        break;
       case legend_item::box:
       case legend_item::shade:
         os << "<rect x=\"" << xs << "\" y=\"" << y - 6 << "\" width=\"20\" height=\"12\" fill=\""
@@ -325,15 +341,12 @@ std::string svg_chart::legend() const {
 }
 
 std::string svg_chart::notes() const {
+  if (data_drawn_) return "";  // in the legend instead
   std::ostringstream os;
-  const bool alone = !data_drawn_;
-  for (std::size_t i = 0; i < notes_.size(); ++i) {
-    const double y = alone ? (top_ + height_ - bottom_) / 2 + 18.0 * static_cast<double>(i)
-                           : top_ + 16 + 15.0 * static_cast<double>(i);
-    os << "<text x=\"" << num(alone ? (left_ + width_ - right_) / 2 : left_ + 6) << "\" y=\""
-       << num(y) << "\" text-anchor=\"" << (alone ? "middle" : "start") << "\" class=\"no-data\">"
-       << xml_escape(notes_[i]) << "</text>\n";
-  }
+  for (std::size_t i = 0; i < notes_.size(); ++i)
+    os << "<text x=\"" << num((left_ + width_ - right_) / 2) << "\" y=\""
+       << num((top_ + height_ - bottom_) / 2 + 18.0 * static_cast<double>(i))
+       << "\" text-anchor=\"middle\" class=\"no-data\">" << xml_escape(notes_[i]) << "</text>\n";
   return os.str();
 }
 

@@ -39,8 +39,8 @@ class svg_chart {
   // A vertical interval with a tick at `mid` (a prediction interval).
   void whisker(double x, double low, double mid, double high, const std::string& color);
   void legend_box(const std::string& label, const std::string& color);
-  // A line of text on the plot ("no data for ..."): centred when no line is drawn, else
-  // stacked at the plot's top left.
+  // A line of text ("no data for ..."): centred on the plot when no line is drawn, else in the
+  // legend, out of the lines' way.
   void note(const std::string& text);
 
   std::string svg(const std::string& aria_label) const;
@@ -54,7 +54,8 @@ class svg_chart {
 
   struct legend_item {
     std::string label, color;
-    enum { line, dashed, point, box, shade } kind;  // shade: a band's light fill
+    // shade: a band's light fill; note: text alone (a note beside data)
+    enum { line, dashed, point, box, shade, note } kind;
   };
   axis x_, y_;
   int width_, height_;

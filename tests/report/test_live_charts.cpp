@@ -126,6 +126,34 @@ TEST_CASE("a panel whose metrics are missing says no data for each, and draws no
   CHECK(count(svg, "<path") == 0);
 }
 
+TEST_CASE("beside a drawn line, a missing metric is said in the legend, above the plot") {
+  live_window w = window_with_load();
+  live_panel& cpu = w.panels[2];
+  cpu.series.push_back({"machine (node_exporter)", w.panels[0].series[0].t, {}});
+  for (double t : cpu.series[0].t) cpu.series[0].v.push_back(t < eight + 300 ? 0.1 : 1.9);
+  cpu.missing = {"process_cpu_seconds_total"};
+  const std::string svg = live_panel_svg(w, cpu, latency_slo{});
+  std::smatch m;
+  REQUIRE(std::regex_search(
+      svg, m,
+      std::regex(
+          R"re(<text x="[0-9.]+" y="([0-9.]+)" class="no-data">no data for process_cpu_seconds_total<)re")));
+  // The plot's frame starts 56 px down (svg_chart's top margin): the note is above it, off the
+  // line near the top of the plot.
+  CHECK(std::stod(m[1]) < 56);
+}
+
+TEST_CASE("a latency panel without data draws no SLO line over its note") {
+  live_window w = window_with_load();
+  live_panel& latency = w.panels[1];
+  latency.series.clear();
+  latency.model.clear();
+  latency.missing = {"http_request_seconds"};
+  const std::string svg = live_panel_svg(w, latency, latency_slo{});
+  CHECK(svg.find(">no data for http_request_seconds<") != std::string::npos);
+  CHECK(svg.find("SLO:") == std::string::npos);
+}
+
 TEST_CASE("the section's table sets each live median while busy beside the model's figure") {
   const live_window w = window_with_load();
   const std::string html = live_section(w, latency_slo{});
