@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <utility>
 
 #include "open_loop_generator.hpp"
 
@@ -28,13 +29,13 @@ std::string describe(const beast::error_code& ec) {
 
 }  // namespace
 
-std::string fetch_metrics_text(const std::string& url, double timeout) {
+http_reply http_get(const std::string& url, double timeout, const std::string& accept) {
   const http_target target = parse_target_url(url);
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(timeout));
   auto fail = [&](const std::string& problem) -> metrics_scrape_error {
-    return metrics_scrape_error("cannot scrape " + url + ": " + problem);
+    return metrics_scrape_error(url + ": " + problem);
   };
 
   net::io_context ioc;
@@ -70,8 +71,7 @@ std::string fetch_metrics_text(const std::string& url, double timeout) {
   http::request<http::empty_body> req{http::verb::get, target.path, 11};
   req.set(http::field::host, target.host + ":" + target.port);
   req.set(http::field::user_agent, "headroom-calibrate");
-  // The classic text format, not OpenMetrics or protobuf, and no compression.
-  req.set(http::field::accept, "text/plain;version=0.0.4;q=1,*/*;q=0.1");
+  req.set(http::field::accept, accept);
   req.set(http::field::accept_encoding, "identity");
   req.set(http::field::connection, "close");
   http::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
@@ -84,10 +84,22 @@ std::string fetch_metrics_text(const std::string& url, double timeout) {
   http::async_read(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
   run();
   if (ec) throw fail(describe(ec));
-  const auto& res = parser.get();
-  if (res.result() != http::status::ok)
-    throw fail("HTTP " + std::to_string(res.result_int()) + " " + std::string(res.reason()));
-  return res.body();
+  auto& res = parser.get();
+  return http_reply{res.result_int(), std::string(res.reason()), std::move(res.body())};
+}
+
+std::string fetch_metrics_text(const std::string& url, double timeout) {
+  http_reply reply;
+  try {
+    // The classic text format, not OpenMetrics or protobuf (no compression: http_get asks none).
+    reply = http_get(url, timeout, "text/plain;version=0.0.4;q=1,*/*;q=0.1");
+  } catch (const metrics_scrape_error& e) {
+    throw metrics_scrape_error(std::string("cannot scrape ") + e.what());
+  }
+  if (reply.status != 200)
+    throw metrics_scrape_error("cannot scrape " + url + ": HTTP " + std::to_string(reply.status) +
+                               " " + reply.reason);
+  return std::move(reply.body);
 }
 
 metrics_snapshot scrape_metrics(const std::string& url, double timeout) {

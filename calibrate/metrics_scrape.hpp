@@ -17,6 +17,20 @@ struct metrics_scrape_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The answer to one GET, whatever its status (Prometheus's API explains a bad query in the body
+// of a 400).
+struct http_reply {
+  unsigned status = 0;
+  std::string reason;
+  std::string body;
+};
+
+// GET url (http://host[:port]/path?query) with `accept` as the Accept header, one deadline of
+// `timeout` seconds for resolving, connecting, sending and reading together. Throws
+// metrics_scrape_error "URL: problem" (refused, timed out, closed) and load_input_error for a
+// malformed URL. Shared by the scrape below and the Prometheus API client.
+http_reply http_get(const std::string& url, double timeout, const std::string& accept);
+
 // The body of GET url (http://host[:port]/path, parsed by open_loop_generator's
 // parse_target_url, which throws load_input_error for a malformed URL). `timeout` seconds cover
 // resolving, connecting, sending and reading together. Throws metrics_scrape_error.

@@ -1,5 +1,6 @@
 // headroom report: one self-contained HTML page from a calibration (and a plan and a validation
-// when given). Gathering and drawing live in report/; this file parses flags and writes the file.
+// when given, and the live window from Prometheus when asked). Gathering and drawing live in
+// report/; this file parses flags and writes the file.
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -9,11 +10,15 @@
 
 #include "commands.hpp"
 #include "duration.hpp"
+#include "duration_flag.hpp"
+#include "prometheus_client.hpp"
 #include "report_data.hpp"
 #include "report_page.hpp"
 
 namespace headroom::cli {
 namespace {
+
+using report::live_request;
 
 struct report_args {
   report::report_request request;
@@ -61,6 +66,11 @@ void run_report(report_args& a) {
     write_page(a.out, report::report_html(in));
     std::cout << "wrote " << a.out << " (" << report::report_chart_count(in) << " charts)\n";
     set_exit_code(0);
+  } catch (const calibrate::prometheus_error& e) {
+    // Asked for the live window and could not read it: a report without it is not what was
+    // asked for, so say so and stop (leave out --prometheus to write one anyway).
+    std::cerr << "headroom report: " << e.what() << "\n";
+    set_exit_code(1);
   } catch (const std::invalid_argument& e) {
     std::cerr << "headroom report: " << e.what() << "\n";
     set_exit_code(2);
@@ -93,6 +103,22 @@ void add_report_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--threads", a->request.threads, "Threads used (count; 0 = all cores)")
       ->capture_default_str();
+  live_request& live = a->request.live;
+  sub->add_option("--prometheus", live.prometheus,
+                  "Prometheus base URL, e.g. http://127.0.0.1:9090: adds the live window's "
+                  "dashboard (request rate, latency, phases, pool, CPU) beside the model. "
+                  "Unreachable: one line on stderr, exit 1 (leave the flag out to report without "
+                  "it)");
+  sub->add_option("--job", live.job, "Prometheus scrape job of the service (with --prometheus)")
+      ->capture_default_str();
+  sub->add_option("--from", live.from,
+                  "Start of the live window: now-15m, unix seconds or 2026-11-29T08:00:00Z")
+      ->capture_default_str();
+  sub->add_option("--to", live.to, "End of the live window (same forms as --from)")
+      ->capture_default_str();
+  add_duration_flag(sub, "--step", live.step,
+                    "Between two points of a panel (default: the window / 300, at least 1s; rates "
+                    "look back 4 steps, at least 4s, so give at least half the scrape interval)");
   sub->callback([a] { run_report(*a); });
 }
 

@@ -134,6 +134,7 @@ report_inputs gather_report_inputs(const report_request& r) {
                                 ": holds no fitted model (the calibration's fit "
                                 "failed or was interrupted before one step)");
   in.model = *file.model;
+  if (!r.live.prometheus.empty()) in.live = read_live_window(r.live, in.model);
   in.provenance = file.provenance;
   if (auto it = file.fit.find("not_fitted"); it != file.fit.end() && it->value().is_array())
     for (const json::value& v : it->value().get_array())
@@ -193,6 +194,7 @@ report_inputs gather_report_inputs(const report_request& r) {
     c.knee = knee_rate(c.points, in.confidence);
     in.curves.push_back(std::move(c));
   }
+  if (in.live) add_model_levels(*in.live, base, r.threads);
   return in;
 }
 

@@ -1,6 +1,7 @@
 // What the HTML report shows, gathered in one place: the calibration's measured steps (latency,
 // where the time went, the pool), the model's predicted curves over the calibrated rate range
-// (a sweep), and the plan and validation files when given. Drawing is report_page.hpp.
+// (a sweep), the plan and validation files when given, and the live window from Prometheus
+// when asked for (live_window.hpp). Drawing is report_page.hpp.
 #pragma once
 
 #include <boost/json.hpp>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "calibration_file.hpp"
+#include "live_window.hpp"
 #include "slo.hpp"
 #include "sweep.hpp"
 
@@ -53,7 +55,8 @@ struct report_inputs {
   std::vector<measured_step> steps;
   std::vector<predicted_curve> curves;  // [0]: the calibrated setting; then the plan's pick
   std::optional<boost::json::object> plan, validation;
-  std::string generated_at;  // UTC, ISO 8601
+  std::optional<live_window> live;  // --prometheus
+  std::string generated_at;         // UTC, ISO 8601
 };
 
 struct report_request {
@@ -62,12 +65,14 @@ struct report_request {
   int points = 12;                            // predicted rates per curve
   double precision = 0.05;                    // run.target_half_width of each prediction
   int threads = 0;
+  live_request live;  // live.prometheus "": no live window
   // Each predicted point as it finishes (curve label, sweep progress).
   std::function<void(const std::string&, const sweep_progress&)> progress;
 };
 
-// Reads the files and runs the sweeps. Throws std::invalid_argument naming the file and the
-// problem for a missing, unreadable or foreign file.
+// Reads the files (and the live window, first, so an unreachable Prometheus fails before the
+// sweeps) and runs the sweeps. Throws std::invalid_argument naming the file and the problem for
+// a missing, unreadable or foreign file, calibrate::prometheus_error when Prometheus fails.
 report_inputs gather_report_inputs(const report_request& request);
 
 // The steps of a calibration as the report shows them (the model's pool setting decides

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "duration.hpp"
+#include "live_charts.hpp"
 #include "svg_chart.hpp"
 
 namespace headroom::report {
@@ -389,11 +390,16 @@ th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: right; }
 th { background: #f4f4f4; }
 table.keys th, table.keys td { text-align: left; }
 pre { background: #f8f8f8; padding: 8px; overflow-x: auto; }
+h3 { font-size: 14px; margin: 10px 0 0; }
+.panels { display: grid; grid-template-columns: repeat(2, 470px); gap: 4px 12px; }
+svg text.no-data { font-size: 14px; fill: #D55E00; }
 )";
 
 }  // namespace
 
-int report_chart_count(const report_inputs& in) { return 3 + (in.validation ? 1 : 0); }
+int report_chart_count(const report_inputs& in) {
+  return 3 + (in.validation ? 1 : 0) + (in.live ? static_cast<int>(in.live->panels.size()) : 0);
+}
 
 std::string report_html(const report_inputs& in) {
   auto prov = [&](const char* k) {
@@ -454,6 +460,7 @@ std::string report_html(const report_inputs& in) {
         "connections opened (dials), requests that waited for a busy connection, connections "
         "closed (most because more than max_idle were idle).</p>\n";
   os << pool_chart(in);
+  if (in.live) os << live_section(*in.live, in.slo);
   if (in.plan) os << plan_section(in);
   if (in.validation) os << validation_section(in);
   for (const predicted_curve& c : in.curves) {

@@ -8,8 +8,8 @@
 
 namespace headroom::report {
 
-// Charts the page holds: latency against rate, phases per step, pool per step, and the
-// validation's cases when given.
+// Charts the page holds: latency against rate, phases per step, pool per step, the
+// validation's cases when given, and the live window's panels when read.
 int report_chart_count(const report_inputs& in);
 
 std::string report_html(const report_inputs& in);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <limits>
 #include <sstream>
 
@@ -58,6 +59,30 @@ std::vector<double> log_ticks(double lo, double hi) {
       if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push_back(v);
     }
   return out;
+}
+
+// Clock ticks: the smallest round interval (1 s to 1 h) giving at most about `target` ticks, at
+// multiples of it since midnight UTC, so they fall on times a person would name.
+std::vector<double> clock_ticks(double lo, double hi, int target) {
+  double step = 3600;
+  for (double s : {1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600})
+    if ((hi - lo) / s <= target) {
+      step = s;
+      break;
+    }
+  std::vector<double> out;
+  for (double v = std::ceil(lo / step) * step; v <= hi; v += step) out.push_back(v);
+  return out;
+}
+
+// "08:05" when every tick is on a whole minute, else "08:05:30" (UTC, as the page says).
+std::string clock_text(double unix_seconds, bool with_seconds) {
+  const std::time_t t = static_cast<std::time_t>(std::floor(unix_seconds));
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, with_seconds ? "%H:%M:%S" : "%H:%M", &tm);
+  return buf;
 }
 
 }  // namespace
@@ -131,9 +156,11 @@ void svg_chart::line(const std::vector<double>& x, const std::vector<double>& y,
     d += (pen_down ? " L" : " M") + num(px(x[i])) + "," + num(py(y[i]));
     pen_down = true;
   }
-  if (!d.empty())
+  if (!d.empty()) {
+    data_drawn_ = true;
     body_ += "<path d=\"" + d + "\" fill=\"none\" stroke=\"" + color + "\" stroke-width=\"2\"" +
              (dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>\n";
+  }
   legend_.push_back({label, color, dashed ? legend_item::dashed : legend_item::line});
 }
 
@@ -208,6 +235,8 @@ void svg_chart::legend_box(const std::string& label, const std::string& color) {
   legend_.push_back({label, color, legend_item::box});
 }
 
+void svg_chart::note(const std::string& text) { notes_.push_back(text); }
+
 std::string svg_chart::axes() const {
   std::ostringstream os;
   const double x0 = left_, x1 = width_ - right_, y0 = height_ - bottom_, y1 = top_;
@@ -228,6 +257,17 @@ std::string svg_chart::axes() const {
       const double x = px(static_cast<double>(i));
       os << "<text transform=\"translate(" << num(x + 4) << "," << num(y0 + 14)
          << ") rotate(-30)\" text-anchor=\"end\">" << xml_escape(x_.categories[i]) << "</text>\n";
+    }
+  } else if (x_.clock) {
+    const auto ticks = clock_ticks(x_.min, x_.max, width_ / 110);
+    const bool seconds =
+        std::any_of(ticks.begin(), ticks.end(), [](double v) { return std::fmod(v, 60) != 0; });
+    for (double v : ticks) {
+      const std::string x = num(px(v));
+      os << "<line x1=\"" << x << "\" x2=\"" << x << "\" y1=\"" << num(y0) << "\" y2=\""
+         << num(y0 + 5) << "\" stroke=\"#888\"/>\n";
+      os << "<text x=\"" << x << "\" y=\"" << num(y0 + 18) << "\" text-anchor=\"middle\">"
+         << clock_text(v, seconds) << "</text>\n";
     }
   } else {
     for (double v : linear_ticks(x_.min, x_.max, 8)) {
@@ -251,8 +291,22 @@ std::string svg_chart::axes() const {
 std::string svg_chart::legend() const {
   std::ostringstream os;
   double x = left_, y = 14;
-  for (const legend_item& l : legend_) {
+  std::vector<legend_item> items = legend_;
+  if (data_drawn_)
+    for (const std::string& n : notes_) items.push_back({n, "", legend_item::note});
+  for (const legend_item& l : items) {
     if (l.label.empty()) continue;
+    if (l.kind == legend_item::note) {  // text only, where a symbol and its label would start
+      const double needed = 6.5 * static_cast<double>(l.label.size()) + 14;
+      if (x > left_ && x + needed > width_ - right_) {
+        x = left_;
+        y += 17;
+      }
+      os << "<text x=\"" << num(x) << "\" y=\"" << y + 4 << "\" class=\"no-data\">"
+         << xml_escape(l.label) << "</text>\n";
+      x += needed;
+      continue;
+    }
     const double needed = 25 + 6.5 * static_cast<double>(l.label.size()) + 14;
     if (x > left_ && x + needed > width_ - right_) {  // next row
       x = left_;
@@ -270,6 +324,8 @@ std::string svg_chart::legend() const {
         os << "<circle cx=\"" << num(x + 10) << "\" cy=\"" << y << "\" r=\"4\" fill=\"" << l.color
            << "\"/>\n";
         break;
+      case legend_item::note:
+        break;
       case legend_item::box:
       case legend_item::shade:
         os << "<rect x=\"" << xs << "\" y=\"" << y - 6 << "\" width=\"20\" height=\"12\" fill=\""
@@ -284,6 +340,16 @@ std::string svg_chart::legend() const {
   return os.str();
 }
 
+std::string svg_chart::notes() const {
+  if (data_drawn_) return "";  // in the legend instead
+  std::ostringstream os;
+  for (std::size_t i = 0; i < notes_.size(); ++i)
+    os << "<text x=\"" << num((left_ + width_ - right_) / 2) << "\" y=\""
+       << num((top_ + height_ - bottom_) / 2 + 18.0 * static_cast<double>(i))
+       << "\" text-anchor=\"middle\" class=\"no-data\">" << xml_escape(notes_[i]) << "</text>\n";
+  return os.str();
+}
+
 std::string svg_chart::svg(const std::string& aria_label) const {
   std::ostringstream os;
   // Inline in HTML, an <svg> needs no namespace attribute (and the page names no URL at all).
@@ -292,7 +358,7 @@ std::string svg_chart::svg(const std::string& aria_label) const {
      << "\" font-size=\"12\">\n"
      << axes() << "<g>\n"
      << body_ << "</g>\n"
-     << legend() << "</svg>\n";
+     << legend() << notes() << "</svg>\n";
   return os.str();
 }
 

@@ -15,6 +15,8 @@ struct axis {
   std::vector<std::string> categories;
   // Tick labels are value x scale (seconds drawn as milliseconds: scale 1000).
   double scale = 1;
+  // Values are unix seconds, ticked at round clock times and labelled "08:05" or "08:05:30" UTC.
+  bool clock = false;
 };
 
 class svg_chart {
@@ -37,6 +39,9 @@ class svg_chart {
   // A vertical interval with a tick at `mid` (a prediction interval).
   void whisker(double x, double low, double mid, double high, const std::string& color);
   void legend_box(const std::string& label, const std::string& color);
+  // A line of text ("no data for ..."): centred on the plot when no line is drawn, else in the
+  // legend, out of the lines' way.
+  void note(const std::string& text);
 
   std::string svg(const std::string& aria_label) const;
 
@@ -45,16 +50,20 @@ class svg_chart {
   double py(double y) const;  // clamped to the plot area
   std::string axes() const;
   std::string legend() const;
+  std::string notes() const;
 
   struct legend_item {
     std::string label, color;
-    enum { line, dashed, point, box, shade } kind;  // shade: a band's light fill
+    // shade: a band's light fill; note: text alone (a note beside data)
+    enum { line, dashed, point, box, shade, note } kind;
   };
   axis x_, y_;
   int width_, height_;
   double left_ = 72, right_ = 16, top_ = 56, bottom_ = 50;
   std::string body_;
+  bool data_drawn_ = false;  // a line has been drawn (notes then move out of its way)
   std::vector<legend_item> legend_;
+  std::vector<std::string> notes_;
 };
 
 // "a < b & c" with the five XML entities escaped, for SVG and HTML text.
