@@ -137,14 +137,31 @@ cal::calibration_fit_options fit_options(const calibrate_args& a, const std::str
   return fo;
 }
 
+// A passive calibration's fit report lists first what history could not give (kept in the
+// provenance, so a refit says it again).
+void with_not_measured(cal::calibration_file& file) {
+  boost::json::array lines;
+  if (auto it = file.provenance.find("not_measured");
+      it != file.provenance.end() && it->value().is_array())
+    lines = it->value().get_array();
+  if (auto it = file.fit.find("not_fitted"); it != file.fit.end() && it->value().is_array())
+    for (const auto& v : it->value().get_array()) lines.push_back(v);
+  file.fit["not_fitted"] = std::move(lines);
+}
+
 // --refit: the steps already in the file, fitted again with this Headroom's fit; no load sent.
 void refit(const calibrate_args& a, const latency_slo& slo) {
   cal::calibration_file file = cal::read_calibration_file(a.out);
   if (file.steps.empty()) throw std::invalid_argument(a.out + ": no measured step to fit");
   cal::calibration_fit_options fo = fit_options(a, a.label, slo);
+  const auto source = file.provenance.find("source");
+  const bool passive = source != file.provenance.end() && source->value().is_string() &&
+                       source->value().get_string() == "prometheus";
+  if (passive) fo.exclude_generator = true;  // as when it was made: no generator in history
   cal::calibration_fit fit = cal::fit_calibration(file.steps, fo);
   file.model = fit.model;
   file.fit = fit.report;
+  if (passive) with_not_measured(file);
   file.provenance["slo"] = a.slo;
   if (!a.no_cross_validation) file.cross_validation = cal::cross_validate(file.steps, fo, slo);
   cal::write_calibration_file(a.out, file);
@@ -211,6 +228,9 @@ void run_passive(const calibrate_args& a, const latency_slo& slo) {
   file.provenance["slo"] = a.slo;  // as given: validate reads it back
   file.provenance["step_duration"] = longest;
   file.provenance["warmup"] = 0;
+  boost::json::array not_measured;
+  for (const std::string& l : reading.not_measured) not_measured.push_back(boost::json::value(l));
+  file.provenance["not_measured"] = std::move(not_measured);
 
   // No generator in history: the model plans for production (no client, no generator CPU).
   cal::calibration_fit_options fo = fit_options(a, a.label, slo);
@@ -218,11 +238,7 @@ void run_passive(const calibrate_args& a, const latency_slo& slo) {
   cal::calibration_fit fit = cal::fit_calibration(file.steps, fo);
   file.model = fit.model;
   file.fit = fit.report;
-  // What history cannot give comes first in the list of what could not be fitted.
-  boost::json::array not_fitted;
-  for (const std::string& l : reading.not_measured) not_fitted.push_back(boost::json::value(l));
-  for (const auto& v : fit.report.at("not_fitted").as_array()) not_fitted.push_back(v);
-  file.fit["not_fitted"] = std::move(not_fitted);
+  with_not_measured(file);
   cal::write_calibration_file(a.out, file);
   if (!a.no_cross_validation) {
     file.cross_validation = cal::cross_validate(file.steps, fo, slo);

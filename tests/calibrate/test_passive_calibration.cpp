@@ -112,6 +112,17 @@ TEST_CASE("a passive calibration of three steady levels finds them and fits the 
     CHECK(s.load.phases.count("query") == 1);  // phases from headroom_phase_seconds
   }
   CHECK(matched.size() >= 2);
+
+  // A refit of the same file fits it the same way and still says what history could not give.
+  auto refit =
+      run_cli(HEADROOM_CLI, {"calibrate", "--refit", "--out", out, "--no-cross-validation"});
+  REQUIRE(refit.exit_code == 0);
+  headroom::calibrate::calibration_file again = headroom::calibrate::read_calibration_file(out);
+  REQUIRE(again.model);
+  CHECK(again.model->client_connections == 0);  // no generator in history, before and after
+  const auto& nf = again.fit.at("not_fitted").as_array();
+  REQUIRE_FALSE(nf.empty());
+  CHECK(std::string(nf[0].as_string()).rfind("client-side latency", 0) == 0);
   std::remove(out.c_str());
 }
 
