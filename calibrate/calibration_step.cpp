@@ -62,6 +62,7 @@ json::object to_json(const calibration_step& s) {
   json::object o;
   o["index"] = s.index;
   o["label"] = s.label;
+  o["source"] = s.source;
   o["rate"] = s.rate;
   o["repeat"] = s.repeat;
   o["started_at"] = s.started_at;
@@ -78,10 +79,14 @@ json::object to_json(const calibration_step& s) {
   }
   if (s.service) {
     const service_counters& c = *s.service;
-    o["service"] = {{"requests", c.requests},       {"dials", c.dials},
-                    {"dial_failures", c.dial_failures}, {"closes", c.closes},
-                    {"closed_max_idle", c.closed_max_idle}, {"waits", c.waits},
-                    {"wait_seconds", c.wait_seconds}, {"wait_timeouts", c.wait_timeouts},
+    o["service"] = {{"requests", c.requests},
+                    {"dials", c.dials},
+                    {"dial_failures", c.dial_failures},
+                    {"closes", c.closes},
+                    {"closed_max_idle", c.closed_max_idle},
+                    {"waits", c.waits},
+                    {"wait_seconds", c.wait_seconds},
+                    {"wait_timeouts", c.wait_timeouts},
                     {"cpu_seconds", c.cpu_seconds}};
   } else {
     o["service"] = nullptr;
@@ -93,7 +98,9 @@ json::object to_json(const calibration_step& s) {
                 {"postmaster", c.postmaster},
                 {"connections_cpu", c.connections_cpu},
                 {"connections_ended", c.connections_ended},
-                {"host_busy", c.host_busy}, {"runnable", c.runnable}, {"cores", c.cores}};
+                {"host_busy", c.host_busy},
+                {"runnable", c.runnable},
+                {"cores", c.cores}};
   } else {
     o["cpu"] = nullptr;
   }
@@ -108,6 +115,8 @@ calibration_step calibration_step_from_json(const json::value& v) {
   s.index = static_cast<std::size_t>(f.number("index"));
   f.path = "steps[" + std::to_string(s.index) + "]";
   s.label = f.string("label");
+  // Added with passive calibration: a file without it was measured by the generator.
+  if (o.contains("source")) s.source = f.string("source");
   s.rate = f.number("rate");
   s.repeat = static_cast<int>(f.number("repeat"));
   s.started_at = f.string("started_at");

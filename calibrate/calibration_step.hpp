@@ -39,15 +39,18 @@ struct local_cpu {
   // closed within a step shows its whole life here (start, queries, exit).
   double connections_cpu = 0;
   int connections_ended = 0;
-  double host_busy = 0;   // every CPU-second not idle on the host (/proc/stat)
-  double runnable = 0;    // mean tasks running or waiting for a CPU (/proc/schedstat)
+  double host_busy = 0;  // every CPU-second not idle on the host (/proc/stat)
+  double runnable = 0;   // mean tasks running or waiting for a CPU (/proc/schedstat)
   int cores = 0;
 };
 
 struct calibration_step {
   std::size_t index = 0;
   std::string label;  // the run this step belongs to (`--label`, one per pool setting)
-  double rate = 0;    // offered, requests/s
+  // "generator": measured by calibration_runner; "prometheus": a steady period of history
+  // (passive_calibration.hpp), whose `load` holds the service's histograms, not a client's.
+  std::string source = "generator";
+  double rate = 0;  // offered, requests/s
   int repeat = 0;
   std::string started_at;  // UTC, ISO 8601
   double window = 0;       // seconds between the snapshots around the measured part

@@ -1,6 +1,7 @@
 // headroom calibrate: measure a live deployment step by step (calibrate/step_plan,
-// calibration_runner), fit the model to it (calibration_fit) and write the calibration file,
-// rewritten after every step so Ctrl-C or a crash keeps what was measured.
+// calibration_runner), or read its history from Prometheus (--prometheus: passive_calibration),
+// fit the model to it (calibration_fit) and write the calibration file, rewritten after every
+// step so Ctrl-C or a crash keeps what was measured.
 #include <unistd.h>
 
 #include <boost/asio.hpp>
@@ -22,6 +23,7 @@
 #include "json_output.hpp"
 #include "local_processes.hpp"
 #include "metrics_scrape.hpp"
+#include "passive_calibration.hpp"
 #include "proc_cpu.hpp"
 #include "request_options.hpp"
 #include "slo.hpp"
@@ -49,6 +51,10 @@ struct calibrate_args {
   int service_pid = 0, postgres_pid = 0;
   bool no_cross_validation = false;
   bool refit = false;
+  // Passive: steps from Prometheus history instead of the generator.
+  std::string prometheus, job = "headroom-service", node_job = "node", from, to = "now";
+  double step = 15, tolerance = 0.10;
+  std::optional<double> min_period;
   json_output json;
 };
 
@@ -131,14 +137,31 @@ cal::calibration_fit_options fit_options(const calibrate_args& a, const std::str
   return fo;
 }
 
+// A passive calibration's fit report lists first what history could not give (kept in the
+// provenance, so a refit says it again).
+void with_not_measured(cal::calibration_file& file) {
+  boost::json::array lines;
+  if (auto it = file.provenance.find("not_measured");
+      it != file.provenance.end() && it->value().is_array())
+    lines = it->value().get_array();
+  if (auto it = file.fit.find("not_fitted"); it != file.fit.end() && it->value().is_array())
+    for (const auto& v : it->value().get_array()) lines.push_back(v);
+  file.fit["not_fitted"] = std::move(lines);
+}
+
 // --refit: the steps already in the file, fitted again with this Headroom's fit; no load sent.
 void refit(const calibrate_args& a, const latency_slo& slo) {
   cal::calibration_file file = cal::read_calibration_file(a.out);
   if (file.steps.empty()) throw std::invalid_argument(a.out + ": no measured step to fit");
   cal::calibration_fit_options fo = fit_options(a, a.label, slo);
+  const auto source = file.provenance.find("source");
+  const bool passive = source != file.provenance.end() && source->value().is_string() &&
+                       source->value().get_string() == "prometheus";
+  if (passive) fo.exclude_generator = true;  // as when it was made: no generator in history
   cal::calibration_fit fit = cal::fit_calibration(file.steps, fo);
   file.model = fit.model;
   file.fit = fit.report;
+  if (passive) with_not_measured(file);
   file.provenance["slo"] = a.slo;
   if (!a.no_cross_validation) file.cross_validation = cal::cross_validate(file.steps, fo, slo);
   cal::write_calibration_file(a.out, file);
@@ -148,9 +171,93 @@ void refit(const calibrate_args& a, const latency_slo& slo) {
   set_exit_code(0);
 }
 
+// --prometheus: the steady periods of a window of history become the steps, fitted as an
+// active calibration's. Nothing is sent to the service.
+void run_passive(const calibrate_args& a, const latency_slo& slo) {
+  if (a.from.empty()) throw cal::load_input_error("--prometheus needs --from (e.g. now-30m)");
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  cal::passive_options po;
+  po.job = a.job;
+  po.node_job = a.node_job;
+  try {
+    po.from = cal::parse_time_point(a.from, now);
+    po.to = cal::parse_time_point(a.to, now);
+  } catch (const std::invalid_argument& e) {
+    throw cal::load_input_error(std::string("--from/--to: ") + e.what());
+  }
+  po.step = a.step;
+  po.tolerance = a.tolerance;
+  if (!(a.tolerance > 0 && a.tolerance < 1))
+    throw cal::load_input_error("--tolerance: must be between 0 and 1 (0.1 = +-10 %)");
+  if (a.min_period) po.min_period = *a.min_period;
+  {
+    std::ofstream probe(a.out + ".tmp");
+    if (!probe) throw cal::load_input_error("cannot write " + a.out);
+  }
+  std::remove((a.out + ".tmp").c_str());
+  try {
+    check_writable(a.json);
+  } catch (const std::runtime_error& e) {
+    throw cal::load_input_error(std::string("--json: ") + e.what());
+  }
+
+  const auto started = std::chrono::steady_clock::now();
+  const cal::prometheus_client prometheus(a.prometheus);
+  cal::passive_reading reading = cal::read_passive_steps(prometheus, po);
+  for (const cal::calibration_step& s : reading.steps)
+    std::fprintf(stderr, "steady period %zu: %s s from %s, %s req/s, %s\n", s.index + 1,
+                 fmt(s.window).c_str(), s.started_at.c_str(), fmt(s.rate).c_str(), s.label.c_str());
+
+  cal::calibration_file file;
+  file.steps = std::move(reading.steps);
+  double longest = 0;
+  for (const cal::calibration_step& s : file.steps) longest = std::max(longest, s.window);
+  file.provenance["source"] = "prometheus";
+  file.provenance["prometheus"] = prometheus.base_url();
+  file.provenance["job"] = a.job;
+  file.provenance["node_job"] = a.node_job;
+  file.provenance["from"] = a.from;
+  file.provenance["to"] = a.to;
+  file.provenance["from_unix"] = po.from;
+  file.provenance["to_unix"] = po.to;
+  file.provenance["step"] = po.step;
+  file.provenance["tolerance"] = po.tolerance;
+  file.provenance["min_period"] = po.min_period > 0 ? po.min_period : 3 * po.step;
+  file.provenance["instances"] = reading.instances;
+  file.provenance["slo"] = a.slo;  // as given: validate reads it back
+  file.provenance["step_duration"] = longest;
+  file.provenance["warmup"] = 0;
+  boost::json::array not_measured;
+  for (const std::string& l : reading.not_measured) not_measured.push_back(boost::json::value(l));
+  file.provenance["not_measured"] = std::move(not_measured);
+
+  // No generator in history: the model plans for production (no client, no generator CPU).
+  cal::calibration_fit_options fo = fit_options(a, a.label, slo);
+  fo.exclude_generator = true;
+  cal::calibration_fit fit = cal::fit_calibration(file.steps, fo);
+  file.model = fit.model;
+  file.fit = fit.report;
+  with_not_measured(file);
+  cal::write_calibration_file(a.out, file);
+  if (!a.no_cross_validation) {
+    file.cross_validation = cal::cross_validate(file.steps, fo, slo);
+    cal::write_calibration_file(a.out, file);
+  }
+  std::ostream& text = a.json.to_stdout() ? std::cerr : std::cout;
+  text << cal::calibration_summary(file, slo);
+  text << "wrote " << a.out << " from " << file.steps.size() << " steady periods of "
+       << prometheus.base_url() << " job " << a.job << " ("
+       << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
+       << " s)\n";
+  write_json(a.json, cal::to_json(file));
+  set_exit_code(0);
+}
+
 void run_calibrate(const calibrate_args& a) {
   const latency_slo slo = parse_slo(a.slo);
   if (a.refit) return refit(a, slo);
+  if (!a.prometheus.empty()) return run_passive(a, slo);
   cal::step_plan_options po;
   if (!a.rates.empty()) po.rates = cal::parse_rate_list(a.rates);
   if (po.rates.empty() && !a.automatic)
@@ -341,10 +448,32 @@ void add_calibrate_command(CLI::App& app) {
                 "sending no load");
   sub->add_flag("--no-cross-validation", a->no_cross_validation,
                 "Skip predicting each step with it left out of the fit");
+  auto* prometheus =
+      sub->add_option("--prometheus", a->prometheus,
+                      "Passive: calibrate from this Prometheus's history (http://host:port) "
+                      "instead of sending load; excludes --target");
+  prometheus->excludes(sub->get_option("--target"));
+  sub->get_option("--target")->excludes(prometheus);
+  sub->add_option("--job", a->job, "Passive: the service's scrape job")->capture_default_str();
+  sub->add_option("--node-job", a->node_job, "Passive: node_exporter's scrape job")
+      ->capture_default_str();
+  sub->add_option("--from", a->from,
+                  "Passive: start of the window: now-30m, unix seconds or 2026-11-29T08:00:00Z");
+  sub->add_option("--to", a->to, "Passive: end of the window (same forms)")->capture_default_str();
+  add_duration_flag(sub, "--step", a->step,
+                    "Passive: resolution of the rate series that is cut into steady periods");
+  sub->add_option("--tolerance", a->tolerance,
+                  "Passive: a steady period's rate stays within this share of its mean")
+      ->capture_default_str();
+  add_duration_flag(sub, "--min-period", a->min_period,
+                    "Passive: shortest steady period kept (default 3 x --step)");
   add_json_option(sub, a->json, "The calibration file");
   sub->callback([a] {
     try {
       run_calibrate(*a);
+    } catch (const cal::prometheus_error& e) {
+      std::cerr << "headroom calibrate: " << e.what() << "\n";
+      set_exit_code(2);
     } catch (const cal::load_input_error& e) {
       std::cerr << "headroom calibrate: " << e.what() << "\n";
       set_exit_code(2);
