@@ -2,9 +2,9 @@
 // listener, and one session per connection whose asynchronous steps
 // (do_read, on_header, on_read, send, on_write) each handle their own error
 // first. Time limits live on the stream (expires_after). POST / and /readyz
-// run on a worker pool because libpqxx blocks; the reply is posted back to
-// the session's I/O thread to be written. Each I/O thread runs its own io_context and owns
-// the sessions dealt to it, so one session's steps need no strand, and a reply or a new
+// run on the session's I/O thread too: the pool's wait and the query are asynchronous there,
+// and only a dial (which blocks) goes to a worker. Each I/O thread runs its own io_context and
+// owns the sessions dealt to it, so one session's steps need no strand, and a reply or a new
 // request wakes only that thread. Past --max-connections, a new connection gets a refusal
 // instead of a session.
 #include "http_server.hpp"
@@ -99,7 +99,7 @@ struct http_server::state {
   net::thread_pool workers;
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::signal_set> signals;
-  // Keeps the I/O threads running while a request is on a worker and no I/O
+  // Keeps the I/O threads running while a request waits for a dial and no I/O
   // is pending (at shutdown, once the acceptor is closed, that can be all of them).
   std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   std::vector<std::thread> io_threads;
@@ -229,29 +229,26 @@ class session : public std::enable_shared_from_this<session> {
       r.body = st_.metrics.serialize();
       return send(std::move(r), version, keep, to.label);
     }
-    // POST / and /readyz block on the database: run them on a worker.
+    // POST / and /readyz: the handler answers on this thread, now or once the database has.
     const std::string_view l(to.label);
-    net::post(st_.workers, [self = shared_from_this(), body = std::move(req.body()), l, version,
-                            keep, parsed = parsed_]() {
-      reply r;
-      try {
-        if (l == "/") {
-          phase_times ph;
-          r = self->st_.handler.find_people(body, since(parsed), ph);
-          // Only answered queries describe the request path the model studies.
-          if (r.status == 200) self->st_.metrics.observe_phases(ph);
-          r.headers.emplace_back("Server-Timing", server_timing(ph));
-        } else {
-          r = self->st_.handler.ready();
-        }
-      } catch (const std::exception& e) {
-        // An exception escaping a worker would end the process.
-        r = error_reply(500, std::string("internal error: ") + e.what());
+    auto answer = [self = shared_from_this(), version, keep, l](reply r, const phase_times& ph) {
+      if (l == "/") {
+        // Only answered queries describe the request path the model studies.
+        if (r.status == 200) self->st_.metrics.observe_phases(ph);
+        r.headers.emplace_back("Server-Timing", server_timing(ph));
       }
-      net::post(self->stream_.get_executor(), [self, r = std::move(r), version, keep, l]() mutable {
-        self->send(std::move(r), version, keep, l.data());
-      });
-    });
+      self->send(std::move(r), version, keep, l.data());
+    };
+    try {
+      if (l == "/")
+        st_.handler.find_people(req.body(), since(parsed_), stream_.get_executor(),
+                                st_.workers.get_executor(), std::move(answer));
+      else
+        st_.handler.ready(stream_.get_executor(), st_.workers.get_executor(), std::move(answer));
+    } catch (const std::exception& e) {
+      // An exception escaping an I/O thread's handler would end the process.
+      send(error_reply(500, std::string("internal error: ") + e.what()), version, keep, to.label);
+    }
   }
 
   void send(reply r, unsigned version, bool keep_alive, const char* label) {

@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
       ->type_name("THREADS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--workers", opt.workers, "threads for blocking database calls")
+  app.add_option("--workers", opt.workers,
+                 "threads for blocking database calls: dials (queries run on the I/O threads)")
       ->envname("HEADROOM_WORKERS")
       ->type_name("THREADS")
       ->check(CLI::Range(1, 4096))
