@@ -114,7 +114,10 @@ void pg_statement::do_flush() {
       [self = shared_from_this()](boost::system::error_code ec) { self->on_writable(ec); });
 }
 
+// A wait that ends after the statement finished (cancelled by the time limit) must not touch
+// the connection: the caller may have closed it already.
 void pg_statement::on_writable(boost::system::error_code ec) {
+  if (finished_) return;
   if (ec) return fail_lost();
   do_flush();
 }
@@ -126,6 +129,7 @@ void pg_statement::do_read() {
 }
 
 void pg_statement::on_readable(boost::system::error_code ec) {
+  if (finished_) return;  // as on_writable
   if (ec) return fail_lost();
   if (!PQconsumeInput(conn_.raw())) return fail_lost();
   // Every result of the statement, up to the null that ends them; the first is the answer

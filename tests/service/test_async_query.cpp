@@ -127,6 +127,9 @@ TEST_CASE("a stopped backend is cut off by the statement's timer while its loop 
                           a.rows = std::move(r);
                           a.error = e;
                           a.took = since(t0);
+                          // Closed at once, as the pool closes a connection released broken:
+                          // the statement's cancelled wait must not touch it afterwards.
+                          c.reset();
                         });
     boost::asio::steady_timer other(io, std::chrono::milliseconds(100));
     other.async_wait([&](boost::system::error_code) { other_work = since(t0); });
