@@ -2,11 +2,13 @@
 // listener, and one session per connection whose asynchronous steps
 // (do_read, on_header, on_read, send, on_write) each handle their own error
 // first. Time limits live on the stream (expires_after). POST / and /readyz
-// run on a worker pool because libpqxx blocks; the reply is posted back to
-// the session's I/O thread to be written. Each I/O thread runs its own io_context and owns
-// the sessions dealt to it, so one session's steps need no strand, and a reply or a new
-// request wakes only that thread. Past --max-connections, a new connection gets a refusal
-// instead of a session.
+// run on the session's I/O thread too: the pool's wait and the query are asynchronous there,
+// and only a dial (which blocks) goes to a worker thread. At most --workers of them are in the
+// handler at once, the others queue first come first served (phase `queue`), as when each ran
+// on a worker thread: the bound the model's `workers` describes. Each I/O thread runs its own
+// io_context and owns the sessions dealt to it, so one session's steps need no strand, and a
+// reply or a new request wakes only that thread. Past --max-connections, a new connection gets a
+// refusal instead of a session.
 #include "http_server.hpp"
 
 #include <array>
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -47,6 +50,45 @@ double since(steady::time_point t) {
 
 class session;
 
+// At most `n` requests in the handler at once; the others wait, first come first served, and
+// each is started on its own I/O thread by the request that leaves before it. Without a wait
+// (the usual case) a request starts at once, on the thread that asks.
+class worker_slots {
+ public:
+  explicit worker_slots(int n) : free_(n) {}
+
+  void enter(const net::any_io_executor& io, std::function<void()> start) {
+    {
+      std::lock_guard lk(mu_);
+      if (free_ == 0) {
+        waiting_.emplace_back(io, std::move(start));
+        return;
+      }
+      --free_;
+    }
+    start();
+  }
+
+  void leave() {
+    std::pair<net::any_io_executor, std::function<void()>> next;
+    {
+      std::lock_guard lk(mu_);
+      if (waiting_.empty()) {
+        ++free_;
+        return;
+      }
+      next = std::move(waiting_.front());
+      waiting_.pop_front();
+    }
+    net::post(next.first, std::move(next.second));
+  }
+
+ private:
+  std::mutex mu_;
+  int free_;
+  std::deque<std::pair<net::any_io_executor, std::function<void()>>> waiting_;
+};
+
 // The whole answer to a connection over the cap, written before reading its request
 // (RFC 9112 lets a server answer early): 503, so HTTP clients and load generators count it
 // as the service's refusal rather than a network error, and Connection: close.
@@ -73,6 +115,7 @@ struct http_server::state {
         handler(h),
         metrics(m),
         refusal_answer(refusal_response(o.max_connections)),
+        slots(o.workers),
         workers(static_cast<std::size_t>(o.workers)) {
     // A hint of 1: each context is run by one thread (posting to it from others stays safe).
     for (int i = io_thread_count(o); i > 0; --i) io.push_back(std::make_unique<net::io_context>(1));
@@ -99,10 +142,12 @@ struct http_server::state {
   // switches per request more on two cores (bench/README.md).
   std::vector<std::unique_ptr<net::io_context>> io;
   std::size_t next_io = 0;  // the context the next accepted connection goes to
+  worker_slots slots;       // requests in the handler at once (--workers)
+  // Dials, which block; as many threads as slots, so a dial never waits for a thread.
   net::thread_pool workers;
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::signal_set> signals;
-  // Keeps the I/O threads running while a request is on a worker and no I/O
+  // Keeps the I/O threads running while a request waits for a dial and no I/O
   // is pending (at shutdown, once the acceptor is closed, that can be all of them).
   std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   std::vector<std::thread> io_threads;
@@ -241,29 +286,33 @@ class session : public std::enable_shared_from_this<session> {
       r.body = st_.metrics.serialize();
       return send(std::move(r), version, keep, to.label);
     }
-    // POST / and /readyz block on the database: run them on a worker.
+    // POST / and /readyz: the handler answers on this thread, now or once the database has,
+    // when a worker slot is free.
     const std::string_view l(to.label);
-    net::post(st_.workers, [self = shared_from_this(), body = std::move(req.body()), l, version,
-                            keep, parsed = parsed_]() {
-      reply r;
-      try {
-        if (l == "/") {
-          phase_times ph;
-          r = self->st_.handler.find_people(body, since(parsed), ph);
-          // Only answered queries describe the request path the model studies.
-          if (r.status == 200) self->st_.metrics.observe_phases(ph);
-          r.headers.emplace_back("Server-Timing", server_timing(ph));
-        } else {
-          r = self->st_.handler.ready();
-        }
-      } catch (const std::exception& e) {
-        // An exception escaping a worker would end the process.
-        r = error_reply(500, std::string("internal error: ") + e.what());
+    auto answer = [self = shared_from_this(), version, keep, l](reply r, const phase_times& ph) {
+      self->st_.slots.leave();
+      if (l == "/") {
+        // Only answered queries describe the request path the model studies.
+        if (r.status == 200) self->st_.metrics.observe_phases(ph);
+        r.headers.emplace_back("Server-Timing", server_timing(ph));
       }
-      net::post(self->stream_.get_executor(), [self, r = std::move(r), version, keep, l]() mutable {
-        self->send(std::move(r), version, keep, l.data());
-      });
-    });
+      self->send(std::move(r), version, keep, l.data());
+    };
+    st_.slots.enter(
+        stream_.get_executor(), [self = shared_from_this(), body = std::move(req.body()), l,
+                                 version, keep, answer = std::move(answer)] {
+          auto& st = self->st_;
+          try {
+            if (l == "/")
+              st.handler.find_people(body, since(self->parsed_), self->stream_.get_executor(),
+                                     st.workers.get_executor(), answer);
+            else
+              st.handler.ready(self->stream_.get_executor(), st.workers.get_executor(), answer);
+          } catch (const std::exception& e) {
+            // An exception escaping an I/O thread's handler would end the process.
+            answer(error_reply(500, std::string("internal error: ") + e.what()), phase_times{});
+          }
+        });
   }
 
   void send(reply r, unsigned version, bool keep_alive, const char* label) {

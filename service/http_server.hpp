@@ -1,6 +1,6 @@
 // The HTTP/1.1 keep-alive server of headroom-service (Boost.Beast): routing,
-// body and time limits, the worker pool for blocking database calls, and
-// graceful shutdown on SIGTERM/SIGINT.
+// body and time limits, the bound on requests in the handler and the threads for their dials
+// (the only blocking database calls), and graceful shutdown on SIGTERM/SIGINT.
 #pragma once
 
 #include <cstddef>
@@ -15,11 +15,12 @@ namespace headroom {
 
 struct server_options {
   std::string host = "127.0.0.1";
-  unsigned short port = 8080;               // 0 = any free port
-  int io_threads = 0;                       // 0 = one per hardware core
-  int workers = service_defaults::workers;  // threads for blocking libpqxx calls
-  std::size_t body_limit = 64 * 1024;       // bytes; larger bodies get 413
-  std::size_t header_limit = 8 * 1024;      // bytes; larger headers get 431
+  unsigned short port = 8080;  // 0 = any free port
+  int io_threads = 0;          // 0 = one per hardware core
+  // Requests in the handler at once (more wait: phase `queue`), and threads for their dials.
+  int workers = service_defaults::workers;
+  std::size_t body_limit = 64 * 1024;   // bytes; larger bodies get 413
+  std::size_t header_limit = 8 * 1024;  // bytes; larger headers get 431
   double header_timeout = 10;  // seconds to receive a request's headers (also idle keep-alive)
   double body_timeout = 10;    // seconds to receive its body (and to write a response)
   double drain_timeout = 10;   // seconds to finish in-flight requests at shutdown

@@ -111,7 +111,10 @@ int main(int argc, char** argv) {
       ->type_name("THREADS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--workers", opt.workers, "threads for blocking database calls")
+  app.add_option(
+         "--workers", opt.workers,
+         "requests handled at once (more wait, first come first served: the `queue` phase), "
+         "and threads for their dials, which block (queries run on the I/O threads)")
       ->envname("HEADROOM_WORKERS")
       ->type_name("THREADS")
       ->check(CLI::Range(1, 4096))

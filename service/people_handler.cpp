@@ -1,13 +1,15 @@
-// POST / and /readyz: Age parsing, the prepared query through the real pool,
-// phase timing, and the mapping of failures to 400/500/503.
+// POST / and /readyz: Age parsing, the prepared query through the real pool on the I/O
+// thread's event loop, phase timing, and the mapping of failures to 400/500/503.
 #include "people_handler.hpp"
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <pqxx/pqxx>
+#include <optional>
+#include <pqxx/except>
 
 namespace headroom {
 
@@ -63,21 +65,16 @@ std::string server_timing(const phase_times& p) {
   return buf;
 }
 
-std::unique_ptr<pqxx::connection> dial_postgres(const std::string& conninfo,
-                                                query_watchdog* watchdog) {
+std::unique_ptr<pg_connection> dial_postgres(const std::string& conninfo,
+                                             query_watchdog* watchdog) {
   // libpq's connect_timeout (in `conninfo`) bounds the connection and its authentication.
-  auto c = std::make_unique<pqxx::connection>(conninfo);
-  // libpqxx 6 would otherwise silently reconnect a broken connection inside
-  // the next query, hiding the dial from the pool and its statistics.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-  c->inhibit_reactivation(true);
-#pragma GCC diagnostic pop
-  c->prepare(statement, "SELECT address, full_name, age FROM people WHERE age = $1");
+  auto c = std::make_unique<pg_connection>(conninfo);
+  const char* sql = "SELECT address, full_name, age FROM people WHERE age = $1";
   if (watchdog)
-    watchdog->run(*c, [&] { c->prepare_now(statement); });
+    watchdog->run(c->sock(), [&] { c->prepare(statement, sql); });
   else
-    c->prepare_now(statement);
+    c->prepare(statement, sql);
+  c->make_nonblocking();
   return c;
 }
 
@@ -88,124 +85,165 @@ people_handler::people_handler(pg_pool& pool, double pool_wait_timeout, query_wa
       watchdog_(watchdog),
       retry_after_(retry_after_seconds) {}
 
-// Runs `statements` on `c` within the watchdog's bound, if there is one.
-template <class F>
-auto people_handler::bounded(pqxx::connection& c, F&& statements) {
-  return watchdog_ ? watchdog_->run(c, std::forward<F>(statements)) : statements();
-}
-
 reply people_handler::unavailable(const std::string& why) const {
   reply r = error_reply(503, why);
   r.headers.emplace_back("Retry-After", std::to_string(static_cast<int>(std::ceil(retry_after_))));
   return r;
 }
 
-reply people_handler::find_people(std::string_view body, double queue, phase_times& phases) {
-  const auto start = std::chrono::steady_clock::now();
-  phases = phase_times{};
-  phases.queue = queue;
-  auto finish = [&](reply r) {
-    phases.total = queue + since(start);
+// One POST / or /readyz through Go's query loop (bad_conn_retry, in model/pool_policy.hpp): a
+// connection that turns out bad -- found expired by the pool, or dead when queried, as every
+// idle one is after a database restart -- is tried again, twice from the pool, then once on a
+// new connection. Each step is a member that handles its error first; the request keeps itself
+// alive through the handlers it hands to the pool and to pg_statement.
+class database_request : public std::enable_shared_from_this<database_request> {
+ public:
+  // `age` set: POST /'s query; unset: /readyz's `select 1`.
+  database_request(people_handler& h, std::optional<std::int32_t> age,
+                   const boost::asio::any_io_executor& io,
+                   const boost::asio::any_io_executor& dialer, double queue,
+                   people_handler::answer_fn done)
+      : h_(h),
+        age_(age),
+        io_(io),
+        dialer_(dialer),
+        start_(std::chrono::steady_clock::now()),
+        done_(std::move(done)) {
+    phases_.queue = queue;
+  }
+
+  void do_acquire() {
+    h_.pool_.async_acquire(
+        io_, dialer_, h_.wait_timeout_, retry_.new_conn(),
+        [self = shared_from_this()](pg_pool::acquired a) { self->on_acquired(std::move(a)); });
+  }
+
+ private:
+  void on_acquired(pg_pool::acquired a) {
+    phases_.wait += a.timing.wait;
+    phases_.dial += a.timing.dial;
+    if (a.error) {
+      if (a.error->which() == pool_error::kind::bad_conn && retry_.again()) return do_acquire();
+      return finish(h_.unavailable(prefix() + a.error->what()));
+    }
+    conn_ = std::move(a.conn);
+    do_query();
+  }
+
+  void do_query() {
+    query_start_ = std::chrono::steady_clock::now();
+    pg_statement::send_fn send;
+    if (age_) {
+      send = [age = std::to_string(*age_)](PGconn* c) {
+        const char* values[] = {age.c_str()};
+        return PQsendQueryPrepared(c, statement, 1, values, nullptr, nullptr, 0);
+      };
+    } else {
+      send = [](PGconn* c) { return PQsendQuery(c, "select 1"); };
+    }
+    const double limit = h_.watchdog_ ? h_.watchdog_->limit() : 0;
+    pg_statement::start(io_, *conn_, limit, std::move(send),
+                        [self = shared_from_this()](query_result r, std::exception_ptr error) {
+                          self->on_answer(std::move(r), error);
+                        });
+  }
+
+  void on_answer(query_result rows, std::exception_ptr error) {
+    phases_.query += since(query_start_);
+    if (!error) {
+      // Released before the JSON is built, so the connection is not held while encoding.
+      phases_.release += conn_.release();
+      reply r;
+      try {
+        if (age_)
+          r = people_reply(rows.get());
+        else
+          r.body = R"({"status":"ready"})";
+      } catch (const std::exception& e) {
+        // Thrown out of an I/O thread's handler, it would end the process.
+        r = error_reply(500, std::string("internal error: ") + e.what());
+      }
+      return finish(std::move(r));
+    }
+    try {
+      std::rethrow_exception(error);
+    } catch (const database_timeout& e) {
+      // A database that stops answering: retrying would only wait again (Go does not retry a
+      // query its context ended either).
+      phases_.release += conn_.release(e.connection_lost());
+      return finish(h_.unavailable(prefix() + e.what()));
+    } catch (const pqxx::broken_connection& e) {
+      phases_.release += conn_.release(true);
+      if (retry_.again()) return do_acquire();
+      return finish(h_.unavailable((age_ ? "database connection lost: " : prefix()) + e.what()));
+    } catch (const std::exception& e) {
+      if (!age_) {
+        conn_.release(true);
+        return finish(h_.unavailable(prefix() + e.what()));
+      }
+      // A failed query may leave the connection unusable; only reuse it if it still says it is
+      // open.
+      phases_.release += conn_.release(!conn_->is_open());
+      return finish(error_reply(500, std::string("query failed: ") + e.what()));
+    }
+  }
+
+  static reply people_reply(const PGresult* rows) {
+    const int n = PQntuples(rows);
+    boost::json::array people;
+    people.reserve(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      int age = 0;
+      const char* a = PQgetvalue(rows, i, 2);
+      std::from_chars(a, a + PQgetlength(rows, i, 2), age);
+      people.push_back(boost::json::object{
+          {"FullName", PQgetvalue(rows, i, 1)}, {"Address", PQgetvalue(rows, i, 0)}, {"Age", age}});
+    }
+    reply r;
+    r.body = boost::json::serialize(boost::json::object{{"People", std::move(people)}});
     return r;
-  };
+  }
+
+  std::string prefix() const { return age_ ? "" : "database not ready: "; }
+
+  void finish(reply r) {
+    phases_.total = phases_.queue + since(start_);
+    done_(std::move(r), phases_);
+  }
+
+  people_handler& h_;
+  const std::optional<std::int32_t> age_;
+  const boost::asio::any_io_executor io_;
+  const boost::asio::any_io_executor dialer_;
+  const std::chrono::steady_clock::time_point start_;
+  people_handler::answer_fn done_;
+  bad_conn_retry retry_;
+  pg_pool::lease conn_;
+  std::chrono::steady_clock::time_point query_start_;
+  phase_times phases_;
+};
+
+void people_handler::find_people(std::string_view body, double queue,
+                                 const boost::asio::any_io_executor& io,
+                                 const boost::asio::any_io_executor& dialer, answer_fn done) {
+  const auto start = std::chrono::steady_clock::now();
   std::int32_t age;
   try {
     age = parse_age(body);
   } catch (const bad_request& e) {
-    return finish(error_reply(e.status, e.what()));
+    phase_times phases;
+    phases.queue = queue;
+    phases.total = queue + since(start);
+    return done(error_reply(e.status, e.what()), phases);
   }
-  // Go's query loop (bad_conn_retry, in model/pool_policy.hpp): a connection that turns out
-  // bad -- found expired by the pool, or dead when queried, as every idle one is after a
-  // database restart -- is tried again, twice from the pool, then once on a new connection.
-  bad_conn_retry retry;
-  pqxx::result rows;
-  for (;;) {
-    acquire_timing at;
-    pg_pool::lease conn;
-    try {
-      conn = pool_.acquire(wait_timeout_, &at, retry.new_conn());
-    } catch (const pool_error& e) {
-      phases.wait += at.wait;
-      phases.dial += at.dial;
-      if (e.which() == pool_error::kind::bad_conn && retry.again()) continue;
-      return finish(unavailable(e.what()));
-    }
-    phases.wait += at.wait;
-    phases.dial += at.dial;
-    const auto q0 = std::chrono::steady_clock::now();
-    try {
-      // The transaction object must be gone before the connection goes
-      // back to the pool: libpqxx allows one per connection at a time.
-      rows = bounded(*conn, [&] {
-        pqxx::nontransaction tx(*conn);
-        return tx.exec_prepared(statement, age);
-      });
-      phases.query += since(q0);
-      // Released before the JSON is built, so the connection is not held
-      // while encoding.
-      phases.release += conn.release();
-      break;
-    } catch (const database_timeout& e) {
-      // A database that stops answering: retrying would only wait again (Go does not retry a
-      // query its context ended either).
-      phases.query += since(q0);
-      phases.release += conn.release(e.connection_lost());
-      return finish(unavailable(e.what()));
-    } catch (const pqxx::broken_connection& e) {
-      phases.query += since(q0);
-      phases.release += conn.release(true);
-      if (retry.again()) continue;
-      return finish(unavailable(std::string("database connection lost: ") + e.what()));
-    } catch (const std::exception& e) {
-      phases.query += since(q0);
-      // A failed query may leave the connection unusable; only reuse it if
-      // it still says it is open.
-      const bool broken = !conn->is_open();
-      phases.release += conn.release(broken);
-      return finish(error_reply(500, std::string("query failed: ") + e.what()));
-    }
-  }
-  boost::json::array people;
-  people.reserve(rows.size());
-  for (const auto& row : rows)
-    people.push_back(boost::json::object{
-        {"FullName", row[1].c_str()}, {"Address", row[0].c_str()}, {"Age", row[2].as<int>()}});
-  reply r;
-  r.body = boost::json::serialize(boost::json::object{{"People", std::move(people)}});
-  return finish(std::move(r));
+  std::make_shared<database_request>(*this, age, io, dialer, queue, std::move(done))->do_acquire();
 }
 
-reply people_handler::ready() {
+void people_handler::ready(const boost::asio::any_io_executor& io,
+                           const boost::asio::any_io_executor& dialer, answer_fn done) {
   // Go's db.Ping goes through the same retry as a query.
-  bad_conn_retry retry;
-  for (;;) {
-    pg_pool::lease conn;
-    try {
-      conn = pool_.acquire(wait_timeout_, nullptr, retry.new_conn());
-    } catch (const pool_error& e) {
-      if (e.which() == pool_error::kind::bad_conn && retry.again()) continue;
-      return unavailable(std::string("database not ready: ") + e.what());
-    }
-    try {
-      bounded(*conn, [&] {
-        pqxx::nontransaction tx(*conn);
-        tx.exec("select 1");
-      });
-    } catch (const database_timeout& e) {
-      conn.release(e.connection_lost());
-      return unavailable(std::string("database not ready: ") + e.what());
-    } catch (const pqxx::broken_connection& e) {
-      conn.release(true);
-      if (retry.again()) continue;
-      return unavailable(std::string("database not ready: ") + e.what());
-    } catch (const std::exception& e) {
-      conn.release(true);
-      return unavailable(std::string("database not ready: ") + e.what());
-    }
-    reply r;
-    r.body = R"({"status":"ready"})";
-    return r;
-  }
+  std::make_shared<database_request>(*this, std::nullopt, io, dialer, 0, std::move(done))
+      ->do_acquire();
 }
 
 }  // namespace headroom

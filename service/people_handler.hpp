@@ -1,11 +1,12 @@
 // What the service does for each route, without any HTTP machinery: parse the
-// Age, query PostgreSQL through the real pool, time each phase, and map every
-// failure to a status code and a JSON error body.
+// Age, query PostgreSQL through the real pool without blocking the I/O thread, time each
+// phase, and map every failure to a status code and a JSON error body.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
-#include <pqxx/connection>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -13,12 +14,13 @@
 #include <vector>
 
 #include "metrics.hpp"
+#include "pg_connection.hpp"
 #include "pg_timeouts.hpp"
 #include "real_pool.hpp"
 
 namespace headroom {
 
-using pg_pool = real_pool<pqxx::connection>;
+using pg_pool = real_pool<pg_connection>;
 
 // A response, before it becomes HTTP.
 struct reply {
@@ -49,26 +51,33 @@ std::string server_timing(const phase_times& p);
 // every dial (libpq calls getaddrinfo on each connect), and the query is
 // prepared on the new connection, so the `dial` phase includes that round trip.
 // `conninfo` comes from pg_conninfo (connect and statement timeouts); `watchdog`, if given,
-// bounds the PREPARE, so that a dial never waits on a server that stopped answering.
-std::unique_ptr<pqxx::connection> dial_postgres(const std::string& conninfo,
-                                                query_watchdog* watchdog = nullptr);
+// bounds the PREPARE, so that a dial never waits on a server that stopped answering. Blocking:
+// run it on a dial thread.
+std::unique_ptr<pg_connection> dial_postgres(const std::string& conninfo,
+                                             query_watchdog* watchdog = nullptr);
 
 class people_handler {
  public:
-  // `watchdog` bounds each query (see query_watchdog); null: no client-side bound.
+  // `watchdog`'s limit bounds each query (see query_watchdog); null: no client-side bound.
   people_handler(pg_pool& pool, double pool_wait_timeout, query_watchdog* watchdog = nullptr,
                  double retry_after_seconds = 1);
 
-  // POST /: the people of that age. `queue` is the seconds the request waited
-  // for this worker; the reply's phases (and total) are filled in `phases`.
-  reply find_people(std::string_view body, double queue, phase_times& phases);
-  // GET /readyz: a pooled connection answers `select 1`.
-  reply ready();
+  using answer_fn = std::function<void(reply, const phase_times&)>;
+
+  // POST /: the people of that age. Nothing blocks the calling thread, the I/O thread `io`
+  // runs: the pool's wait and the query run on its event loop, a dial on `dialer` (threads
+  // that may block). `done` gets the reply and its phases (`queue`, the seconds the request
+  // waited before this call, included in `total`), on io's thread, possibly before this
+  // returns.
+  void find_people(std::string_view body, double queue, const boost::asio::any_io_executor& io,
+                   const boost::asio::any_io_executor& dialer, answer_fn done);
+  // GET /readyz: a pooled connection answers `select 1`. As find_people (the phases are empty).
+  void ready(const boost::asio::any_io_executor& io, const boost::asio::any_io_executor& dialer,
+             answer_fn done);
 
  private:
+  friend class database_request;
   reply unavailable(const std::string& why) const;
-  template <class F>
-  auto bounded(pqxx::connection& c, F&& statements);
   pg_pool& pool_;
   double wait_timeout_;
   query_watchdog* watchdog_;

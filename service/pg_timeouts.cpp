@@ -90,7 +90,7 @@ query_watchdog::~query_watchdog() {
   if (thread_.joinable()) thread_.join();
 }
 
-query_watchdog::guard::guard(query_watchdog& w, pqxx::connection_base& c) : w_(w), fd_(c.sock()) {
+query_watchdog::guard::guard(query_watchdog& w, int fd) : w_(w), fd_(fd) {
   if (w_.limit_ <= 0 || fd_ < 0) return;
   deadline_ = steady::now() + std::chrono::duration_cast<steady::duration>(
                                   std::chrono::duration<double>(w_.limit_));
@@ -113,18 +113,25 @@ void query_watchdog::guard::disarm() {
   armed_ = false;
 }
 
-void query_watchdog::translate(const guard& g, const std::exception& e) const {
-  if (g.fired())
-    throw database_timeout("PostgreSQL did not answer within " +
-                               std::to_string(static_cast<int>(std::lround(limit_))) +
-                               "s; the connection was closed",
-                           true);
+database_timeout unanswered(double limit) {
+  return database_timeout("PostgreSQL did not answer within " +
+                              std::to_string(static_cast<int>(std::lround(limit))) +
+                              "s; the connection was closed",
+                          true);
+}
+
+void throw_if_statement_timeout(const std::exception& e) {
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
       sql && sql->sqlstate() == query_canceled) {
     std::string why = e.what();
     while (!why.empty() && why.back() == '\n') why.pop_back();
     throw database_timeout(why, false);
   }
+}
+
+void query_watchdog::translate(const guard& g, const std::exception& e) const {
+  if (g.fired()) throw unanswered(limit_);
+  throw_if_statement_timeout(e);
 }
 
 void query_watchdog::loop() {

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 
 namespace headroom {
 
@@ -40,6 +41,13 @@ class database_timeout : public std::runtime_error {
   bool connection_lost_;
 };
 
+// The error for a round trip that outlived the client-side `limit` (seconds): its connection
+// is closed.
+database_timeout unanswered(double limit);
+// Throws database_timeout if `e` is PostgreSQL's statement_timeout (SQLSTATE 57014); returns
+// otherwise.
+void throw_if_statement_timeout(const std::exception& e);
+
 // Bounds every round trip to PostgreSQL from the client side. statement_timeout is enforced by
 // the backend, so a backend that is stopped (SIGSTOP, a frozen VM) or a server too overloaded to
 // run its timers never answers, and libpq waits in poll() with no limit. TCP-level limits do not
@@ -63,11 +71,16 @@ class query_watchdog {
   // Seconds after which a round trip's socket is shut down; 0 = never.
   double limit() const { return limit_; }
 
-  // Runs `statements` (which use `c`) within the limit. Throws database_timeout when the limit
-  // or PostgreSQL's statement_timeout ended them; other errors pass through unchanged.
+  // Runs `statements` (which use `c`, or the connection whose socket is `fd`) within the limit.
+  // Throws database_timeout when the limit or PostgreSQL's statement_timeout ended them; other
+  // errors pass through unchanged.
   template <class F>
   auto run(pqxx::connection_base& c, F&& statements) {
-    guard g(*this, c);
+    return run(c.sock(), std::forward<F>(statements));
+  }
+  template <class F>
+  auto run(int fd, F&& statements) {
+    guard g(*this, fd);
     try {
       return statements();
     } catch (const std::exception& e) {
@@ -80,7 +93,7 @@ class query_watchdog {
  private:
   class guard {
    public:
-    guard(query_watchdog& w, pqxx::connection_base& c);
+    guard(query_watchdog& w, int fd);
     ~guard() { disarm(); }
     guard(const guard&) = delete;
     guard& operator=(const guard&) = delete;

@@ -1,6 +1,7 @@
 // The real connection pool: pool_policy's Go database/sql decisions carried out
-// with real connections, one mutex, a condition variable per waiter and one
-// background thread (Go's connectionOpener + connectionCleaner).
+// with real connections, one mutex, one background thread (Go's connectionOpener +
+// connectionCleaner), and a waiter that is either a blocked thread (acquire) or a handler on an
+// event loop (async_acquire).
 //
 // Every rule lives in pool_policy (including when the opener dials for waiters and which waiter
 // a failed dial fails); this file only carries out each decision's effects: dial, hand a
@@ -9,6 +10,9 @@
 // the service, something cheap in tests.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -16,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -94,6 +99,14 @@ class real_pool {
     conn_id id_ = 0;
   };
 
+  // What async_acquire hands its handler: a lease, or the error acquire() would have thrown.
+  struct acquired {
+    lease conn;
+    std::optional<pool_error> error;
+    acquire_timing timing;
+  };
+  using acquire_handler = std::function<void(acquired)>;
+
   real_pool(const pool_config& cfg, dial_fn dial)
       : policy_(cfg), dial_(std::move(dial)), start_(clock::now()) {
     background_ = std::thread([this] { background_loop(); });
@@ -137,6 +150,52 @@ class real_pool {
     return wait_for(d.waiter, t0, wait_timeout, lk, timing);
   }
 
+  // acquire() for a caller on an event loop, with the same decisions, without blocking `io`'s
+  // thread: an idle connection, or an error known at once, is handed to `done` before this
+  // returns; a dial runs on `dialer` (a thread pool: Go dials on the requesting goroutine, and
+  // a dial blocks); a waiter is `done` itself, posted to `io` by whoever hands it a connection,
+  // and its deadline a timer on `io`. `done` runs on io's thread; the wait and dial timings end
+  // when it runs.
+  void async_acquire(const boost::asio::any_io_executor& io,
+                     const boost::asio::any_io_executor& dialer, double wait_timeout, bool new_conn,
+                     acquire_handler done) {
+    namespace net = boost::asio;
+    const double t0 = now();
+    std::vector<std::unique_ptr<Conn>> doomed;
+    std::unique_lock lk(mu_);
+    acquired now_or_error;
+    if (policy_.closed()) {
+      lk.unlock();
+      now_or_error.error.emplace(pool_error::kind::closed, "connection pool is closed");
+      return done(std::move(now_or_error));
+    }
+    const auto d = policy_.acquire(t0, new_conn);
+    doomed = carry_out(d.effects);
+    switch (d.what) {
+      case pool_policy::acquire_decision::action::reuse:
+        now_or_error.conn = lease(this, d.conn, conns_[d.conn].get());
+        break;
+      case pool_policy::acquire_decision::action::bad_conn:
+        now_or_error.error.emplace(pool_error::kind::bad_conn, expired_message);
+        break;
+      case pool_policy::acquire_decision::action::dial:
+        net::post(dialer, [this, io, t0, done = std::move(done)]() mutable {
+          acquired a = dial_for_handler();
+          net::post(io, [this, t0, a = std::move(a), done = std::move(done)]() mutable {
+            a.timing.dial = now() - t0;
+            done(std::move(a));
+          });
+        });
+        return;
+      case pool_policy::acquire_decision::action::wait:
+        // Still under the lock: the waiter must be registered before any release can pick it.
+        return wait_async(d.waiter, t0, wait_timeout, io, std::move(done));
+    }
+    lk.unlock();
+    doomed.clear();
+    done(std::move(now_or_error));
+  }
+
   // Shutdown: idle connections close now, in-use ones when released, waiters
   // fail, later acquires throw. Safe to call more than once.
   void close() {
@@ -147,7 +206,7 @@ class real_pool {
         const auto d = policy_.close(now());
         doomed = carry_out(d.effects);
         for (waiter_id w : d.failed_waiters)
-          fail_waiter(w, pool_error::kind::closed, "connection pool is closed")->cv.notify_one();
+          wake(fail_waiter(w, pool_error::kind::closed, "connection pool is closed"));
       }
       stopping_ = true;
     }
@@ -166,15 +225,27 @@ class real_pool {
   static constexpr const char* expired_message =
       "the pooled connection had passed its max lifetime (Go's ErrBadConn)";
 
-  // A caller blocked in acquire(). Shared, so that a release can wake it after dropping the lock
-  // (woken under the lock, it would only block again on the lock) even if it has left by then.
+  // A caller waiting for a connection: blocked in acquire() on `cv`, or (async_acquire) a
+  // handler that `post_completion` posts to its event loop. Shared, so that a release can wake
+  // it after dropping the lock (a thread woken under the lock would only block again on it)
+  // even if it has left by then.
   struct waiter_slot {
     std::condition_variable cv;
+    std::function<void(std::shared_ptr<waiter_slot>)> post_completion;
     bool done = false;
     conn_id conn = 0;
+    Conn* raw = nullptr;
     std::string error;  // set instead of conn when the waiter is failed
     pool_error::kind error_kind = pool_error::kind::dial_failed;
   };
+
+  // Wakes a waiter that hand_to_waiter or fail_waiter settled.
+  static void wake(const std::shared_ptr<waiter_slot>& s) {
+    if (s->post_completion)
+      std::exchange(s->post_completion, nullptr)(s);
+    else
+      s->cv.notify_one();
+  }
 
   double now() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
 
@@ -229,6 +300,57 @@ class real_pool {
     return lease(this, id, raw);
   }
 
+  // dial_for_caller for async_acquire, on a dial thread: the error is handed over, not thrown.
+  acquired dial_for_handler() {
+    acquired a;
+    try {
+      a.conn = dial_for_caller(nullptr);
+    } catch (const pool_error& e) {
+      a.error = e;
+    }
+    return a;
+  }
+
+  // Registers an async_acquire waiter, under the lock. Its completion (a connection, a failure,
+  // or the deadline) is always posted to `io`, where it also cancels the deadline's timer.
+  void wait_async(waiter_id w, double t0, double wait_timeout,
+                  const boost::asio::any_io_executor& io, acquire_handler done) {
+    namespace net = boost::asio;
+    const auto slot = std::make_shared<waiter_slot>();
+    std::shared_ptr<net::steady_timer> timer;
+    if (wait_timeout > 0) timer = std::make_shared<net::steady_timer>(io);
+    slot->post_completion = [this, io, t0, timer,
+                             done = std::move(done)](std::shared_ptr<waiter_slot> s) mutable {
+      net::post(io, [this, t0, timer, s = std::move(s), done = std::move(done)] {
+        if (timer) timer->cancel();
+        acquired a;
+        a.timing.wait = now() - t0;
+        if (!s->error.empty())
+          a.error.emplace(s->error_kind, s->error);
+        else
+          a.conn = lease(this, s->conn, s->raw);
+        done(std::move(a));
+      });
+    };
+    waiters_[w] = slot;
+    if (!timer) return;
+    timer->expires_after(
+        std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait_timeout)));
+    timer->async_wait([this, w, slot](const boost::system::error_code& ec) {
+      if (ec) return;  // cancelled: the waiter was served first
+      std::unique_lock lk(mu_);
+      // cancel_wait is false only when a connection was handed over meanwhile, which sets
+      // done too: its completion is on its way.
+      if (slot->done || !policy_.cancel_wait(w, now())) return;
+      waiters_.erase(w);
+      slot->error = "timed out waiting for a database connection";
+      slot->error_kind = pool_error::kind::wait_timeout;
+      slot->done = true;
+      lk.unlock();
+      wake(slot);
+    });
+  }
+
   lease wait_for(waiter_id w, double t0, double wait_timeout, std::unique_lock<std::mutex>& lk,
                  acquire_timing* timing) {
     const auto shared = std::make_shared<waiter_slot>();
@@ -257,17 +379,20 @@ class real_pool {
     return lease(this, slot.conn, conns_[slot.conn].get());
   }
 
-  // Called with the lock held. Both return the waiter to wake; wake it after the lock if the
-  // caller can.
+  // Called with the lock held. Both settle the waiter, which leaves the pool's list, and return
+  // it to wake; wake it after the lock if the caller can.
   std::shared_ptr<waiter_slot> hand_to_waiter(waiter_id w, conn_id c) {
     auto s = waiters_.at(w);
+    waiters_.erase(w);
     s->conn = c;
+    s->raw = conns_[c].get();
     s->done = true;
     return s;
   }
   std::shared_ptr<waiter_slot> fail_waiter(waiter_id w, pool_error::kind k,
                                            const std::string& why) {
     auto s = waiters_.at(w);
+    waiters_.erase(w);
     s->error = why;
     s->error_kind = k;
     s->done = true;
@@ -293,7 +418,7 @@ class real_pool {
       std::lock_guard lk(mu_);
       doomed = carry_out(policy_.release(c, t, broken), woken);
     }
-    if (woken) woken->cv.notify_one();
+    if (woken) wake(woken);
     doomed.clear();  // closes them, outside the lock
     return now() - t;
   }
@@ -316,13 +441,12 @@ class real_pool {
           store(d.conn, std::move(c));
           std::shared_ptr<waiter_slot> woken;
           doomed = carry_out(d, woken);
-          if (woken) woken->cv.notify_one();
+          if (woken) wake(woken);
         } else {
           const auto f = policy_.waiter_dial_failed(now());
           if (f.failed_waiter)
-            fail_waiter(f.failed_waiter, pool_error::kind::dial_failed,
-                        "cannot connect to the database: " + error)
-                ->cv.notify_one();
+            wake(fail_waiter(f.failed_waiter, pool_error::kind::dial_failed,
+                             "cannot connect to the database: " + error));
           doomed = carry_out(f.effects);
         }
         lk.unlock();

@@ -1,11 +1,18 @@
 // Tests of the real pool (service/real_pool.hpp): concurrency invariants under
 // stress with cheap in-process connections and with real PostgreSQL
 // connections, hand-off, deadlines, failed dials, the cleaner and shutdown, and
-// pool_policy's version, opener, retry and failed-dial rules carried out with threads.
+// pool_policy's version, opener, retry and failed-dial rules carried out with threads; and the
+// same pool driven from event loops (async_acquire).
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <pqxx/pqxx>
 #include <random>
 #include <set>
@@ -312,7 +319,7 @@ TEST_CASE(
   pool_config cfg;
   cfg.max_open = 4;
   cfg.max_idle = 2;
-  real_pool<pqxx::connection> pool(cfg, [&] { return dial_postgres(dsn); });
+  real_pool<pg_connection> pool(cfg, [&] { return dial_postgres(dsn); });
   std::vector<std::atomic<bool>> held(64);
   std::atomic<int> double_holds{0}, over{0}, wrong_rows{0}, errors{0};
   std::mutex first_error_mu;
@@ -325,15 +332,14 @@ TEST_CASE(
           auto lease = pool.acquire(10);
           if (lease.id() >= held.size() || held[lease.id()].exchange(true)) double_holds++;
           if (pool.stats().open > cfg.max_open) over++;
-          pqxx::result rows;
-          {
-            // Gone before release: libpqxx allows one transaction per connection.
-            pqxx::nontransaction tx(*lease);
-            rows = tx.exec_prepared("people_by_age", 30);
-          }
-          for (const auto& row : rows)
-            if (row[2].as<int>() != 30) wrong_rows++;
-          if (rows.empty()) wrong_rows++;
+          // A blocking query (PQexecPrepared blocks even on a non-blocking connection).
+          const char* age[] = {"30"};
+          const query_result rows(
+              PQexecPrepared(lease->raw(), "people_by_age", 1, age, nullptr, nullptr, 0), &PQclear);
+          check_result(*lease, rows.get(), "people_by_age");
+          for (int r = 0; r < PQntuples(rows.get()); ++r)
+            if (std::string(PQgetvalue(rows.get(), r, 2)) != "30") wrong_rows++;
+          if (PQntuples(rows.get()) == 0) wrong_rows++;
           held[lease.id()] = false;
           lease.release();
         } catch (const std::exception& e) {
@@ -585,4 +591,139 @@ TEST_CASE("while the database is down each failed dial for waiters fails one wai
   CHECK(s.wait_timeouts == 0);
   CHECK(s.open == 0);
   CHECK(s.dials_queued == 0);
+}
+
+// async_acquire: the same decisions for a caller on an event loop. The loop runs on this
+// thread (io.run), dials on a one-thread pool, as in the service.
+
+TEST_CASE(
+    "on an event loop a dial runs on the dial thread and a waiter is handed the released "
+    "connection") {
+  pool_config cfg;
+  cfg.max_open = 1;
+  std::atomic<std::thread::id> dialed_on;
+  real_pool<fake_conn> pool(cfg, [&] {
+    dialed_on = std::this_thread::get_id();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return std::make_unique<fake_conn>();
+  });
+  boost::asio::io_context io;
+  boost::asio::thread_pool dialer(1);
+  using acquired = real_pool<fake_conn>::acquired;
+  std::optional<acquired> first, second;
+  pool.async_acquire(io.get_executor(), dialer.get_executor(), 5, false,
+                     [&](acquired a) { first = std::move(a); });
+  CHECK_FALSE(first);  // the dial is on the dial thread, not done inline
+  {
+    // The loop has nothing of its own to do until the dial's completion is posted back to it.
+    auto busy = boost::asio::make_work_guard(io);
+    while (!first) io.run_one();
+  }
+  REQUIRE(first);
+  REQUIRE_FALSE(first->error);
+  CHECK(dialed_on.load() != std::this_thread::get_id());
+  // It slept 10 ms in the dial; the dial phase ends on the loop, so it is at least that.
+  CHECK(first->timing.dial >= 0.010);
+  CHECK(first->timing.wait == 0);
+  const conn_id id = first->conn.id();
+
+  pool.async_acquire(io.get_executor(), dialer.get_executor(), 5, false,
+                     [&](acquired a) { second = std::move(a); });
+  CHECK_FALSE(second);
+  CHECK(pool.stats().waiting == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  first->conn.release();
+  io.restart();
+  io.run();  // the hand-off's completion, then the handler of its cancelled deadline
+  REQUIRE(second);
+  REQUIRE_FALSE(second->error);
+  CHECK(second->conn.id() == id);
+  // Held for the 20 ms sleep after it queued.
+  CHECK(second->timing.wait >= 0.019);
+  const pool_stats s = pool.stats();
+  CHECK(s.wait_count == 1);
+  CHECK(s.wait_timeouts == 0);
+  CHECK(s.dials == 1);
+  CHECK(s.waiting == 0);
+  second->conn.release();
+  dialer.join();
+}
+
+TEST_CASE("on an event loop a waiter past its deadline gets a wait timeout from its timer") {
+  pool_config cfg;
+  cfg.max_open = 1;
+  real_pool<fake_conn> pool(cfg, [] { return std::make_unique<fake_conn>(); });
+  auto held = pool.acquire(5);
+  boost::asio::io_context io;
+  boost::asio::thread_pool dialer(1);
+  std::optional<real_pool<fake_conn>::acquired> got;
+  const auto t0 = std::chrono::steady_clock::now();
+  pool.async_acquire(io.get_executor(), dialer.get_executor(), 0.1, false,
+                     [&](real_pool<fake_conn>::acquired a) { got = std::move(a); });
+  io.run();
+  const double waited = seconds_since(t0);
+  REQUIRE(got);
+  REQUIRE(got->error);
+  CHECK(got->error->which() == pool_error::kind::wait_timeout);
+  CHECK_FALSE(got->conn);
+  // At least the deadline; at most a second more, for a loaded 2-core machine.
+  CHECK(waited >= 0.1);
+  CHECK(waited < 1.1);
+  CHECK(got->timing.wait >= 0.1);
+  CHECK(pool.stats().wait_timeouts == 1);
+  CHECK(pool.stats().waiting == 0);
+  // The connection it did not get goes to the idle list as usual.
+  held.release();
+  CHECK(pool.stats().idle == 1);
+  dialer.join();
+}
+
+TEST_CASE("two event loops sharing a bounded pool never exceed max_open nor share a connection") {
+  pool_config cfg;
+  cfg.max_open = 3;
+  cfg.max_idle = 2;
+  {
+    real_pool<fake_conn> pool(cfg, [] { return std::make_unique<fake_conn>(); });
+    boost::asio::thread_pool dialer(2);
+    std::atomic<int> acquired{0}, failed{0}, double_holds{0}, over{0};
+    constexpr int chains = 8, rounds = 200;
+    std::vector<std::unique_ptr<boost::asio::io_context>> loops;
+    for (int i = 0; i < 2; ++i) loops.push_back(std::make_unique<boost::asio::io_context>(1));
+    // Each chain acquires, holds its connection for one turn of its loop, releases, and
+    // starts again: 8 chains on 3 connections keep waiters queued from both loops.
+    std::function<void(boost::asio::io_context&, int)> step = [&](boost::asio::io_context& io,
+                                                                  int left) {
+      if (left == 0) return;
+      pool.async_acquire(io.get_executor(), dialer.get_executor(), 5, false,
+                         [&, left](real_pool<fake_conn>::acquired a) {
+                           if (a.error) {
+                             failed++;
+                             return step(io, left - 1);
+                           }
+                           acquired++;
+                           if (a.conn->held.exchange(true)) double_holds++;
+                           if (pool.stats().open > cfg.max_open) over++;
+                           auto lease =
+                               std::make_shared<real_pool<fake_conn>::lease>(std::move(a.conn));
+                           boost::asio::post(io, [&, lease, left] {
+                             (*lease)->held = false;
+                             lease->release();
+                             step(io, left - 1);
+                           });
+                         });
+    };
+    for (int c = 0; c < chains; ++c)
+      boost::asio::post(*loops[c % 2], [&, c] { step(*loops[c % 2], rounds); });
+    std::vector<std::thread> threads;
+    for (auto& l : loops) threads.emplace_back([&io = *l] { io.run(); });
+    for (auto& t : threads) t.join();
+    dialer.join();
+    CHECK(failed == 0);
+    CHECK(acquired == chains * rounds);
+    CHECK(double_holds == 0);
+    CHECK(over == 0);
+    check_quiet_pool(pool);
+    CHECK(pool.stats().wait_count > 0);
+  }
+  CHECK(fake_conn::alive.load() == 0);
 }
