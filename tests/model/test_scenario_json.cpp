@@ -83,9 +83,10 @@ TEST_CASE("bad scenarios give one error naming the field") {
         "arrivals.times: times must not decrease");
   CHECK(error_of(R"({"arrivals": {"rate": 5}, "run": {"requests": 0}})") ==
         "run.requests: must be >= 1");
-  CHECK(error_of(
-            R"({"arrivals": {"rate": 5}, "cpu": {"per_runnable": {"max_runnable": {"database": -1}}}})") ==
-        "cpu.per_runnable.max_runnable.database: must be >= 0 (0 = no bound)");
+  CHECK(
+      error_of(
+          R"({"arrivals": {"rate": 5}, "cpu": {"per_runnable": {"max_runnable": {"database": -1}}}})") ==
+      "cpu.per_runnable.max_runnable.database: must be >= 0 (0 = no bound)");
 }
 
 TEST_CASE("the bound of the cost per runnable task reads back, and is none when absent") {
