@@ -99,7 +99,13 @@ json::object distribution_report(const distribution_fit& f) {
 // per-second terms (too few steps), else a plain ratio CPU / requests.
 struct owner_fit {
   double per_request = 0, per_runnable = 0, per_second = 0, per_dial = 0;
+  // The most runnable tasks any fitted step measured: the per-runnable cost is known up to there
+  // and no further (the model holds it there; SCENARIO.md "cpu.per_runnable.max_runnable").
+  double max_runnable = 0;
   bool dial_fitted = false;
+  // CPU seconds the fit explains per step given, leaving out the per-runnable term (empty: ratio
+  // only): what the speed factor is measured against (see "run-to-run variability" below).
+  std::vector<double> explained;
   json::object report;
 };
 
@@ -118,12 +124,17 @@ owner_fit fit_owner(const std::string& owner, const std::vector<demand_step>& st
       };
       out.per_request = value("request");
       out.per_runnable = value("request_per_runnable");
+      for (const demand_step& s : steps) out.max_runnable = std::max(out.max_runnable, s.runnable);
+      for (std::size_t k = 0; k < steps.size(); ++k)
+        out.explained.push_back(f.predicted[k] -
+                                out.per_runnable * steps[k].requests * steps[k].runnable);
       out.per_second = value("background");
       out.per_dial = value("dial") + value("close");  // a close follows every dial
       for (const demand_term& t : f.terms)
         if ((t.name == "dial" || t.name == "close") && t.fitted) out.dial_fitted = true;
       for (const std::string& line : f.not_fitted) not_fitted.push_back(owner + " CPU: " + line);
       out.report = demand_report(f);
+      if (out.per_runnable > 0) out.report["max_runnable"] = out.max_runnable;
       if (attempt == 1)
         not_fitted.push_back(owner + " CPU: the growth with load and the per-second floor (" +
                              std::to_string(steps.size()) + " steps are too few)");
@@ -240,6 +251,7 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
 
   // ---- CPU demands ---------------------------------------------------------------------------
   std::vector<demand_step> svc, db;
+  std::vector<const calibration_step*> svc_from, db_from;  // the step of each row above
   double gen_cpu = 0, gen_req = 0, fork_cpu = 0, fork_dials = 0;
   std::vector<double> other_per_s;
   // A connection's life measured directly: the CPU of backends that ended in a step over how
@@ -266,7 +278,10 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     d.closes = s->service ? s->service->closes : 0;
     d.runnable = s->cpu->runnable;
     d.cpu_seconds = s->cpu->service;
-    if (d.cpu_seconds > 0) svc.push_back(d);
+    if (d.cpu_seconds > 0) {
+      svc.push_back(d);
+      svc_from.push_back(s);
+    }
     d.cpu_seconds = s->cpu->database;
     if (life_measured) {
       // What is left once the measured connections' lives and the forks are taken out is the
@@ -277,7 +292,10 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     // A stopped step serves the connections' lives and the forks; its per-request CPU is a
     // dial storm's (each short-lived backend's one query went out with its exit), not the
     // queries' on long-lived connections that the regression is about.
-    if (!s->stopped_early && d.cpu_seconds > 0) db.push_back(d);
+    if (!s->stopped_early && d.cpu_seconds > 0) {
+      db.push_back(d);
+      db_from.push_back(s);
+    }
     if (s->service && s->service->dials >= 5) {
       fork_cpu += s->cpu->postmaster;
       fork_dials += s->service->dials;
@@ -325,6 +343,8 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   m.query_db_cpu = exponential_or_none(fd.per_request);
   m.service_cpu_per_runnable = fs.per_runnable;
   m.database_cpu_per_runnable = fd.per_runnable;
+  m.service_max_runnable = fs.per_runnable > 0 ? fs.max_runnable : 0;
+  m.database_max_runnable = fd.per_runnable > 0 ? fd.max_runnable : 0;
   out.assumptions.push_back("the service's CPU per request is split " + fmt(share_parse) +
                             " accept + parse, " + fmt(share_query) + " query, " +
                             fmt(share_respond) + " encode + write");
@@ -473,11 +493,36 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   m.run.slo_latency = opt.slo_latency;
 
   // ---- run-to-run variability ------------------------------------------------------------
+  // The speed factor is measured on each step's CPU (service + database, as fitted) over the CPU
+  // the demand fit gives it for its requests, dials, closes and seconds. Raw CPU per request
+  // counted twice what the model already reproduces: a repeat that dialed a few more
+  // connections (tens of ms of CPU each) looked like a slower machine. The per-runnable term is
+  // left in the measure: on a slower run more tasks are runnable, so that term can absorb part
+  // of the speed's spread (it did on the model's own data: a cost found where there was none,
+  // and sigma a third low), while counting crowding in both is bounded (max_runnable).
+  std::map<const calibration_step*, std::pair<double, double>> explained;  // measured, fitted
+  auto add_explained = [&](const std::vector<demand_step>& rows,
+                           const std::vector<const calibration_step*>& from,
+                           const std::vector<double>& fitted) {
+    if (fitted.size() != rows.size()) return;
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      explained[from[k]].first += rows[k].cpu_seconds;
+      explained[from[k]].second += fitted[k];
+    }
+  };
+  add_explained(svc, svc_from, fs.explained);
+  add_explained(db, db_from, fd.explained);
+  const bool residual_speed = !fs.explained.empty() && !fd.explained.empty();
   std::map<std::pair<std::string, double>, std::vector<double>> repeats;
   for (const calibration_step* s : steps) {
     const double req = requests_of(*s);
-    if (s->cpu && req > 0 && s->cpu->service + s->cpu->database > 0)
+    if (residual_speed) {
+      auto it = explained.find(s);
+      if (it != explained.end() && it->second.first > 0 && it->second.second > 0)
+        repeats[{s->label, s->rate}].push_back(it->second.first / it->second.second);
+    } else if (s->cpu && req > 0 && s->cpu->service + s->cpu->database > 0) {
       repeats[{s->label, s->rate}].push_back((s->cpu->service + s->cpu->database) / req);
+    }
   }
   std::vector<std::vector<double>> groups;
   for (auto& [key, v] : repeats)
@@ -485,13 +530,16 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   if (!groups.empty()) {
     variability_fit v = fit_speed_factor(groups);
     m.speed_sigma = v.sigma;
-    out.report["variability"] = {{"speed_sigma", v.sigma},
-                                 {"sigma_low", v.sigma_low},
-                                 {"sigma_high", v.sigma_high},
-                                 {"confidence", v.confidence},
-                                 {"degrees_of_freedom", v.degrees_of_freedom},
-                                 {"measure", "CPU per request, service + database"},
-                                 {"note", v.note}};
+    out.report["variability"] = {
+        {"speed_sigma", v.sigma},
+        {"sigma_low", v.sigma_low},
+        {"sigma_high", v.sigma_high},
+        {"confidence", v.confidence},
+        {"degrees_of_freedom", v.degrees_of_freedom},
+        {"measure", residual_speed ? "CPU (service + database) over what the demand fit explains "
+                                     "by requests, dials, closes and seconds"
+                                   : "CPU per request, service + database"},
+        {"note", v.note}};
   } else {
     out.not_fitted.push_back(
         "run-to-run variability: no step was measured twice with /proc CPU (use --repeats 2 or "

@@ -114,7 +114,8 @@ std::string calibration_summary(const calibration_file& f, const latency_slo& sl
       << m.parse_cpu.mean() + m.query_service_cpu.mean() + m.respond_cpu.mean() << ", database "
       << m.query_db_cpu.mean() << ", generator " << m.generator_cpu.mean() << "\n"
       << "  per runnable task and request: service " << m.service_cpu_per_runnable << ", database "
-      << m.database_cpu_per_runnable << "\n"
+      << m.database_cpu_per_runnable << " (up to " << m.service_max_runnable << " and "
+      << m.database_max_runnable << " runnable tasks; 0 = no bound)\n"
       << "  per connection: fork " << m.dial_fork.mean() << ", backend start " << m.dial_cpu.mean()
       << ", cold first query " << m.query_cold_db_cpu.mean() << ", exit " << m.close_db_cpu.mean()
       << "\n"

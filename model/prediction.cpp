@@ -99,6 +99,10 @@ void validate(const scenario& s) {
               "variability.delay_sigma", "must be in [0, 2)");
   field_check(s.service_cpu_per_runnable >= 0, "cpu.per_runnable.service", "must be >= 0");
   field_check(s.database_cpu_per_runnable >= 0, "cpu.per_runnable.database", "must be >= 0");
+  field_check(s.service_max_runnable >= 0, "cpu.per_runnable.max_runnable.service",
+              "must be >= 0 (0 = no bound)");
+  field_check(s.database_max_runnable >= 0, "cpu.per_runnable.max_runnable.database",
+              "must be >= 0 (0 = no bound)");
   field_check(s.client_connections >= 0, "client.max_connections", "must be >= 0 (0 = no client)");
   const deployment_spec& d = s.deployment;
   field_check(d.instances >= 1, "deployment.instances", "must be >= 1");

@@ -461,8 +461,10 @@ class request_path_sim {
       if (!s.query_cold_db_cpu.is_zero()) db += s.query_cold_db_cpu.sample(random_.query_cold);
     }
     // The more tasks share a CPU, the more each request costs (context switches, caches):
-    // calibration fits the cost per runnable task, counted as the jobs on the CPU doing the work.
-    db += s.database_cpu_per_runnable * static_cast<double>(hosts_[database_host].jobs());
+    // calibration fits the cost per runnable task, counted as the jobs on the CPU doing the work,
+    // up to the most runnable tasks it measured (beyond that the cost is not known to grow).
+    db += s.database_cpu_per_runnable *
+          crowding(hosts_[database_host].jobs(), s.database_max_runnable);
     db *= speed_;
     measurement_.count_cpu(owner_database, db);
     const double demand = deployment_.split ? db : db + query_service_demand(database_host);
@@ -486,10 +488,17 @@ class request_path_sim {
     double service = 0;
     if (!s.query_service_cpu.is_zero())
       service += s.query_service_cpu.sample(random_.query_service);
-    service += s.service_cpu_per_runnable * static_cast<double>(hosts_[host].jobs());
+    service += s.service_cpu_per_runnable * crowding(hosts_[host].jobs(), s.service_max_runnable);
     service *= speed_;
     measurement_.count_cpu(owner_service, service);
     return service;
+  }
+
+  // The runnable tasks that the per-runnable cost counts: the jobs on the CPU, at most
+  // `max_runnable` (0 = no bound).
+  static double crowding(std::size_t jobs, double max_runnable) {
+    const double n = static_cast<double>(jobs);
+    return max_runnable > 0 ? std::min(n, max_runnable) : n;
   }
 
   void query_done(std::uint32_t id) {

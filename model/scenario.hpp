@@ -83,6 +83,11 @@ struct scenario {
   // cache refills): seconds per request per runnable task, added to the query's CPU work
   // (runnable tasks = jobs on the PS CPU when the query starts). Fitted by calibration.
   double service_cpu_per_runnable = 0, database_cpu_per_runnable = 0;
+  // The runnable count beyond which that cost stops growing (0 = no bound): calibration sets
+  // the largest count its steps measured. Unbounded, the cost feeds back on itself in a long
+  // run (more runnable, slower requests, more in flight, more runnable) far past any measured
+  // crowding, and a busy machine's fit called modest loads unstable.
+  double service_max_runnable = 0, database_max_runnable = 0;
   // How much one whole run's speed differs from the next on the same machine: each replication
   // draws a factor f (lognormal, mean 1, this sigma of ln f) that multiplies every CPU demand.
   // Calibration fits it from repeated steps; it is what makes a prediction interval for one

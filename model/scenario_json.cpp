@@ -254,6 +254,12 @@ scenario scenario_from_json(const json::value& v) {
       reader rr(*pr, "cpu.per_runnable");
       s.service_cpu_per_runnable = rr.number("service", 0);
       s.database_cpu_per_runnable = rr.number("database", 0);
+      if (const json::value* m = rr.get("max_runnable")) {
+        reader mr(*m, "cpu.per_runnable.max_runnable");
+        s.service_max_runnable = mr.number("service", 0);
+        s.database_max_runnable = mr.number("database", 0);
+        mr.no_unknown_keys();
+      }
       rr.no_unknown_keys();
     }
     r.no_unknown_keys();
@@ -485,8 +491,11 @@ json::value scenario_to_json(const scenario& s) {
       {"cores", s.cores},
       {"background", json::object{{"utilization", s.background_utilization},
                                   {"job_cpu", distribution_to_json(s.background_job)}}},
-      {"per_runnable", json::object{{"service", s.service_cpu_per_runnable},
-                                    {"database", s.database_cpu_per_runnable}}}};
+      {"per_runnable",
+       json::object{{"service", s.service_cpu_per_runnable},
+                    {"database", s.database_cpu_per_runnable},
+                    {"max_runnable", json::object{{"service", s.service_max_runnable},
+                                                  {"database", s.database_max_runnable}}}}}};
   o["variability"] = json::object{{"speed_sigma", s.speed_sigma}, {"delay_sigma", s.delay_sigma}};
   o["client"] = json::object{{"max_connections", s.client_connections}};
   o["workers"] = s.workers;

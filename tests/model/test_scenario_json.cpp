@@ -83,6 +83,26 @@ TEST_CASE("bad scenarios give one error naming the field") {
         "arrivals.times: times must not decrease");
   CHECK(error_of(R"({"arrivals": {"rate": 5}, "run": {"requests": 0}})") ==
         "run.requests: must be >= 1");
+  CHECK(
+      error_of(
+          R"({"arrivals": {"rate": 5}, "cpu": {"per_runnable": {"max_runnable": {"database": -1}}}})") ==
+      "cpu.per_runnable.max_runnable.database: must be >= 0 (0 = no bound)");
+}
+
+TEST_CASE("the bound of the cost per runnable task reads back, and is none when absent") {
+  scenario s = scenario_from_json(boost::json::parse(
+      R"({"cpu": {"per_runnable": {"service": 1e-6, "database": 2e-5,
+                                   "max_runnable": {"service": 17.5, "database": 6}}}})"));
+  CHECK(s.service_max_runnable == 17.5);
+  CHECK(s.database_max_runnable == 6);
+  scenario back = scenario_from_json(scenario_to_json(s));
+  CHECK(back.service_max_runnable == 17.5);
+  CHECK(back.database_max_runnable == 6);
+  // A file written before the bound existed keeps its meaning: no bound.
+  scenario old = scenario_from_json(
+      boost::json::parse(R"({"cpu": {"per_runnable": {"service": 1e-6, "database": 2e-5}}})"));
+  CHECK(old.service_max_runnable == 0);
+  CHECK(old.database_max_runnable == 0);
 }
 
 TEST_CASE("a scenario left at its defaults describes the service left at its defaults") {
