@@ -382,10 +382,8 @@ scenario scenario_from_json(const json::value& v) {
     s.run.requests = nonneg("requests", static_cast<std::int64_t>(s.run.requests));
     s.run.warmup_requests = nonneg("warmup_requests", 0);
     s.run.seed = nonneg("seed", static_cast<std::int64_t>(s.run.seed));
-    s.run.min_replications =
-        r.count("min_replications", s.run.min_replications);
-    s.run.max_replications =
-        r.count("max_replications", s.run.max_replications);
+    s.run.min_replications = r.count("min_replications", s.run.min_replications);
+    s.run.max_replications = r.count("max_replications", s.run.max_replications);
     s.run.target_half_width = r.number("target_half_width", s.run.target_half_width);
     s.run.confidence = r.number("confidence", s.run.confidence);
     s.run.threads = r.count("threads", 0);

@@ -49,6 +49,5 @@ TEST_CASE("a calibration step's count beyond an int is refused, naming the field
         "steps[3].pool.max_open: not an integer from 0 to 2147483647");
   CHECK(error_of(step_with("cpu", "cores", 2.5)) ==
         "steps[3].cpu.cores: not an integer from 0 to 2147483647");
-  CHECK(error_of(step_with("", "index", -1)) ==
-        "step.index: not an integer from 0 to 2147483647");
+  CHECK(error_of(step_with("", "index", -1)) == "step.index: not an integer from 0 to 2147483647");
 }
