@@ -1,6 +1,8 @@
 // A calibration step to and from JSON (calibration_step.hpp).
 #include "calibration_step.hpp"
 
+#include <cmath>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -26,6 +28,17 @@ struct fields {
   }
   double number_or(const char* k, double fallback) const {
     return o.find(k) == o.end() ? fallback : number(k);
+  }
+  // A whole number that fits an int: casting a larger or fractional double is undefined behaviour.
+  int integer(const char* k, int low) const {
+    const double d = number(k);
+    if (d != std::floor(d) || d < low || d > std::numeric_limits<int>::max())
+      throw std::invalid_argument(path + "." + k + ": not an integer from " + std::to_string(low) +
+                                  " to " + std::to_string(std::numeric_limits<int>::max()));
+    return static_cast<int>(d);
+  }
+  int integer_or(const char* k, int low, int fallback) const {
+    return o.find(k) == o.end() ? fallback : integer(k, low);
   }
   std::string string(const char* k) const {
     const json::value& v = at(k);
@@ -112,22 +125,23 @@ calibration_step calibration_step_from_json(const json::value& v) {
   const json::object& o = as_object(v, "step");
   calibration_step s;
   fields f{o, "step"};
-  s.index = static_cast<std::size_t>(f.number("index"));
+  s.index = static_cast<std::size_t>(f.integer("index", 0));
   f.path = "steps[" + std::to_string(s.index) + "]";
   s.label = f.string("label");
   // Added with passive calibration: a file without it was measured by the generator.
   if (o.contains("source")) s.source = f.string("source");
   s.rate = f.number("rate");
-  s.repeat = static_cast<int>(f.number("repeat"));
+  s.repeat = f.integer("repeat", 0);
   s.started_at = f.string("started_at");
   s.window = f.number("window");
   s.stopped_early = f.boolean("stopped_early");
   s.stop_reason = f.string("stop_reason");
   if (const json::object* p = f.object("pool")) {
     fields pf{*p, f.path + ".pool"};
-    s.pool = pool_setting{static_cast<int>(pf.number("max_open")),
-                          static_cast<int>(pf.number("max_idle")), pf.string("go_version"),
-                          pf.string("waiter_order")};
+    // A negative max_idle is Go's "keep none", as the service takes it.
+    s.pool = pool_setting{pf.integer("max_open", 0),
+                          pf.integer("max_idle", std::numeric_limits<int>::min()),
+                          pf.string("go_version"), pf.string("waiter_order")};
   }
   if (const json::object* p = f.object("service")) {
     fields sf{*p, f.path + ".service"};
@@ -151,10 +165,10 @@ calibration_step calibration_step_from_json(const json::value& v) {
     c.postmaster = cf.number("postmaster");
     // Added after the first calibration files: absent means not measured.
     c.connections_cpu = cf.number_or("connections_cpu", 0);
-    c.connections_ended = static_cast<int>(cf.number_or("connections_ended", 0));
+    c.connections_ended = cf.integer_or("connections_ended", 0, 0);
     c.host_busy = cf.number("host_busy");
     c.runnable = cf.number("runnable");
-    c.cores = static_cast<int>(cf.number("cores"));
+    c.cores = cf.integer("cores", 0);
     s.cpu = c;
   }
   try {

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -50,8 +51,18 @@ class reader {
     const json::value* v = get(key);
     if (!v) return fallback;
     double d = as_number(*v, join(field_, key));
-    if (d != std::floor(d) || std::fabs(d) > 9e15) fail(join(field_, key), "must be an integer");
+    if (d != std::floor(d)) fail(join(field_, key), "must be an integer");
+    // Beyond 2^53 a double no longer holds every integer: refuse rather than round.
+    if (std::fabs(d) > 9e15) fail(join(field_, key), "out of range (" + json::serialize(*v) + ")");
     return static_cast<std::int64_t>(d);
+  }
+  // A count held in an int (connections, workers, replications): a larger value is an error,
+  // never silently wrapped (4294967297 connections would have read as 1).
+  int count(const std::string& key, int fallback) {
+    std::int64_t x = integer(key, fallback);
+    if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max())
+      fail(join(field_, key), "out of range (" + std::to_string(x) + ")");
+    return static_cast<int>(x);
   }
   std::string string(const std::string& key, const std::string& fallback) {
     const json::value* v = get(key);
@@ -272,16 +283,16 @@ scenario scenario_from_json(const json::value& v) {
   }
   if (const json::value* c = top.get("client")) {
     reader r(*c, "client");
-    s.client_connections = static_cast<int>(r.integer("max_connections", 0));
+    s.client_connections = r.count("max_connections", 0);
     r.no_unknown_keys();
   }
-  s.workers = static_cast<int>(top.integer("workers", s.workers));
+  s.workers = top.count("workers", s.workers);
 
   if (const json::value* p = top.get("pool")) {
     reader r(*p, "pool");
     s.use_pool = r.boolean("enabled", true);
-    s.pool.max_open = static_cast<int>(r.integer("max_open", s.pool.max_open));
-    s.pool.max_idle = static_cast<int>(r.integer("max_idle", s.pool.max_idle));
+    s.pool.max_open = r.count("max_open", s.pool.max_open);
+    s.pool.max_idle = r.count("max_idle", s.pool.max_idle);
     s.pool.max_lifetime = r.number("max_lifetime", 0);
     s.pool.max_idle_time = r.number("max_idle_time", 0);
     try {
@@ -352,12 +363,12 @@ scenario scenario_from_json(const json::value& v) {
   if (const json::value* d = top.get("deployment")) {
     reader r(*d, "deployment");
     deployment_spec& dep = s.deployment;
-    dep.instances = static_cast<int>(r.integer("instances", dep.instances));
+    dep.instances = r.count("instances", dep.instances);
     dep.service_cores = r.number("service_cores", dep.service_cores);
     dep.database_cores = r.number("database_cores", dep.database_cores);
     dep.database_rtt = r.dist("database_rtt");
     dep.database_max_connections =
-        static_cast<int>(r.integer("database_max_connections", dep.database_max_connections));
+        r.count("database_max_connections", dep.database_max_connections);
     r.no_unknown_keys();
   }
 
@@ -377,13 +388,11 @@ scenario scenario_from_json(const json::value& v) {
     s.run.requests = nonneg("requests", static_cast<std::int64_t>(s.run.requests));
     s.run.warmup_requests = nonneg("warmup_requests", 0);
     s.run.seed = nonneg("seed", static_cast<std::int64_t>(s.run.seed));
-    s.run.min_replications =
-        static_cast<int>(r.integer("min_replications", s.run.min_replications));
-    s.run.max_replications =
-        static_cast<int>(r.integer("max_replications", s.run.max_replications));
+    s.run.min_replications = r.count("min_replications", s.run.min_replications);
+    s.run.max_replications = r.count("max_replications", s.run.max_replications);
     s.run.target_half_width = r.number("target_half_width", s.run.target_half_width);
     s.run.confidence = r.number("confidence", s.run.confidence);
-    s.run.threads = static_cast<int>(r.integer("threads", 0));
+    s.run.threads = r.count("threads", 0);
     s.run.max_in_flight = nonneg("max_in_flight", static_cast<std::int64_t>(s.run.max_in_flight));
     s.run.live_length = r.number("live_length", 0);
     s.run.live_warmup = r.number("live_warmup", 0);

@@ -105,6 +105,22 @@ TEST_CASE("the bound of the cost per runnable task reads back, and is none when 
   CHECK(old.database_max_runnable == 0);
 }
 
+TEST_CASE("an integer beyond its field's range is an error naming the field, never wrapped") {
+  // 4294967297 = 2^32 + 1 used to read as max_open 1 (fuzzing found it): now refused.
+  CHECK(error_of(R"({"arrivals": {"rate": 5}, "pool": {"max_open": 4294967297}})") ==
+        "pool.max_open: out of range (4294967297)");
+  CHECK(error_of(R"({"arrivals": {"rate": 5}, "workers": -2147483649})") ==
+        "workers: out of range (-2147483649)");
+  CHECK(error_of(R"({"arrivals": {"rate": 5}, "run": {"seed": 1e17}})") ==
+        "run.seed: out of range (1E17)");
+  CHECK(error_of(R"({"arrivals": {"rate": 5}, "pool": {"max_idle": 2.5}})") ==
+        "pool.max_idle: must be an integer");
+  // The largest int is still an int.
+  scenario s = scenario_from_json(
+      boost::json::parse(R"({"arrivals": {"rate": 5}, "pool": {"max_open": 2147483647}})"));
+  CHECK(s.pool.max_open == 2147483647);
+}
+
 TEST_CASE("a scenario left at its defaults describes the service left at its defaults") {
   scenario s = scenario_from_json(boost::json::parse(R"({"arrivals": {"rate": 100}})"));
   CHECK(s.workers == service_defaults::workers);
