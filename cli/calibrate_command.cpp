@@ -173,6 +173,20 @@ void refit(const calibrate_args& a, const latency_slo& slo) {
 
 // --prometheus: the steady periods of a window of history become the steps, fitted as an
 // active calibration's. Nothing is sent to the service.
+// Before any measurement, so that a typo in --out or --json costs nothing: both can be written.
+void check_outputs(const calibrate_args& a) {
+  {
+    std::ofstream probe(a.out + ".tmp");
+    if (!probe) throw cal::load_input_error("cannot write " + a.out);
+  }
+  std::remove((a.out + ".tmp").c_str());
+  try {
+    check_writable(a.json);
+  } catch (const std::runtime_error& e) {
+    throw cal::load_input_error(std::string("--json: ") + e.what());
+  }
+}
+
 void run_passive(const calibrate_args& a, const latency_slo& slo) {
   if (a.from.empty()) throw cal::load_input_error("--prometheus needs --from (e.g. now-30m)");
   const double now =
@@ -191,16 +205,7 @@ void run_passive(const calibrate_args& a, const latency_slo& slo) {
   if (!(a.tolerance > 0 && a.tolerance < 1))
     throw cal::load_input_error("--tolerance: must be between 0 and 1 (0.1 = +-10 %)");
   if (a.min_period) po.min_period = *a.min_period;
-  {
-    std::ofstream probe(a.out + ".tmp");
-    if (!probe) throw cal::load_input_error("cannot write " + a.out);
-  }
-  std::remove((a.out + ".tmp").c_str());
-  try {
-    check_writable(a.json);
-  } catch (const std::runtime_error& e) {
-    throw cal::load_input_error(std::string("--json: ") + e.what());
-  }
+  check_outputs(a);
 
   const auto started = std::chrono::steady_clock::now();
   const cal::prometheus_client prometheus(a.prometheus);
@@ -291,16 +296,7 @@ void run_calibrate(const calibrate_args& a) {
     std::ifstream exists(a.out);
     if (exists) file = cal::read_calibration_file(a.out);
   }
-  {
-    std::ofstream probe(a.out + ".tmp");
-    if (!probe) throw cal::load_input_error("cannot write " + a.out);
-  }
-  std::remove((a.out + ".tmp").c_str());
-  try {
-    check_writable(a.json);
-  } catch (const std::runtime_error& e) {
-    throw cal::load_input_error(std::string("--json: ") + e.what());
-  }
+  check_outputs(a);
   file.provenance["target"] = target.load.targets.front();
   file.provenance["method"] = target.load.method;
   file.provenance["body"] = target.load.body;
