@@ -402,8 +402,15 @@ precision_goal default_goal(const scenario& s) {
   return g;
 }
 
-prediction run_to_precision(const scenario& s, const precision_goal& goal) {
+scenario at_mean_speed(scenario s) {
+  s.speed_sigma = 0;
+  s.delay_sigma = 0;
+  return s;
+}
+
+prediction run_to_precision(const scenario& at_any_speed, const precision_goal& goal) {
   if (goal.figures.empty()) throw std::invalid_argument("run_to_precision: no figure to watch");
+  const scenario s = at_mean_speed(at_any_speed);
   int threads =
       s.run.threads > 0 ? s.run.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(threads, 1);

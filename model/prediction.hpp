@@ -144,8 +144,16 @@ struct precision_not_reached : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The long run is the machine at its mean speed: `s` with both variability sigmas 0. A run's
+// speed and delay factors say how one live run of minutes differs from the next; a long run
+// (production, for days) lives through many of them, and a replication that drew a slow machine
+// and fell over would otherwise call the whole setting unstable. How often one window falls over
+// is what predict_live_runs answers, with the factors drawn.
+scenario at_mean_speed(scenario s);
+
 // Adds replications (first batch: max(run.min_replications, threads)) until every figure of
-// `goal` is precise enough, the cap is reached, or a replication is unstable.
+// `goal` is precise enough, the cap is reached, or a replication is unstable. The replications
+// run at_mean_speed(s).
 prediction run_to_precision(const scenario& s, const precision_goal& goal);
 
 // The p99 of total at run.target_half_width within run.max_replications, flagged at the cap.

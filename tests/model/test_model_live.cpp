@@ -186,6 +186,39 @@ TEST_CASE("the interval for one live run widens with the machine's run-to-run va
   CHECK(noisy.live.p_slo < calm.live.p_slo);
 }
 
+TEST_CASE("the long run is the machine at its mean speed, and only one live run draws a slow one") {
+  // M/D/1 at 90 % (one worker, 1 ms of CPU per request). With a speed factor of sigma 0.4,
+  // P(f > 1 / 0.9) = P(z > (ln(1.11) + 0.08) / 0.4) = 0.32: about a third of 20 s windows run on
+  // a machine too slow for the rate and fall over. A long run lives through many such windows;
+  // its replications run at the mean speed, so its figures are those of sigma 0 exactly (the
+  // factors have their own random streams) and it keeps up.
+  scenario s = bare(900);
+  s.arrivals.process = arrival_process::poisson;
+  s.workers = 1;
+  s.query_db_cpu = distribution::deterministic(0.001);
+  s.run.live_length = 20;
+  s.run.live_warmup = 2;
+  s.run.slo_latency = 0.060;
+  s.run.requests = 20000;
+  s.run.max_replications = 40;
+  prediction calm = predict(s);
+  s.speed_sigma = 0.4;
+  s.delay_sigma = 0.4;
+  prediction noisy = predict(s);
+  CHECK(calm.stable);
+  CHECK(noisy.stable);
+  CHECK(noisy.replications == calm.replications);
+  CHECK(noisy.phases[phase_total].p99.value == calm.phases[phase_total].p99.value);
+  CHECK(noisy.throughput.value == calm.throughput.value);
+  REQUIRE(noisy.live.computed);
+  CHECK(calm.live.p_stable == 1.0);
+  // 40 windows, each falling over with probability ~0.32: 0 of them fall over with probability
+  // 0.68^40 < 1e-6, and more than 28 with about the same.
+  INFO("windows that kept up: " << noisy.live.p_stable);
+  CHECK(noisy.live.p_stable < 1.0);
+  CHECK(noisy.live.p_stable > 0.3);
+}
+
 TEST_CASE("an overloaded setting gives runs that fall over and an SLO never met") {
   scenario s = bare(1500);
   s.arrivals.process = arrival_process::poisson;
