@@ -97,6 +97,10 @@ void validate(const scenario& s) {
               "variability.speed_sigma", "must be in [0, 2)");
   field_check(std::isfinite(s.delay_sigma) && s.delay_sigma >= 0 && s.delay_sigma < 2,
               "variability.delay_sigma", "must be in [0, 2)");
+  field_check(std::isfinite(s.stall_rate) && s.stall_rate >= 0, "stalls.rate",
+              "must be >= 0 per second (0 = no stalls)");
+  if (s.stall_rate > 0)
+    field_check(s.stall_length.mean() > 0, "stalls.length", "must have a mean > 0 when stalls.rate > 0");
   field_check(s.service_cpu_per_runnable >= 0, "cpu.per_runnable.service", "must be >= 0");
   field_check(s.database_cpu_per_runnable >= 0, "cpu.per_runnable.database", "must be >= 0");
   field_check(s.service_max_runnable >= 0, "cpu.per_runnable.max_runnable.service",

@@ -46,11 +46,13 @@ enum event_kind : std::uint32_t {
   ev_delay_done,  // a query's or a release's delay (the request's stage says which)
   ev_dial_delay_done,
   ev_background,
-  ev_cleaner
+  ev_cleaner,
+  ev_intake  // a stall ends: a request due during it enters
 };
 
 // Where a request is; on_cpu_done and ev_delay_done read it to take the next step.
 enum class stage : std::uint8_t {
+  stalled,  // due while the intake is paused (scenario.stall_rate)
   client,  // waiting for one of the load generator's connections (a "late" send)
   parse,
   queue,
@@ -88,7 +90,8 @@ enum stream_id : std::uint64_t {
   st_speed,
   st_delay_speed,
   st_instance,  // which instance an arrival goes to (more than one instance)
-  st_database_rtt
+  st_database_rtt,
+  st_stall
 };
 
 struct random_streams {
@@ -111,10 +114,11 @@ struct random_streams {
         background_job(seed, replication, st_background_job),
         rtt(seed, replication, st_rtt),
         instance(seed, replication, st_instance),
-        database_rtt(seed, replication, st_database_rtt) {}
+        database_rtt(seed, replication, st_database_rtt),
+        stall(seed, replication, st_stall) {}
   random_stream arrivals, parse, respond, fork, dial_cpu, dial_delay, query_delay, query_db,
       query_service, query_cold, release_delay, release_cpu, close, generator, background_arrivals,
-      background_job, rtt, instance, database_rtt;
+      background_job, rtt, instance, database_rtt, stall;
 };
 
 struct request {
@@ -219,6 +223,7 @@ class request_path_sim {
     if (scenario_.use_pool && scenario_.pool_warm_start)
       for (std::uint32_t i = 0; i < instances_.size(); ++i) warm_start_pool(i);
     calendar_.push(first_arrival_time(), ev_arrival, 0);
+    if (scenario_.stall_rate > 0) next_stall_ = random_.stall.exponential(1 / scenario_.stall_rate);
     if (scenario_.background_utilization > 0)
       for (std::uint32_t h = 0; h < hosts_.size(); ++h)
         calendar_.push(next_background_gap(h), ev_background, h);
@@ -243,6 +248,9 @@ class request_path_sim {
         break;
       case ev_dial_delay_done:
         dial_done(e.id);
+        break;
+      case ev_intake:
+        enter(e.id);
         break;
       case ev_background:  // the event's id is the host
         cpu_off_path(scenario_.background_job.sample(random_.background_job), owner_background,
@@ -325,18 +333,40 @@ class request_path_sim {
     } else {
       arrivals_done_ = true;
     }
+    const double opens = intake_opens(now_);
+    if (opens > now_) {
+      r.at = stage::stalled;
+      calendar_.push(opens, ev_intake, id);
+    } else {
+      enter(id);
+    }
+    if (arrivals_done_) measurement_.close_window_if_open(now_);
+  }
+  // When the intake takes a request due at t: at t, or at the end of the stall t falls in.
+  // Stalls begin at Poisson times (stall_rate) counted from the end of the last one, so they
+  // never overlap; drawn lazily as arrivals pass them.
+  double intake_opens(double t) {
+    while (next_stall_ <= t) {
+      stall_begins_ = next_stall_;
+      stall_ends_ = stall_begins_ + scenario_.stall_length.sample(random_.stall);
+      next_stall_ = stall_ends_ + random_.stall.exponential(1 / scenario_.stall_rate);
+    }
+    return t >= stall_begins_ && t < stall_ends_ ? stall_ends_ : t;
+  }
+  // The request is sent: the generator's CPU, then one of its connections.
+  void enter(std::uint32_t id) {
+    request& r = requests_[id];
     // The generator runs on the machine it loads only in a calibration; split, it is nowhere.
     if (!scenario_.generator_cpu.is_zero() && !deployment_.split)
       cpu_off_path(scenario_.generator_cpu.sample(random_.generator), owner_generator, 0);
     // Every generator connection busy: the request waits in the client, its latency running
-    // from its intended send time (now), as headroom load measures it.
+    // from its intended send time (its arrival), as headroom load measures it.
     if (client_connections_.acquire(now_, id)) {
       send(id);
     } else {
       r.at = stage::client;
       if (r.measured) measurement_.count_late_send();
     }
-    if (arrivals_done_) measurement_.close_window_if_open(now_);
   }
   void send(std::uint32_t id) {
     requests_[id].at = stage::parse;
@@ -833,6 +863,9 @@ class request_path_sim {
 
   double now_ = 0;
   std::uint64_t arrived_ = 0, in_flight_ = 0;
+  // The intake's current or last stall, and when the next begins (never, without stalls).
+  double stall_begins_ = 0, stall_ends_ = 0;
+  double next_stall_ = std::numeric_limits<double>::infinity();
   std::uint64_t events_ = 0;  // processed, warm-up included
   bool arrivals_done_ = false;
   std::uint64_t max_in_flight_;  // s.run's, read on every event (a member stays in a register)

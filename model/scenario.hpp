@@ -88,6 +88,14 @@ struct scenario {
   // run (more runnable, slower requests, more in flight, more runnable) far past any measured
   // crowding, and a busy machine's fit called modest loads unstable.
   double service_max_runnable = 0, database_max_runnable = 0;
+  // Pauses of the machine's intake (the generator's sends, the service's reads): at Poisson
+  // times, `stall_rate` per second, the intake stops for a `stall_length`; every request due
+  // meanwhile enters when the pause ends, together, its latency running from when it was due.
+  // They bunch requests, and bunched requests need more connections than the pool keeps idle:
+  // the trigger of Go's default pool's dial storms. 0 = none; calibration fits them
+  // (CALIBRATION.md, "Stalls").
+  double stall_rate = 0;
+  distribution stall_length = distribution::none();
   // How much one whole run's speed differs from the next on the same machine: each replication
   // draws a factor f (lognormal, mean 1, this sigma of ln f) that multiplies every CPU demand.
   // Calibration fits it from repeated steps; it is what makes a prediction interval for one

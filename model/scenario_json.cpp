@@ -275,6 +275,12 @@ scenario scenario_from_json(const json::value& v) {
     }
     r.no_unknown_keys();
   }
+  if (const json::value* v = top.get("stalls")) {
+    reader r(*v, "stalls");
+    s.stall_rate = r.number("rate", 0);
+    if (r.has("length")) s.stall_length = r.dist("length");
+    r.no_unknown_keys();
+  }
   if (const json::value* v = top.get("variability")) {
     reader r(*v, "variability");
     s.speed_sigma = r.number("speed_sigma", 0);
@@ -505,6 +511,8 @@ json::value scenario_to_json(const scenario& s) {
                     {"database", s.database_cpu_per_runnable},
                     {"max_runnable", json::object{{"service", s.service_max_runnable},
                                                   {"database", s.database_max_runnable}}}}}};
+  o["stalls"] = json::object{{"rate", s.stall_rate},
+                             {"length", distribution_to_json(s.stall_length)}};
   o["variability"] = json::object{{"speed_sigma", s.speed_sigma}, {"delay_sigma", s.delay_sigma}};
   o["client"] = json::object{{"max_connections", s.client_connections}};
   o["workers"] = s.workers;

@@ -219,6 +219,62 @@ TEST_CASE("the long run is the machine at its mean speed, and only one live run 
   CHECK(noisy.live.p_stable > 0.3);
 }
 
+TEST_CASE("a stall of the intake holds every request due during it until it ends") {
+  // Requests every 10 ms, each 1 ms of CPU on 100 cores (nothing shared); stalls of exactly
+  // 20 ms begin at Poisson times, 2 per second, counted from the end of the last one. A share
+  // D / (D + 1 / rate) = 0.02 / 0.52 = 3.85 % of the time is stalled; each stall holds exactly
+  // the two requests due in its 20 ms, for 20 - u and 10 - u ms (u uniform in [0, 10)): 10 ms
+  // on average. So the mean latency is 1 + 0.0385 x 10 = 1.385 ms and none exceeds 21 ms.
+  scenario s = bare(100);
+  s.cores = 100;
+  s.query_db_cpu = distribution::deterministic(0.001);
+  s.run.requests = 40000;
+  const replication_result calm = simulate_replication(s, 0);
+  s.stall_rate = 2;
+  s.stall_length = distribution::deterministic(0.020);
+  const replication_result stalled = simulate_replication(s, 0);
+  CHECK(calm.phases[phase_total].mean == Approx(0.001).epsilon(1e-9));
+  CHECK(calm.phases[phase_total].max == Approx(0.001).epsilon(1e-9));
+  // About 770 stalls in 400 s: the stalled share's relative standard error is ~3.6 %, so the
+  // 0.385 ms it adds is known to ~0.014 ms; the bound is 4 standard errors.
+  INFO("mean " << stalled.phases[phase_total].mean);
+  CHECK(stalled.phases[phase_total].mean == Approx(0.001385).margin(0.000055));
+  CHECK(stalled.phases[phase_total].max <= 0.021 + 1e-9);
+  CHECK(stalled.phases[phase_total].max > 0.019);
+  // A stall is outside the service: its phases are as without it.
+  CHECK(stalled.phases[phase_query].max == Approx(0.001).epsilon(1e-9));
+}
+
+TEST_CASE("stalls bunch requests, and Go's default pool dials for the bunch") {
+  // Every 3.33 ms a request holds a connection for 1 ms (a pure delay; dials instant): never two
+  // at once, so the two idle connections serve all and nothing dials. A 10 ms stall holds three
+  // requests that enter together: two take the idle connections, the third dials, and on release
+  // one of three is closed (max_idle 2). The next request (due 0-3.33 ms after the stall ends)
+  // finds all three busy with probability 1 / 3.33 and dials too: 1.3 dials per stall, at
+  // 1 / (0.01 + 1 / 2) = 1.96 stalls per second: 2.55 dials per second.
+  scenario s;
+  s.workers = 0;
+  s.wait_timeout = 0;
+  s.arrivals.process = arrival_process::constant;
+  s.arrivals.rate = 300;
+  s.query_delay = distribution::deterministic(0.001);
+  s.pool.max_open = 0;
+  s.pool.max_idle = 2;
+  s.run.requests = 60000;
+  s.run.warmup_requests = 1000;
+  const replication_result even = simulate_replication(s, 0);
+  CHECK(even.pool.dials == 0);
+  s.stall_rate = 2;
+  s.stall_length = distribution::deterministic(0.010);
+  const replication_result bunched = simulate_replication(s, 0);
+  const double dials_per_s = static_cast<double>(bunched.pool.dials) / bunched.window;
+  // ~390 stalls in 200 s: the count's relative standard error ~5 %, and the second dial's
+  // Bernoulli share adds ~2 %; the bound is about 3 standard errors.
+  INFO("dials per second " << dials_per_s);
+  CHECK(dials_per_s == Approx(1.3 / 0.51).epsilon(0.16));
+  CHECK(bunched.pool.closes == Approx(static_cast<double>(bunched.pool.dials)).margin(3));
+}
+
 TEST_CASE("an overloaded setting gives runs that fall over and an SLO never met") {
   scenario s = bare(1500);
   s.arrivals.process = arrival_process::poisson;

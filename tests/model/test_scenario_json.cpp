@@ -105,6 +105,22 @@ TEST_CASE("the bound of the cost per runnable task reads back, and is none when 
   CHECK(old.database_max_runnable == 0);
 }
 
+TEST_CASE("the intake's stalls read back, are none when absent, and need a length") {
+  scenario s = scenario_from_json(boost::json::parse(
+      R"({"stalls": {"rate": 1.5, "length": {"type": "exponential", "mean": 0.004}}})"));
+  CHECK(s.stall_rate == 1.5);
+  CHECK(s.stall_length.mean() == Approx(0.004).epsilon(1e-12));
+  scenario back = scenario_from_json(scenario_to_json(s));
+  CHECK(back.stall_rate == 1.5);
+  CHECK(back.stall_length.mean() == Approx(0.004).epsilon(1e-12));
+  // A file written before stalls existed keeps its meaning: none.
+  CHECK(scenario_from_json(boost::json::parse(R"({"arrivals": {"rate": 5}})")).stall_rate == 0);
+  CHECK(error_of(R"({"arrivals": {"rate": 5}, "stalls": {"rate": 2}})") ==
+        "stalls.length: must have a mean > 0 when stalls.rate > 0");
+  CHECK(error_of(R"({"arrivals": {"rate": 5}, "stalls": {"rate": -1}})") ==
+        "stalls.rate: must be >= 0 per second (0 = no stalls)");
+}
+
 TEST_CASE("an integer beyond its field's range is an error naming the field, never wrapped") {
   // 4294967297 = 2^32 + 1 used to read as max_open 1 (fuzzing found it): now refused.
   CHECK(error_of(R"({"arrivals": {"rate": 5}, "pool": {"max_open": 4294967297}})") ==
