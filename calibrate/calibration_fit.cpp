@@ -10,6 +10,7 @@
 
 #include "fit_demands.hpp"
 #include "fit_distribution.hpp"
+#include "fit_stalls.hpp"
 #include "fit_variability.hpp"
 #include "service_defaults.hpp"
 
@@ -573,6 +574,23 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   } else {
     out.not_fitted.push_back(
         "run-to-run variability of the tail: no low-load step was measured twice (--repeats 2)");
+  }
+
+  // ---- stalls of the intake, last: simulated with everything above ---------------------------
+  if (opt.fit_stalls) {
+    std::vector<const calibration_step*> fell_over;
+    for (const calibration_step* s : cpu_steps)
+      if (s->stopped_early && s->stop_reason != "interrupted") fell_over.push_back(s);
+    stall_fit_options so;
+    so.runs_per_step = opt.stall_runs;
+    // headroom calibrate's --abort-latency default: 10 x the SLO's latency.
+    so.fell_over_latency = opt.slo_latency > 0 ? 10 * opt.slo_latency : 1.0;
+    stall_fit st = fit_stalls(m, steps, fell_over, so);
+    if (st.fitted && st.rate > 0) {
+      m.stall_rate = st.rate;
+      m.stall_length = distribution::exponential(st.mean_length);
+    }
+    out.report["stalls"] = std::move(st.report);
   }
 
   json::array nf, as;

@@ -14,6 +14,8 @@
 //   Network round trip: what the client measured beyond the service's phases, at lowest load.
 //   Background: host CPU not used by the service, PostgreSQL or the generator.
 //   Speed factor: the spread of CPU per request between repeats of the same step.
+//   Stalls of the intake: simulated against every step's p99, dials and whether it fell over
+//     (fit_stalls), once everything else is fitted.
 #pragma once
 
 #include <boost/json.hpp>
@@ -30,6 +32,10 @@ struct calibration_fit_options {
   bool exclude_generator = false;  // plan for production: no generator CPU, no client
   std::vector<std::size_t> leave_out;  // step indices not used (cross-validation)
   double slo_quantile = 0.99, slo_latency = 0;  // the SLO the file's predictions report (0: none)
+  // Fit the intake's stalls by simulation (fit_stalls.hpp); seconds of CPU, so tests of other
+  // parts may turn it off. `stall_runs`: live runs simulated per step and candidate.
+  bool fit_stalls = true;
+  int stall_runs = 6;
 };
 
 struct calibration_fit {

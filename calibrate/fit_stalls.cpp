@@ -1,0 +1,167 @@
+// The intake's stalls fitted by simulating candidates against the steps (fit_stalls.hpp).
+#include "fit_stalls.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "calibration_fit.hpp"
+#include "prediction.hpp"
+#include "request_path_model.hpp"
+
+namespace headroom::calibrate {
+
+namespace json = boost::json;
+
+namespace {
+
+// The candidates: the share of time the intake is stalled, and a stall's mean length. A grid,
+// not a local search: the loss is a sum over simulated runs, flat in places and stepped where a
+// step starts to fall over, and a grid shows the whole shape in the report.
+constexpr double shares[] = {0.001, 0.003, 0.01, 0.03};
+constexpr double lengths[] = {0.001, 0.002, 0.004, 0.008, 0.016, 0.032};
+
+// The 95 % point of chi-square with 2 degrees of freedom: -2 ln(0.05).
+constexpr double chi_square_2_at_95 = 5.991;
+
+// Replications numbered apart from predict's, and the same for every candidate (common random
+// numbers), so two candidates differ by their stalls, not by their luck.
+constexpr std::uint64_t first_replication = 3ull << 30;
+
+// How a step's simulated runs came out.
+struct simulated_step {
+  int runs = 0, fell_over = 0;
+  double median_p99 = 0;     // over the runs that kept up (0: none did)
+  double dials_per_s = 0;    // mean over the runs that kept up
+};
+
+simulated_step simulate_step(const scenario& model, const calibration_step& step, int runs,
+                             double fell_over_latency, std::uint64_t first) {
+  scenario s = scenario_for_step(model, step);
+  s.run.requests = std::max<std::uint64_t>(1, std::llround(step.rate * step.load.duration));
+  s.run.warmup_requests = std::max<std::uint64_t>(1, std::llround(step.rate * step.load.warmup));
+  simulated_step out;
+  out.runs = runs;
+  std::vector<double> p99s;
+  double dials = 0;
+  for (const replication_result& r : run_replications(s, first, first + runs, s.run.threads)) {
+    const double p99 = r.pooled_all.empty() ? 0 : r.pooled_all.quantile(0.99);
+    if (!r.stable || p99 > fell_over_latency) {
+      ++out.fell_over;
+      continue;
+    }
+    p99s.push_back(p99);
+    dials += r.window > 0 ? static_cast<double>(r.pool.dials) / r.window : 0;
+  }
+  if (!p99s.empty()) {
+    std::sort(p99s.begin(), p99s.end());
+    const std::size_t n = p99s.size();
+    out.median_p99 = n % 2 ? p99s[n / 2] : 0.5 * (p99s[n / 2 - 1] + p99s[n / 2]);
+    out.dials_per_s = dials / static_cast<double>(n);
+  }
+  return out;
+}
+
+// -2 ln of a share estimated from n runs, floored at half a run (a share of 0 of 6 runs is not
+// proof of impossibility).
+double minus_two_log(double share, int runs) {
+  return -2 * std::log(std::max(share, 0.5 / runs));
+}
+
+}  // namespace
+
+stall_fit fit_stalls(const scenario& model, const std::vector<const calibration_step*>& ran,
+                     const std::vector<const calibration_step*>& stopped,
+                     const stall_fit_options& o) {
+  stall_fit out;
+  // A measured run is judged as the simulated ones are: one that ran to its end with a p99 past
+  // the fall-over latency fell over too (a guard with a higher --abort-latency let it run).
+  std::vector<const calibration_step*> kept, fell_over = stopped;
+  for (const calibration_step* s : ran)
+    (s->load.latency_all.percentile(99) > o.fell_over_latency ? fell_over : kept).push_back(s);
+  if (kept.empty()) return out;
+  // One run's p99 scatters about its median by the tail's run-to-run spread (delay_sigma): the
+  // scale of a step's p99 misfit, never taken below a quarter (two repeats rarely agree closer).
+  const double sigma = std::max(model.delay_sigma, 0.25);
+  const int n = o.runs_per_step;
+
+  // The loss of one candidate: a sum over steps of squared, scaled misfits (each ~ chi-square
+  // with one degree of freedom when the candidate is right).
+  auto loss_of = [&](double share, double length) {
+    scenario m = model;
+    if (share > 0) {
+      m.stall_length = distribution::exponential(length);
+      m.stall_rate = share / (length * (1 - share));  // share = length / (length + 1 / rate)
+    }
+    double loss = 0;
+    std::uint64_t first = first_replication;
+    for (const calibration_step* s : kept) {
+      const simulated_step p = simulate_step(m, *s, n, o.fell_over_latency, first);
+      first += static_cast<std::uint64_t>(n);
+      const double kept_share = 1 - static_cast<double>(p.fell_over) / n;
+      loss += minus_two_log(kept_share, n);
+      if (p.fell_over == n) continue;  // nothing else to compare
+      const double measured = s->load.latency_all.percentile(99);
+      if (measured > 0 && p.median_p99 > 0) {
+        const double z = std::log(p.median_p99 / measured) / sigma;
+        loss += z * z;
+      }
+      // Dials are counts: on the square-root scale a Poisson count's variance is 1/4.
+      if (s->service && s->window > 0) {
+        const double d = std::sqrt(p.dials_per_s * s->window) - std::sqrt(s->service->dials);
+        loss += 4 * d * d;
+      }
+    }
+    for (const calibration_step* s : fell_over) {
+      const simulated_step p = simulate_step(m, *s, n, o.fell_over_latency, first);
+      first += static_cast<std::uint64_t>(n);
+      loss += minus_two_log(static_cast<double>(p.fell_over) / n, n);
+    }
+    return loss;
+  };
+
+  const double none = loss_of(0, 0);
+  double best = none, best_share = 0, best_length = 0;
+  json::array grid;
+  for (double share : shares)
+    for (double length : lengths) {
+      const double l = loss_of(share, length);
+      grid.push_back(json::object{{"share", share}, {"mean_length", length}, {"loss", l}});
+      if (l < best) {
+        best = l;
+        best_share = share;
+        best_length = length;
+      }
+    }
+  out.fitted = true;
+  // Two parameters more than no stalls: kept only when they lower the loss by more than the
+  // 95 % point of chi-square with 2 degrees of freedom (a likelihood-ratio test), so steps
+  // without stalls do not get a tiny one fitted to their noise.
+  const bool significant = none - best > chi_square_2_at_95;
+  if (!significant) {
+    best = none;
+    best_share = 0;
+    best_length = 0;
+  }
+  if (best_share > 0) {
+    out.mean_length = best_length;
+    out.rate = best_share / (best_length * (1 - best_share));
+  }
+  out.report = {
+      {"rate", out.rate},
+      {"mean_length", out.mean_length},
+      {"share", best_share},
+      {"loss", best},
+      {"loss_without_stalls", none},
+      {"significant", significant},
+      {"steps_kept", kept.size()},
+      {"steps_fell_over", fell_over.size()},
+      {"runs_per_step", n},
+      {"measure",
+       "each step's p99 (all requests; scale ln, sigma max(delay_sigma, 0.25)), its dials "
+       "(square-root scale) and whether it fell over, against its own simulated live runs"},
+      {"grid", std::move(grid)}};
+  return out;
+}
+
+}  // namespace headroom::calibrate
