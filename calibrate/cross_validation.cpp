@@ -122,7 +122,12 @@ std::string calibration_summary(const calibration_file& f, const latency_slo& sl
       << "  delays: query " << m.query_delay.describe() << ", dial " << m.dial_delay.describe()
       << ", network " << m.network_rtt.describe() << "\n"
       << "  background utilization " << m.background_utilization << ", run-to-run speed sigma "
-      << m.speed_sigma << " (CPU), " << m.delay_sigma << " (delays), cores " << m.cores << "\n";
+      << m.speed_sigma << " (CPU), " << m.delay_sigma << " (delays), cores " << m.cores << "\n"
+      << "  stalls of the intake: "
+      << (m.stall_rate > 0 ? std::to_string(m.stall_rate) + " per second, " +
+                                 m.stall_length.describe()
+                           : std::string("none"))
+      << "\n";
   auto list = [&](const char* key, const char* title) {
     auto it = f.fit.find(key);
     if (it == f.fit.end() || !it->value().is_array() || it->value().get_array().empty()) return;
