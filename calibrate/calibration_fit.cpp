@@ -588,7 +588,7 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     stall_fit st = fit_stalls(m, steps, fell_over, so);
     if (st.fitted && st.rate > 0) {
       m.stall_rate = st.rate;
-      m.stall_length = distribution::exponential(st.mean_length);
+      m.stall_length = stall_length(st.mean_length, st.fixed_length);
     }
     out.report["stalls"] = std::move(st.report);
   }

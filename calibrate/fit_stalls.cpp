@@ -24,6 +24,14 @@ constexpr double lengths[] = {0.001, 0.002, 0.004, 0.008, 0.016, 0.032};
 // The 95 % point of chi-square with 2 degrees of freedom: -2 ln(0.05).
 constexpr double chi_square_2_at_95 = 5.991;
 
+// Two shapes of a stall's length: exponential (most short, a few long) or all the same (a
+// thread descheduled for about one scheduler slice).
+}  // namespace
+distribution stall_length(double mean, bool fixed) {
+  return fixed ? distribution::deterministic(mean) : distribution::exponential(mean);
+}
+namespace {
+
 // Replications numbered apart from predict's, and the same for every candidate (common random
 // numbers), so two candidates differ by their stalls, not by their luck.
 constexpr std::uint64_t first_replication = 3ull << 30;
@@ -87,10 +95,10 @@ stall_fit fit_stalls(const scenario& model, const std::vector<const calibration_
 
   // The loss of one candidate: a sum over steps of squared, scaled misfits (each ~ chi-square
   // with one degree of freedom when the candidate is right).
-  auto loss_of = [&](double share, double length) {
+  auto loss_of = [&](double share, double length, bool fixed) {
     scenario m = model;
     if (share > 0) {
-      m.stall_length = distribution::exponential(length);
+      m.stall_length = stall_length(length, fixed);
       m.stall_rate = share / (length * (1 - share));  // share = length / (length + 1 / rate)
     }
     double loss = 0;
@@ -120,19 +128,25 @@ stall_fit fit_stalls(const scenario& model, const std::vector<const calibration_
     return loss;
   };
 
-  const double none = loss_of(0, 0);
+  const double none = loss_of(0, 0, false);
   double best = none, best_share = 0, best_length = 0;
+  bool best_fixed = false;
   json::array grid;
-  for (double share : shares)
-    for (double length : lengths) {
-      const double l = loss_of(share, length);
-      grid.push_back(json::object{{"share", share}, {"mean_length", length}, {"loss", l}});
-      if (l < best) {
-        best = l;
-        best_share = share;
-        best_length = length;
+  for (bool fixed : {false, true})
+    for (double share : shares)
+      for (double length : lengths) {
+        const double l = loss_of(share, length, fixed);
+        grid.push_back(json::object{{"share", share},
+                                    {"mean_length", length},
+                                    {"lengths", fixed ? "deterministic" : "exponential"},
+                                    {"loss", l}});
+        if (l < best) {
+          best = l;
+          best_share = share;
+          best_length = length;
+          best_fixed = fixed;
+        }
       }
-    }
   out.fitted = true;
   // Two parameters more than no stalls: kept only when they lower the loss by more than the
   // 95 % point of chi-square with 2 degrees of freedom (a likelihood-ratio test), so steps
@@ -145,11 +159,13 @@ stall_fit fit_stalls(const scenario& model, const std::vector<const calibration_
   }
   if (best_share > 0) {
     out.mean_length = best_length;
+    out.fixed_length = best_fixed;
     out.rate = best_share / (best_length * (1 - best_share));
   }
   out.report = {
       {"rate", out.rate},
       {"mean_length", out.mean_length},
+      {"lengths", out.fixed_length ? "deterministic" : "exponential"},
       {"share", best_share},
       {"loss", best},
       {"loss_without_stalls", none},

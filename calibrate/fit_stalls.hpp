@@ -20,7 +20,8 @@ namespace headroom::calibrate {
 struct stall_fit {
   bool fitted = false;   // false: no step to fit on (the model keeps no stalls)
   double rate = 0;       // stalls per second
-  double mean_length = 0;  // seconds (exponential lengths)
+  double mean_length = 0;  // seconds
+  bool fixed_length = false;  // every stall mean_length long; else exponential lengths
   boost::json::object report;
 };
 
@@ -28,6 +29,9 @@ struct stall_fit_options {
   int runs_per_step = 6;  // live runs simulated per step and candidate
   double fell_over_latency = 0.6;  // a run whose p99 passes this counts as fallen over
 };
+
+// The distribution of a stall's length the fit means by (mean_length, fixed_length).
+distribution stall_length(double mean, bool fixed);
 
 // `model`: the fitted scenario without stalls. `ran`: steps that ran to their end (one whose p99
 // passed fell_over_latency counts as fallen over); `stopped`: steps a guard stopped (latency or
