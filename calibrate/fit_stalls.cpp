@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "calibration_fit.hpp"
 #include "prediction.hpp"
@@ -19,18 +20,53 @@ namespace {
 // not a local search: the loss is a sum over simulated runs, flat in places and stepped where a
 // step starts to fall over, and a grid shows the whole shape in the report.
 constexpr double shares[] = {0.001, 0.003, 0.01, 0.03};
+// ... or so many stalls per request offered (pauses that come with the load).
+constexpr double per_request[] = {0.0001, 0.0003, 0.001, 0.003, 0.01};
 constexpr double lengths[] = {0.001, 0.002, 0.004, 0.008, 0.016, 0.032};
 
 // The 95 % point of chi-square with 2 degrees of freedom: -2 ln(0.05).
 constexpr double chi_square_2_at_95 = 5.991;
 
+}  // namespace
+
 // Two shapes of a stall's length: exponential (most short, a few long) or all the same (a
 // thread descheduled for about one scheduler slice).
-}  // namespace
 distribution stall_length(double mean, bool fixed) {
   return fixed ? distribution::deterministic(mean) : distribution::exponential(mean);
 }
+
 namespace {
+
+// One point of the grid: stalls per second set by a share of time stalled, or stalls per
+// request; a mean length, exponential or fixed. value 0: no stalls.
+struct candidate {
+  bool per_request = false;
+  double value = 0, length = 0;
+  bool fixed = false;
+  void apply(scenario& m) const {
+    if (!(value > 0)) return;
+    m.stall_length = stall_length(length, fixed);
+    if (per_request)
+      m.stall_per_request = value;
+    else
+      m.stall_rate = value / (length * (1 - value));  // share = length / (length + 1 / rate)
+  }
+  json::object to_json() const {
+    return {{per_request ? "per_request" : "share", value},
+            {"mean_length", length},
+            {"lengths", fixed ? "deterministic" : "exponential"}};
+  }
+};
+
+std::vector<candidate> candidates() {
+  std::vector<candidate> out;
+  for (bool fixed : {false, true})
+    for (double length : lengths) {
+      for (double share : shares) out.push_back({false, share, length, fixed});
+      for (double p : per_request) out.push_back({true, p, length, fixed});
+    }
+  return out;
+}
 
 // Replications numbered apart from predict's, and the same for every candidate (common random
 // numbers), so two candidates differ by their stalls, not by their luck.
@@ -95,12 +131,9 @@ stall_fit fit_stalls(const scenario& model, const std::vector<const calibration_
 
   // The loss of one candidate: a sum over steps of squared, scaled misfits (each ~ chi-square
   // with one degree of freedom when the candidate is right).
-  auto loss_of = [&](double share, double length, bool fixed) {
+  auto loss_of = [&](const candidate& c) {
     scenario m = model;
-    if (share > 0) {
-      m.stall_length = stall_length(length, fixed);
-      m.stall_rate = share / (length * (1 - share));  // share = length / (length + 1 / rate)
-    }
+    c.apply(m);
     double loss = 0;
     std::uint64_t first = first_replication;
     for (const calibration_step* s : kept) {
@@ -128,45 +161,43 @@ stall_fit fit_stalls(const scenario& model, const std::vector<const calibration_
     return loss;
   };
 
-  const double none = loss_of(0, 0, false);
-  double best = none, best_share = 0, best_length = 0;
-  bool best_fixed = false;
+  const double none = loss_of(candidate{});
+  double best = none;
+  candidate chosen;
   json::array grid;
-  for (bool fixed : {false, true})
-    for (double share : shares)
-      for (double length : lengths) {
-        const double l = loss_of(share, length, fixed);
-        grid.push_back(json::object{{"share", share},
-                                    {"mean_length", length},
-                                    {"lengths", fixed ? "deterministic" : "exponential"},
-                                    {"loss", l}});
-        if (l < best) {
-          best = l;
-          best_share = share;
-          best_length = length;
-          best_fixed = fixed;
-        }
-      }
+  for (const candidate& c : candidates()) {
+    const double l = loss_of(c);
+    json::object row = c.to_json();
+    row["loss"] = l;
+    grid.push_back(std::move(row));
+    if (l < best) {
+      best = l;
+      chosen = c;
+    }
+  }
   out.fitted = true;
   // Two parameters more than no stalls: kept only when they lower the loss by more than the
   // 95 % point of chi-square with 2 degrees of freedom (a likelihood-ratio test), so steps
-  // without stalls do not get a tiny one fitted to their noise.
+  // without stalls do not get a tiny one fitted to their noise. (The choice between the four
+  // families is a third, discrete one, not counted.)
   const bool significant = none - best > chi_square_2_at_95;
   if (!significant) {
     best = none;
-    best_share = 0;
-    best_length = 0;
+    chosen = candidate{};
   }
-  if (best_share > 0) {
-    out.mean_length = best_length;
-    out.fixed_length = best_fixed;
-    out.rate = best_share / (best_length * (1 - best_share));
-  }
+  scenario with = model;
+  chosen.apply(with);
+  out.rate = with.stall_rate;
+  out.per_request = with.stall_per_request;
+  out.mean_length = chosen.length;
+  out.fixed_length = chosen.fixed;
+  json::object chosen_json = chosen.to_json();
   out.report = {
       {"rate", out.rate},
+      {"per_request", out.per_request},
       {"mean_length", out.mean_length},
       {"lengths", out.fixed_length ? "deterministic" : "exponential"},
-      {"share", best_share},
+      {"chosen", std::move(chosen_json)},
       {"loss", best},
       {"loss_without_stalls", none},
       {"significant", significant},

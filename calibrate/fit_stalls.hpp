@@ -19,7 +19,8 @@ namespace headroom::calibrate {
 
 struct stall_fit {
   bool fitted = false;   // false: no step to fit on (the model keeps no stalls)
-  double rate = 0;       // stalls per second
+  double rate = 0;         // stalls per second, whatever the load
+  double per_request = 0;  // and per request offered
   double mean_length = 0;  // seconds
   bool fixed_length = false;  // every stall mean_length long; else exponential lengths
   boost::json::object report;

@@ -223,7 +223,7 @@ class request_path_sim {
     if (scenario_.use_pool && scenario_.pool_warm_start)
       for (std::uint32_t i = 0; i < instances_.size(); ++i) warm_start_pool(i);
     calendar_.push(first_arrival_time(), ev_arrival, 0);
-    if (scenario_.stall_rate > 0) next_stall_ = random_.stall.exponential(1 / scenario_.stall_rate);
+    if (stall_rate_ > 0) next_stall_ = random_.stall.exponential(1 / stall_rate_);
     if (scenario_.background_utilization > 0)
       for (std::uint32_t h = 0; h < hosts_.size(); ++h)
         calendar_.push(next_background_gap(h), ev_background, h);
@@ -343,13 +343,13 @@ class request_path_sim {
     if (arrivals_done_) measurement_.close_window_if_open(now_);
   }
   // When the intake takes a request due at t: at t, or at the end of the stall t falls in.
-  // Stalls begin at Poisson times (stall_rate) counted from the end of the last one, so they
+  // Stalls begin at Poisson times (stalls_per_second) counted from the end of the last one, so they
   // never overlap; drawn lazily as arrivals pass them.
   double intake_opens(double t) {
     while (next_stall_ <= t) {
       stall_begins_ = next_stall_;
       stall_ends_ = stall_begins_ + scenario_.stall_length.sample(random_.stall);
-      next_stall_ = stall_ends_ + random_.stall.exponential(1 / scenario_.stall_rate);
+      next_stall_ = stall_ends_ + random_.stall.exponential(1 / stall_rate_);
     }
     return t >= stall_begins_ && t < stall_ends_ ? stall_ends_ : t;
   }
@@ -866,6 +866,7 @@ class request_path_sim {
   // The intake's current or last stall, and when the next begins (never, without stalls).
   double stall_begins_ = 0, stall_ends_ = 0;
   double next_stall_ = std::numeric_limits<double>::infinity();
+  const double stall_rate_ = stalls_per_second(scenario_);
   std::uint64_t events_ = 0;  // processed, warm-up included
   bool arrivals_done_ = false;
   std::uint64_t max_in_flight_;  // s.run's, read on every event (a member stays in a register)

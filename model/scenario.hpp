@@ -94,7 +94,9 @@ struct scenario {
   // They bunch requests, and bunched requests need more connections than the pool keeps idle:
   // the trigger of Go's default pool's dial storms. 0 = none; calibration fits them
   // (CALIBRATION.md, "Stalls").
-  double stall_rate = 0;
+  // Plus `stall_per_request` stalls per request offered: pauses that come with the load (a busy
+  // CPU deschedules those threads more often). The rate at a given load: stalls_per_second.
+  double stall_rate = 0, stall_per_request = 0;
   distribution stall_length = distribution::none();
   // How much one whole run's speed differs from the next on the same machine: each replication
   // draws a factor f (lognormal, mean 1, this sigma of ln f) that multiplies every CPU demand.
@@ -145,6 +147,11 @@ inline bool colocated(const scenario& s) { return s.deployment.service_cores <= 
 
 // Offered requests per second: the rate, or a trace's mean rate (0 for a trace too short).
 double offered_rate(const scenario& s);
+
+// Stalls of the intake per second at the scenario's offered rate.
+inline double stalls_per_second(const scenario& s) {
+  return s.stall_rate + s.stall_per_request * offered_rate(s);
+}
 
 // The run.max_in_flight a replication enforces: the scenario's, or when 0, the requests that
 // arrive in in_flight_time_bound seconds at the offered rate (at least 1,000, at most

@@ -278,6 +278,7 @@ scenario scenario_from_json(const json::value& v) {
   if (const json::value* v = top.get("stalls")) {
     reader r(*v, "stalls");
     s.stall_rate = r.number("rate", 0);
+    s.stall_per_request = r.number("per_request", 0);
     if (r.has("length")) s.stall_length = r.dist("length");
     r.no_unknown_keys();
   }
@@ -512,6 +513,7 @@ json::value scenario_to_json(const scenario& s) {
                     {"max_runnable", json::object{{"service", s.service_max_runnable},
                                                   {"database", s.database_max_runnable}}}}}};
   o["stalls"] = json::object{{"rate", s.stall_rate},
+                             {"per_request", s.stall_per_request},
                              {"length", distribution_to_json(s.stall_length)}};
   o["variability"] = json::object{{"speed_sigma", s.speed_sigma}, {"delay_sigma", s.delay_sigma}};
   o["client"] = json::object{{"max_connections", s.client_connections}};

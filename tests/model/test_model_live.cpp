@@ -245,6 +245,26 @@ TEST_CASE("a stall of the intake holds every request due during it until it ends
   CHECK(stalled.phases[phase_query].max == Approx(0.001).epsilon(1e-9));
 }
 
+TEST_CASE("stalls per request are stalls per second at the offered rate") {
+  // 0.004 stalls per request at 250 req/s is 1 stall a second: the same stream of stalls, the
+  // same draws, the same run, to the last bit.
+  scenario s = bare(250);
+  s.arrivals.process = arrival_process::poisson;
+  s.query_db_cpu = distribution::exponential(0.001);
+  s.stall_length = distribution::exponential(0.005);
+  s.run.requests = 20000;
+  s.stall_per_request = 0.004;
+  const replication_result per_request = simulate_replication(s, 3);
+  s.stall_per_request = 0;
+  s.stall_rate = 1;
+  const replication_result per_second = simulate_replication(s, 3);
+  CHECK(per_request.phases[phase_total].mean == per_second.phases[phase_total].mean);
+  CHECK(per_request.phases[phase_total].max == per_second.phases[phase_total].max);
+  // And they do something: the mean grows by about the stalled share x the mean wait.
+  s.stall_rate = 0;
+  CHECK(simulate_replication(s, 3).phases[phase_total].mean < per_second.phases[phase_total].mean);
+}
+
 TEST_CASE("stalls bunch requests, and Go's default pool dials for the bunch") {
   // Every 3.33 ms a request holds a connection for 1 ms (a pure delay; dials instant): never two
   // at once, so the two idle connections serve all and nothing dials. A 10 ms stall holds three

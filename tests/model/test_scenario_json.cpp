@@ -116,7 +116,7 @@ TEST_CASE("the intake's stalls read back, are none when absent, and need a lengt
   // A file written before stalls existed keeps its meaning: none.
   CHECK(scenario_from_json(boost::json::parse(R"({"arrivals": {"rate": 5}})")).stall_rate == 0);
   CHECK(error_of(R"({"arrivals": {"rate": 5}, "stalls": {"rate": 2}})") ==
-        "stalls.length: must have a mean > 0 when stalls.rate > 0");
+        "stalls.length: must have a mean > 0 when stalls.rate or stalls.per_request > 0");
   CHECK(error_of(R"({"arrivals": {"rate": 5}, "stalls": {"rate": -1}})") ==
         "stalls.rate: must be >= 0 per second (0 = no stalls)");
 }
