@@ -27,6 +27,21 @@ load_options constant_load(const std::string& url, double rate, double duration)
   return o;
 }
 
+// Built with ThreadSanitizer (scripts/test --sanitize thread), which makes every memory access
+// several times slower: a check of how fast or how precisely in time the generator works then
+// measures TSan, not the generator, and is skipped. The counts beside it still run.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool timing_checks = false;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool timing_checks = false;
+#else
+constexpr bool timing_checks = true;
+#endif
+#else
+constexpr bool timing_checks = true;
+#endif
+
 // Recorded values above `seconds`, counting only buckets that lie wholly above it (a bucket is
 // under 0.1 % wide, so this is exact but for values within 0.1 % of the threshold).
 std::uint64_t count_over(const latency_histogram& h, double seconds) {
@@ -116,7 +131,8 @@ TEST_CASE("the achieved rate is within 1 % of the target from 100 to 5,000 reque
       CHECK(r.completed == expected);
       CHECK(r.transport_errors == 0);
       // Achieved throughput = responses / (measured start to last response), over the schedule.
-      CHECK(r.throughput() == Approx(rate).epsilon(0.01));
+      // Under TSan the generator reaches about half of 5,000 rps (2,581 measured).
+      if (timing_checks) CHECK(r.throughput() == Approx(rate).epsilon(0.01));
       CHECK(r.offered_rate == Approx(rate));
       CHECK(r.status_counts.at(200) == expected);
     }
@@ -193,7 +209,8 @@ TEST_CASE("a stall longer than the timeout shows in the all-requests p99 and not
   // responses at the stall's end (a few ms), which decides the requests whose deadline falls
   // inside it.
   auto timeouts = r.error_counts.count("timeout") ? r.error_counts.at("timeout") : 0;
-  CHECK(timeouts == Approx(160).margin(3));
+  // Under TSan the burst at the stall's end takes longer than the margin allows (164 measured).
+  if (timing_checks) CHECK(timeouts == Approx(160).margin(3));
   CHECK(r.transport_errors == timeouts);
   CHECK(r.completed == 1200 - timeouts);
   // Successes exclude them, and none of them waited past its deadline (the timeout from its
@@ -360,11 +377,14 @@ TEST_CASE("a step schedule is followed second by second") {
   CHECK(r.completed == 800);
   REQUIRE(r.per_second.size() >= 4);
   // Sends are counted by the second they left in; a send can slip past a second boundary by a
-  // timer tick or a scheduling hiccup, so each second may lose or gain a few (5 of 100).
-  CHECK(r.per_second[0].sent == Approx(100).margin(5));
-  CHECK(r.per_second[1].sent == Approx(100).margin(5));
-  CHECK(r.per_second[2].sent == Approx(300).margin(5));
-  CHECK(r.per_second[3].sent == Approx(300).margin(5));
+  // timer tick or a scheduling hiccup, so each second may lose or gain a few (5 of 100). Under
+  // TSan whole bursts slip into the next second (230 sent in the fourth, seen twice in four runs).
+  if (timing_checks) {
+    CHECK(r.per_second[0].sent == Approx(100).margin(5));
+    CHECK(r.per_second[1].sent == Approx(100).margin(5));
+    CHECK(r.per_second[2].sent == Approx(300).margin(5));
+    CHECK(r.per_second[3].sent == Approx(300).margin(5));
+  }
   CHECK(r.offered_rate == Approx(200));
 }
 
