@@ -299,8 +299,8 @@ class session : public std::enable_shared_from_this<session> {
       self->send(std::move(r), version, keep, l.data());
     };
     st_.slots.enter(
-        stream_.get_executor(), [self = shared_from_this(), body = std::move(req.body()), l,
-                                 version, keep, answer = std::move(answer)] {
+        stream_.get_executor(),
+        [self = shared_from_this(), body = std::move(req.body()), l, answer = std::move(answer)] {
           auto& st = self->st_;
           try {
             if (l == "/")
