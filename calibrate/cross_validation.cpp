@@ -25,6 +25,16 @@ double number(const json::object& o, const char* k) {
   return NAN;
 }
 
+// "2.5 per second + 0.01 per request, exponential(mean 0.004 s)": the fitted stalls.
+std::string fmt_stalls(const scenario& m) {
+  std::ostringstream os;
+  if (m.stall_rate > 0) os << m.stall_rate << " per second";
+  if (m.stall_rate > 0 && m.stall_per_request > 0) os << " + ";
+  if (m.stall_per_request > 0) os << m.stall_per_request << " per request";
+  os << ", " << m.stall_length.describe();
+  return os.str();
+}
+
 }  // namespace
 
 std::string format_ms(double seconds) {
@@ -124,9 +134,9 @@ std::string calibration_summary(const calibration_file& f, const latency_slo& sl
       << "  background utilization " << m.background_utilization << ", run-to-run speed sigma "
       << m.speed_sigma << " (CPU), " << m.delay_sigma << " (delays), cores " << m.cores << "\n"
       << "  stalls of the intake: "
-      << (m.stall_rate > 0 ? std::to_string(m.stall_rate) + " per second, " +
-                                 m.stall_length.describe()
-                           : std::string("none"))
+      << (m.stall_rate > 0 || m.stall_per_request > 0
+              ? fmt_stalls(m)
+              : std::string("none"))
       << "\n";
   auto list = [&](const char* key, const char* title) {
     auto it = f.fit.find(key);
