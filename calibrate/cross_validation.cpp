@@ -134,9 +134,7 @@ std::string calibration_summary(const calibration_file& f, const latency_slo& sl
       << "  background utilization " << m.background_utilization << ", run-to-run speed sigma "
       << m.speed_sigma << " (CPU), " << m.delay_sigma << " (delays), cores " << m.cores << "\n"
       << "  stalls of the intake: "
-      << (m.stall_rate > 0 || m.stall_per_request > 0
-              ? fmt_stalls(m)
-              : std::string("none"))
+      << (m.stall_rate > 0 || m.stall_per_request > 0 ? fmt_stalls(m) : std::string("none"))
       << "\n";
   auto list = [&](const char* key, const char* title) {
     auto it = f.fit.find(key);

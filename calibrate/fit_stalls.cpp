@@ -75,8 +75,8 @@ constexpr std::uint64_t first_replication = 3ull << 30;
 // How a step's simulated runs came out.
 struct simulated_step {
   int runs = 0, fell_over = 0;
-  double median_p99 = 0;     // over the runs that kept up (0: none did)
-  double dials_per_s = 0;    // mean over the runs that kept up
+  double median_p99 = 0;   // over the runs that kept up (0: none did)
+  double dials_per_s = 0;  // mean over the runs that kept up
 };
 
 simulated_step simulate_step(const scenario& model, const calibration_step& step, int runs,
@@ -108,9 +108,7 @@ simulated_step simulate_step(const scenario& model, const calibration_step& step
 
 // -2 ln of a share estimated from n runs, floored at half a run (a share of 0 of 6 runs is not
 // proof of impossibility).
-double minus_two_log(double share, int runs) {
-  return -2 * std::log(std::max(share, 0.5 / runs));
-}
+double minus_two_log(double share, int runs) { return -2 * std::log(std::max(share, 0.5 / runs)); }
 
 }  // namespace
 

@@ -18,16 +18,16 @@
 namespace headroom::calibrate {
 
 struct stall_fit {
-  bool fitted = false;   // false: no step to fit on (the model keeps no stalls)
-  double rate = 0;         // stalls per second, whatever the load
-  double per_request = 0;  // and per request offered
-  double mean_length = 0;  // seconds
+  bool fitted = false;        // false: no step to fit on (the model keeps no stalls)
+  double rate = 0;            // stalls per second, whatever the load
+  double per_request = 0;     // and per request offered
+  double mean_length = 0;     // seconds
   bool fixed_length = false;  // every stall mean_length long; else exponential lengths
   boost::json::object report;
 };
 
 struct stall_fit_options {
-  int runs_per_step = 6;  // live runs simulated per step and candidate
+  int runs_per_step = 6;           // live runs simulated per step and candidate
   double fell_over_latency = 0.6;  // a run whose p99 passes this counts as fallen over
 };
 

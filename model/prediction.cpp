@@ -99,9 +99,9 @@ void validate(const scenario& s) {
               "variability.delay_sigma", "must be in [0, 2)");
   field_check(std::isfinite(s.stall_rate) && s.stall_rate >= 0, "stalls.rate",
               "must be >= 0 per second (0 = no stalls)");
-  field_check(std::isfinite(s.stall_per_request) && s.stall_per_request >= 0 &&
-                  s.stall_per_request <= 1,
-              "stalls.per_request", "must be in [0, 1] (stalls per request offered)");
+  field_check(
+      std::isfinite(s.stall_per_request) && s.stall_per_request >= 0 && s.stall_per_request <= 1,
+      "stalls.per_request", "must be in [0, 1] (stalls per request offered)");
   if (s.stall_rate > 0 || s.stall_per_request > 0)
     field_check(s.stall_length.mean() > 0, "stalls.length",
                 "must have a mean > 0 when stalls.rate or stalls.per_request > 0");

@@ -53,7 +53,7 @@ enum event_kind : std::uint32_t {
 // Where a request is; on_cpu_done and ev_delay_done read it to take the next step.
 enum class stage : std::uint8_t {
   stalled,  // due while the intake is paused (scenario.stall_rate)
-  client,  // waiting for one of the load generator's connections (a "late" send)
+  client,   // waiting for one of the load generator's connections (a "late" send)
   parse,
   queue,
   dial_fork,  // the postmaster forks its backend (CPU)
