@@ -586,11 +586,9 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     // headroom calibrate's --abort-latency default: 10 x the SLO's latency.
     so.fell_over_latency = opt.slo_latency > 0 ? 10 * opt.slo_latency : 1.0;
     stall_fit st = fit_stalls(m, steps, fell_over, so);
-    if (st.fitted && (st.rate > 0 || st.per_request > 0)) {
-      m.stall_rate = st.rate;
-      m.stall_per_request = st.per_request;
-      m.stall_length = stall_length(st.mean_length, st.fixed_length);
-    }
+    m.stall_rate = st.rate;
+    m.stall_per_request = st.per_request;
+    m.stall_length = st.length;
     out.report["stalls"] = std::move(st.report);
   }
 

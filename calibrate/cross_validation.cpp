@@ -25,8 +25,9 @@ double number(const json::object& o, const char* k) {
   return NAN;
 }
 
-// "2.5 per second + 0.01 per request, exponential(mean 0.004 s)": the fitted stalls.
+// "2.5 per second + 0.01 per request, exponential(mean 0.004 s)": the fitted stalls, or "none".
 std::string fmt_stalls(const scenario& m) {
+  if (!(m.stall_rate > 0 || m.stall_per_request > 0)) return "none";
   std::ostringstream os;
   if (m.stall_rate > 0) os << m.stall_rate << " per second";
   if (m.stall_rate > 0 && m.stall_per_request > 0) os << " + ";
@@ -133,9 +134,7 @@ std::string calibration_summary(const calibration_file& f, const latency_slo& sl
       << ", network " << m.network_rtt.describe() << "\n"
       << "  background utilization " << m.background_utilization << ", run-to-run speed sigma "
       << m.speed_sigma << " (CPU), " << m.delay_sigma << " (delays), cores " << m.cores << "\n"
-      << "  stalls of the intake: "
-      << (m.stall_rate > 0 || m.stall_per_request > 0 ? fmt_stalls(m) : std::string("none"))
-      << "\n";
+      << "  stalls of the intake: " << fmt_stalls(m) << "\n";
   auto list = [&](const char* key, const char* title) {
     auto it = f.fit.find(key);
     if (it == f.fit.end() || !it->value().is_array() || it->value().get_array().empty()) return;

@@ -27,15 +27,11 @@ constexpr double lengths[] = {0.001, 0.002, 0.004, 0.008, 0.016, 0.032};
 // The 95 % point of chi-square with 2 degrees of freedom: -2 ln(0.05).
 constexpr double chi_square_2_at_95 = 5.991;
 
-}  // namespace
-
 // Two shapes of a stall's length: exponential (most short, a few long) or all the same (a
 // thread descheduled for about one scheduler slice).
 distribution stall_length(double mean, bool fixed) {
   return fixed ? distribution::deterministic(mean) : distribution::exponential(mean);
 }
-
-namespace {
 
 // One point of the grid: stalls per second set by a share of time stalled, or stalls per
 // request; a mean length, exponential or fixed. value 0: no stalls.
@@ -81,9 +77,7 @@ struct simulated_step {
 
 simulated_step simulate_step(const scenario& model, const calibration_step& step, int runs,
                              double fell_over_latency, std::uint64_t first) {
-  scenario s = scenario_for_step(model, step);
-  s.run.requests = std::max<std::uint64_t>(1, std::llround(step.rate * step.load.duration));
-  s.run.warmup_requests = std::max<std::uint64_t>(1, std::llround(step.rate * step.load.warmup));
+  const scenario s = one_live_run(scenario_for_step(model, step));
   simulated_step out;
   out.runs = runs;
   std::vector<double> p99s;
@@ -192,14 +186,13 @@ stall_fit fit_stalls(const scenario& model, const std::vector<const calibration_
   chosen.apply(with);
   out.rate = with.stall_rate;
   out.per_request = with.stall_per_request;
-  out.mean_length = chosen.length;
-  out.fixed_length = chosen.fixed;
+  out.length = with.stall_length;
   json::object chosen_json = chosen.to_json();
   out.report = {
       {"rate", out.rate},
       {"per_request", out.per_request},
-      {"mean_length", out.mean_length},
-      {"lengths", out.fixed_length ? "deterministic" : "exponential"},
+      {"mean_length", chosen.length},
+      {"lengths", chosen.fixed ? "deterministic" : "exponential"},
       {"chosen", std::move(chosen_json)},
       {"loss", best},
       {"loss_without_stalls", none},

@@ -17,12 +17,12 @@
 
 namespace headroom::calibrate {
 
+// The scenario's stall fields as fitted (none: rate and per_request 0, length none).
 struct stall_fit {
-  bool fitted = false;        // false: no step to fit on (the model keeps no stalls)
-  double rate = 0;            // stalls per second, whatever the load
-  double per_request = 0;     // and per request offered
-  double mean_length = 0;     // seconds
-  bool fixed_length = false;  // every stall mean_length long; else exponential lengths
+  bool fitted = false;     // false: no step to fit on (the model keeps no stalls)
+  double rate = 0;         // stalls per second, whatever the load (scenario.stall_rate)
+  double per_request = 0;  // and per request offered (scenario.stall_per_request)
+  distribution length = distribution::none();  // scenario.stall_length
   boost::json::object report;
 };
 
@@ -30,9 +30,6 @@ struct stall_fit_options {
   int runs_per_step = 6;           // live runs simulated per step and candidate
   double fell_over_latency = 0.6;  // a run whose p99 passes this counts as fallen over
 };
-
-// The distribution of a stall's length the fit means by (mean_length, fixed_length).
-distribution stall_length(double mean, bool fixed);
 
 // `model`: the fitted scenario without stalls. `ran`: steps that ran to their end (one whose p99
 // passed fell_over_latency counts as fallen over); `stopped`: steps a guard stopped (latency or

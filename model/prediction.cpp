@@ -479,18 +479,21 @@ prediction run_to_precision(const scenario& at_any_speed, const precision_goal& 
   }
 }
 
+scenario one_live_run(scenario s) {
+  if (s.arrivals.process == arrival_process::trace) return s;
+  const double rate = offered_rate(s);
+  s.run.requests = std::max<std::uint64_t>(1, std::llround(rate * s.run.live_length));
+  s.run.warmup_requests = std::max<std::uint64_t>(1, std::llround(rate * s.run.live_warmup));
+  return s;
+}
+
 live_run_estimate predict_live_runs(const scenario& s, int runs) {
   live_run_estimate out;
   out.computed = true;
   out.length = s.run.live_length;
   out.warmup = s.run.live_warmup;
   out.quantile = s.run.slo_quantile;
-  const double rate = offered_rate(s);
-  scenario r = s;
-  if (s.arrivals.process != arrival_process::trace) {
-    r.run.requests = std::max<std::uint64_t>(1, std::llround(rate * s.run.live_length));
-    r.run.warmup_requests = std::max<std::uint64_t>(1, std::llround(rate * s.run.live_warmup));
-  }
+  const scenario r = one_live_run(s);
   // Numbered after any replication the long-run estimate could use, so the two are independent.
   constexpr std::uint64_t first = 1u << 30;
   auto reps = run_replications(r, first, first + static_cast<std::uint64_t>(runs), r.run.threads);

@@ -159,6 +159,10 @@ prediction run_to_precision(const scenario& s, const precision_goal& goal);
 // The p99 of total at run.target_half_width within run.max_replications, flagged at the cap.
 precision_goal default_goal(const scenario& s);
 
+// `s` with each replication one live run: run.live_warmup then run.live_length seconds of
+// requests at the offered rate (a trace is left as it is).
+scenario one_live_run(scenario s);
+
 // Runs `runs` replications that are each one live run (live_run_estimate); any stability.
 live_run_estimate predict_live_runs(const scenario& s, int runs);
 

@@ -26,6 +26,21 @@ scenario bare(double rate) {
   return s;
 }
 
+// One worker serving Poisson arrivals first come first served (M/G/1 with `cpu`), each live run
+// 20 s after 2 s of warm-up, the long run at most 40 replications of 20,000 requests.
+scenario one_worker_live(double rate, distribution cpu, double slo) {
+  scenario s = bare(rate);
+  s.arrivals.process = arrival_process::poisson;
+  s.workers = 1;
+  s.query_db_cpu = std::move(cpu);
+  s.run.live_length = 20;
+  s.run.live_warmup = 2;
+  s.run.slo_latency = slo;
+  s.run.requests = 20000;
+  s.run.max_replications = 40;
+  return s;
+}
+
 }  // namespace
 
 TEST_CASE("each run draws a machine speed factor with mean 1 and the configured log spread") {
@@ -155,15 +170,7 @@ TEST_CASE("the interval for one live run widens with the machine's run-to-run va
   // M/M/1 at 70 % (one worker, so requests use the one core first come first served, with
   // exponential CPU): one 20 s run's p99 varies a little between runs by chance alone; with a
   // speed factor of sigma 0.3 it varies far more.
-  scenario s = bare(700);
-  s.arrivals.process = arrival_process::poisson;
-  s.workers = 1;
-  s.query_db_cpu = distribution::exponential(0.001);
-  s.run.live_length = 20;
-  s.run.live_warmup = 2;
-  s.run.slo_latency = 0.020;
-  s.run.requests = 20000;
-  s.run.max_replications = 40;
+  scenario s = one_worker_live(700, distribution::exponential(0.001), 0.020);
   prediction calm = predict(s);
   s.speed_sigma = 0.3;
   prediction noisy = predict(s);
@@ -192,15 +199,7 @@ TEST_CASE("the long run is the machine at its mean speed, and only one live run 
   // a machine too slow for the rate and fall over. A long run lives through many such windows;
   // its replications run at the mean speed, so its figures are those of sigma 0 exactly (the
   // factors have their own random streams) and it keeps up.
-  scenario s = bare(900);
-  s.arrivals.process = arrival_process::poisson;
-  s.workers = 1;
-  s.query_db_cpu = distribution::deterministic(0.001);
-  s.run.live_length = 20;
-  s.run.live_warmup = 2;
-  s.run.slo_latency = 0.060;
-  s.run.requests = 20000;
-  s.run.max_replications = 40;
+  scenario s = one_worker_live(900, distribution::deterministic(0.001), 0.060);
   prediction calm = predict(s);
   s.speed_sigma = 0.4;
   s.delay_sigma = 0.4;
