@@ -5,6 +5,7 @@
 // adding up. CTest runs them alone (RUN_SERIAL): they load the machine and time latencies.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 
