@@ -127,7 +127,7 @@ prediction long_run_at(const scenario& fitted, const calibration_step& step) {
 
 }  // namespace
 
-TEST_CASE("the fit recovers the model's own CPU demands and delays from its own steps") {
+TEST_CASE("the fit recovers the model's own CPU demands and delays from its own steps", "[slow]") {
   scenario t = truth();
   auto steps = steps_of(t, 1);
   calibration_fit_options o;
@@ -174,7 +174,7 @@ TEST_CASE("a connection's life comes from the ended backends' CPU when /proc mea
   CHECK(m.query_db_cpu.mean() == Approx(0.0005).epsilon(0.1));
 }
 
-TEST_CASE("the fit recovers the spread of the machine's speed from repeated steps") {
+TEST_CASE("the fit recovers the spread of the machine's speed from repeated steps", "[slow]") {
   // sigma's relative standard error is about 1 / sqrt(2 nu): 8 steps x 8 repeats give nu = 56
   // and 9.4 %, so 20 % is about two standard errors.
   scenario t = truth();

@@ -117,7 +117,7 @@ const figure p99_pool_wait{"p99 wait",
 }  // namespace
 
 TEST_CASE(
-    "M/M/c mean wait and p99 response time match Erlang C for c = 1, 2, 8 at rho = 0.5, 0.8, 0.9") {
+    "M/M/c mean wait and p99 response time match Erlang C for c = 1, 2, 8 at rho = 0.5, 0.8, 0.9", "[slow]") {
   for (int c : {1, 2, 8}) {
     for (double rho : {0.5, 0.8, 0.9}) {
       DYNAMIC_SECTION("c = " << c << ", rho = " << rho) {
@@ -147,7 +147,7 @@ TEST_CASE("the M/M/c formulas reproduce QUEUEING.md's check values") {
   CHECK(md1 == Approx(10.356).epsilon(1e-3));
 }
 
-TEST_CASE("M/D/1 p99 wait matches Erlang's formula at rho = 0.5 and 0.8") {
+TEST_CASE("M/D/1 p99 wait matches Erlang's formula at rho = 0.5 and 0.8", "[slow]") {
   for (double rho : {0.5, 0.8}) {
     DYNAMIC_SECTION("rho = " << rho) {
       scenario s = fcfs_queue(1, rho, distribution::deterministic(1.0));
@@ -188,7 +188,7 @@ TEST_CASE("M/G/1-PS mean response is E[S]/(1 - rho) whatever the service distrib
 
 TEST_CASE(
     "the pool with max_open = max_idle = c is M/M/c: the wait phase's mean and p99 match Erlang C "
-    "for c = 2 and 8 at rho = 0.8 and 0.95") {
+    "for c = 2 and 8 at rho = 0.8 and 0.95", "[slow]") {
   // FIFO hand-off: Erlang C's P(Wq > t) = C e^{-theta t} is the wait of first come, first
   // served. Go's random hand-off (the default) has the same mean (any order that never leaves
   // a connection idle while someone waits does) but a longer tail, so its p99 is not Erlang's.
