@@ -322,15 +322,9 @@ struct http_client::connection {
   // Sends `bytes` as they are (for malformed requests) and reads one
   // response; status 0 if the server closed the connection instead.
   http_reply raw(const std::string& bytes) {
-    if (!stream_.socket().is_open()) connect();
+    if (!stream_.socket().is_open()) connect();  // not timed, as in request()
     const auto t0 = std::chrono::steady_clock::now();
-    boost::beast::error_code ec;
-    stream_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(timeout_)));
-    boost::asio::async_write(stream_, boost::asio::buffer(bytes),
-                             [&](boost::beast::error_code e, std::size_t) { ec = e; });
-    run();
-    if (ec) {
+    if (write_raw(bytes)) {
       http_reply r;
       r.keep_alive = false;
       return r;
@@ -340,6 +334,11 @@ struct http_client::connection {
 
   // Sends `bytes` and returns without reading (for slow-client tests).
   void raw_send_only(const std::string& bytes) {
+    if (const auto ec = write_raw(bytes)) throw std::runtime_error("write failed: " + ec.message());
+  }
+
+  // Writes `bytes` as they are, connecting first if need be.
+  boost::beast::error_code write_raw(const std::string& bytes) {
     if (!stream_.socket().is_open()) connect();
     boost::beast::error_code ec;
     stream_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -347,7 +346,7 @@ struct http_client::connection {
     boost::asio::async_write(stream_, boost::asio::buffer(bytes),
                              [&](boost::beast::error_code e, std::size_t) { ec = e; });
     run();
-    if (ec) throw std::runtime_error("write failed: " + ec.message());
+    return ec;
   }
 
   // Waits up to `within` seconds for the server to close the connection.
