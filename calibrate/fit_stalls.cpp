@@ -172,7 +172,6 @@ stall_fit fit_stalls(const scenario& model, const std::vector<const calibration_
       chosen = c;
     }
   }
-  out.fitted = true;
   // Two parameters more than no stalls: kept only when they lower the loss by more than the
   // 95 % point of chi-square with 2 degrees of freedom (a likelihood-ratio test), so steps
   // without stalls do not get a tiny one fitted to their noise. (The choice between the four

@@ -17,9 +17,9 @@
 
 namespace headroom::calibrate {
 
-// The scenario's stall fields as fitted (none: rate and per_request 0, length none).
+// The scenario's stall fields as fitted (none, also when there is no step to fit on: rate and
+// per_request 0, length none).
 struct stall_fit {
-  bool fitted = false;     // false: no step to fit on (the model keeps no stalls)
   double rate = 0;         // stalls per second, whatever the load (scenario.stall_rate)
   double per_request = 0;  // and per request offered (scenario.stall_per_request)
   distribution length = distribution::none();  // scenario.stall_length
