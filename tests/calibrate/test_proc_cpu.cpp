@@ -159,10 +159,13 @@ TEST_CASE("a child's 200 ms of CPU is seen once by its parent's tree: alive, zom
   const auto s3 = process_cpu_snapshot::of_tree(self);
   const double self_cpu = rusage_seconds(RUSAGE_SELF) - self_cpu0;
   const double children_cpu = rusage_seconds(RUSAGE_CHILDREN) - children_cpu0;
-  // getrusage's final figure for the child: what it reported plus its exit (freeing its memory,
-  // about a millisecond here; 5 ms allowed).
+  // getrusage's final figure for the child: what it reported plus its exit, which tears down its
+  // address space: 1.6 ms in the Release build here, 3.7-5.6 ms under ASan (its shadow memory goes
+  // too; 5.5 ms failed CI's old 5 ms bound). The exit is allowed a tenth of the child's work: far below the 200 ms a
+  // double count or another process's CPU would add. The checks below compare the snapshots with
+  // children_cpu itself, exit included, to within the ticks.
   CHECK(children_cpu >= used);
-  CHECK(children_cpu - used < 0.005);
+  CHECK(children_cpu - used < 0.1 * used);
   const auto since_start = s3 - s0;
   CHECK(since_start.started == 0);  // born and gone within the interval
   CHECK(since_start.ended == 0);
