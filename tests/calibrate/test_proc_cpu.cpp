@@ -160,10 +160,10 @@ TEST_CASE("a child's 200 ms of CPU is seen once by its parent's tree: alive, zom
   const double self_cpu = rusage_seconds(RUSAGE_SELF) - self_cpu0;
   const double children_cpu = rusage_seconds(RUSAGE_CHILDREN) - children_cpu0;
   // getrusage's final figure for the child: what it reported plus its exit, which tears down its
-  // address space: 1.6 ms in the Release build here, 3.7-5.6 ms under ASan (its shadow memory goes
-  // too; 5.5 ms failed CI's old 5 ms bound). The exit is allowed a tenth of the child's work: far below the 200 ms a
-  // double count or another process's CPU would add. The checks below compare the snapshots with
-  // children_cpu itself, exit included, to within the ticks.
+  // address space: 1.6 ms in the Release build here, 3.7-5.6 ms under ASan (its shadow memory
+  // goes too; 5.5 ms failed CI's old 5 ms bound). The exit is allowed a tenth of the child's
+  // work: far below the 200 ms a double count or another process's CPU would add. The checks
+  // below compare the snapshots with children_cpu itself, exit included, to within the ticks.
   CHECK(children_cpu >= used);
   CHECK(children_cpu - used < 0.1 * used);
   const auto since_start = s3 - s0;
