@@ -264,7 +264,8 @@ TEST_CASE("a repeat that dialed more is not taken for a slower machine") {
   CHECK(f.model.speed_sigma < 0.05);
 }
 
-TEST_CASE("the fit finds the model's own stalls from its steps' tails, dials and fall-overs") {
+TEST_CASE("the fit finds the model's own stalls from its steps' tails, dials and fall-overs",
+          "[slow]") {
   // The model with stalls of the intake (1 % of the time, 4 ms on average: a point of the fit's
   // grid) makes the steps; the fit, which knows everything else, simulates every candidate of
   // its grid against them. Its runs are numbered apart from the steps' (other random draws).
