@@ -2,6 +2,8 @@
 // page captured from headroom-service (tests/fixtures/service_metrics.txt, after 20 requests
 // answered 200 and one 400), on small texts written here, and ([live]) on the running service.
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
