@@ -117,7 +117,8 @@ const figure p99_pool_wait{"p99 wait",
 }  // namespace
 
 TEST_CASE(
-    "M/M/c mean wait and p99 response time match Erlang C for c = 1, 2, 8 at rho = 0.5, 0.8, 0.9", "[slow]") {
+    "M/M/c mean wait and p99 response time match Erlang C for c = 1, 2, 8 at rho = 0.5, 0.8, 0.9",
+    "[slow]") {
   for (int c : {1, 2, 8}) {
     for (double rho : {0.5, 0.8, 0.9}) {
       DYNAMIC_SECTION("c = " << c << ", rho = " << rho) {
@@ -188,7 +189,8 @@ TEST_CASE("M/G/1-PS mean response is E[S]/(1 - rho) whatever the service distrib
 
 TEST_CASE(
     "the pool with max_open = max_idle = c is M/M/c: the wait phase's mean and p99 match Erlang C "
-    "for c = 2 and 8 at rho = 0.8 and 0.95", "[slow]") {
+    "for c = 2 and 8 at rho = 0.8 and 0.95",
+    "[slow]") {
   // FIFO hand-off: Erlang C's P(Wq > t) = C e^{-theta t} is the wait of first come, first
   // served. Go's random hand-off (the default) has the same mean (any order that never leaves
   // a connection idle while someone waits does) but a longer tail, so its p99 is not Erlang's.

@@ -53,7 +53,8 @@ double erlang_rate(int c, double mu, double q, double latency) {
 
 }  // namespace
 
-TEST_CASE("an M/M/c instance's capacity is the rate at which Erlang C's p99 meets the SLO", "[slow]") {
+TEST_CASE("an M/M/c instance's capacity is the rate at which Erlang C's p99 meets the SLO",
+          "[slow]") {
   // Two workers, 1 ms mean service, p99 < 10 ms. Windows of 100 s (about 150,000 requests)
   // without speed or delay variability make one window's p99 sharp (it varies ~2 % between
   // windows, the capacity a third of that), so P(window meets SLO) falls from 1 to 0 within
