@@ -1,7 +1,7 @@
 // The Python module `headroom._headroom`: the C++ libraries bound with pybind11, nothing more.
 // Scenarios go in and out as the JSON of model/SCENARIO.md (a dict), overrides use the CLI's
-// rules (model/scenario_overrides.hpp), results are the CLI's JSON (to_dict) plus typed views
-// and numpy arrays. The GIL is released while the model runs.
+// rules (model/scenario/scenario_overrides.hpp), results are the CLI's JSON (to_dict) plus typed
+// views and numpy arrays. The GIL is released while the model runs.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>

@@ -1,4 +1,4 @@
-// headroom load: the open-loop load generator (calibrate/open_loop_generator) and its reports;
+// headroom load: the open-loop load generator (calibrate/load/open_loop_generator) and its reports;
 // `headroom load merge` combines JSON reports from several machines into one.
 #include <unistd.h>
 

@@ -15,10 +15,6 @@
 
 namespace headroom {
 
-// A bad scenario: what() names the field ("arrivals.rate: must be > 0").
-struct scenario_error : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
-};
 void validate(const scenario& s);  // throws scenario_error
 
 // "" if not obviously overloaded; else "overloaded: CPU demand 1.3 x capacity (2 cores)".

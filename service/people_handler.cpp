@@ -91,8 +91,8 @@ reply people_handler::unavailable(const std::string& why) const {
   return r;
 }
 
-// One POST / or /readyz through Go's query loop (bad_conn_retry, in model/pool_policy.hpp): a
-// connection that turns out bad -- found expired by the pool, or dead when queried, as every
+// One POST / or /readyz through Go's query loop (bad_conn_retry, in model/policy/pool_policy.hpp):
+// a connection that turns out bad -- found expired by the pool, or dead when queried, as every
 // idle one is after a database restart -- is tried again, twice from the pool, then once on a
 // new connection. Each step is a member that handles its error first; the request keeps itself
 // alive through the handlers it hands to the pool and to pg_statement.

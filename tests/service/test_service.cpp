@@ -397,7 +397,7 @@ TEST_CASE(
     CHECK(help.find(flag) != std::string::npos);
   }
   CHECK(help.find("--pool-wait-timeout") == std::string::npos);
-  // The defaults shown are those of model/service_defaults.hpp.
+  // The defaults shown are those of model/policy/service_defaults.hpp.
   CHECK(help.find("--workers THREADS:INT in [1 - 4096]=64") != std::string::npos);
   CHECK(help.find("--wait-timeout DURATION=5s") != std::string::npos);
   CHECK(help.find("--max-idle CONNECTIONS=2") != std::string::npos);

@@ -9,7 +9,7 @@
 #include <chrono>
 #include <utility>
 
-#include "open_loop_generator.hpp"
+#include "target_url.hpp"
 
 namespace headroom::calibrate {
 namespace {

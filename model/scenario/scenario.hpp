@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,11 @@
 #include "service_defaults.hpp"
 
 namespace headroom {
+
+// A bad scenario: what() names the field ("arrivals.rate: must be > 0").
+struct scenario_error : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
 
 enum class arrival_process { poisson, constant, trace };
 

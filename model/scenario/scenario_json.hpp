@@ -1,11 +1,11 @@
-// Scenario files (JSON, schema in model/SCENARIO.md) to scenario structs and back. Kept out of
-// headroom_model so the core stays pure. Predictions are written by prediction_report.hpp.
+// Scenario files (JSON, schema in model/SCENARIO.md) to scenario structs and back. Its own
+// library (headroom_scenario_json), so the simulation needs no JSON; predictions are written by
+// prediction_report.hpp.
 #pragma once
 
 #include <boost/json/value.hpp>
 #include <string>
 
-#include "prediction.hpp"
 #include "scenario.hpp"
 
 namespace headroom {

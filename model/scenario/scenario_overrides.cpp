@@ -3,7 +3,6 @@
 
 #include <stdexcept>
 
-#include "prediction.hpp"  // scenario_error
 #include "slo.hpp"
 
 namespace headroom {

@@ -14,7 +14,7 @@
 //                 (3 - s + sqrt((s - 3)^2 + 24 s)) / (12 s), refined by Newton on
 //                 ln(shape) - digamma(shape) = s; scale = mean / shape         (k = 2)
 // These three cover what a phase looks like: memoryless waits, multiplicative (long-tailed)
-// service times, and sums of a few steps; each is in the model (model/distribution.hpp).
+// service times, and sums of a few steps; each is in the model (model/scenario/distribution.hpp).
 // AIC = 2k - 2 ln L picks among them (parameter counts differ). Gamma nests the exponential,
 // so on exponential data AIC picks a gamma with shape ~1 about one time in six
 // (P(chi^2_1 > 2) = 16 %; 19 % of 400 samples of 20,000 measured): the same distribution.
