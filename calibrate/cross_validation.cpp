@@ -7,6 +7,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "knee_check.hpp"
 #include "prediction.hpp"
 
 namespace headroom::calibrate {
@@ -98,6 +99,19 @@ json::array cross_validate(const std::vector<calibration_step>& steps,
   return rows;
 }
 
+std::string knee_summary(const calibration_file& f, const latency_slo& slo) {
+  if (!f.model) return "";
+  const knee_comparison k = compare_knees(*f.model, f.steps, slo);
+  if (!k.available) return "";
+  std::ostringstream out;
+  out << "Knee (the highest rate at which most " << k.step_length << " s runs meet " << slo.text()
+      << "): measured " << (k.measured_is_lower_bound ? "at least " : "")
+      << knee_rate_text(k.measured) << " req/s, predicted "
+      << (k.predicted_is_lower_bound ? "over " : "") << knee_rate_text(k.predicted) << " req/s\n";
+  if (k.disagrees) out << k.line << "\n";
+  return out.str();
+}
+
 std::string calibration_summary(const calibration_file& f, const latency_slo& slo) {
   std::ostringstream out;
   out << "Steps (" << slo.name() << " of all requests, failed and unfinished included):\n";
@@ -175,6 +189,7 @@ std::string calibration_summary(const calibration_file& f, const latency_slo& sl
     }
     out << "  " << inside << " of " << n << " measured inside the predicted interval\n";
   }
+  out << knee_summary(f, slo);
   return out.str();
 }
 

@@ -22,8 +22,12 @@ boost::json::array cross_validate(
     const latency_slo& slo, const std::function<void(std::size_t, std::size_t)>& progress = {});
 
 // The file as a person reads it: steps, fitted parameters, what was not fitted, the
-// cross-validation.
+// cross-validation, and the knee check (knee_summary).
 std::string calibration_summary(const calibration_file& f, const latency_slo& slo);
+
+// The knee the steps measured at the model's setting beside the model's (knee_check.hpp), and
+// the warning line when they disagree; "" without a model or steps at its setting.
+std::string knee_summary(const calibration_file& f, const latency_slo& slo);
 
 // Seconds as milliseconds for a table (2 decimals under 10 ms, else 1); "fell over" for a run
 // that did not finish (+inf).

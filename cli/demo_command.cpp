@@ -19,6 +19,7 @@
 #include "calibration_file.hpp"
 #include "child_process.hpp"
 #include "commands.hpp"
+#include "knee_check.hpp"
 #include "slo.hpp"
 
 namespace headroom::cli {
@@ -239,20 +240,15 @@ class demo_run {
   }
 
   // The highest calibrated rate where most repeats met the SLO (its percentile over every
-  // request); the lowest rate if none did.
+  // request: calibrate::measured_knee, as calibrate, plan and report compare it); the lowest rate
+  // if none did.
   double measured_knee(const std::string& cal) const {
     const calibrate::calibration_file f = calibrate::read_calibration_file(cal);
-    const latency_slo slo = parse_slo(a_.slo);
-    std::map<double, std::pair<int, int>> met;  // rate -> (met, repeats)
-    for (const auto& s : f.steps) {
-      auto& m = met[s.rate];
-      ++m.second;
-      if (!s.stopped_early && s.load.latency_all.percentile(100 * slo.quantile) <= slo.latency) ++m.first;
-    }
-    double knee = met.empty() ? 50 : met.begin()->first;
-    for (const auto& [rate, m] : met)
-      if (2 * m.first > m.second) knee = rate;
-    return knee;
+    if (!f.model) return 50;
+    const calibrate::knee_comparison k =
+        calibrate::measured_knee(*f.model, f.steps, parse_slo(a_.slo));
+    if (!k.available) return 50;
+    return k.measured > 0 ? k.measured : k.rates.front().rate;
   }
 
   void summary(const std::string& cal, const json::value& plan, const json::value& validation,

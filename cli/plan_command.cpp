@@ -4,9 +4,11 @@
 #include <optional>
 #include <string>
 
+#include "calibration_file.hpp"
 #include "commands.hpp"
 #include "duration_flag.hpp"
 #include "json_output.hpp"
+#include "knee_check.hpp"
 #include "plan.hpp"
 #include "plan_report.hpp"
 #include "scenario_json.hpp"
@@ -46,6 +48,20 @@ void run_plan(plan_options& o) {
         std::cerr << "headroom plan: " << line << "\n" << std::flush;
       };
     plan p = make_plan(s, o.request);
+    // The model against its own evidence: the knee the calibration's steps measured.
+    // A scenario given as --calibration has no steps: nothing to check.
+    if (!o.calibration_file.empty()) {
+      std::optional<calibrate::calibration_file> f;
+      try {
+        f = calibrate::read_calibration_file(o.calibration_file);
+      } catch (const std::invalid_argument&) {
+      }
+      if (f && f->model) {
+        const calibrate::knee_comparison k =
+            calibrate::compare_knees(*f->model, f->steps, o.request.slo);
+        if (k.disagrees) p.summary.push_back(k.line);
+      }
+    }
     if (o.markdown)
       std::cout << plan_markdown(p) << std::flush;
     else if (!o.json.to_stdout())

@@ -156,6 +156,7 @@ report_inputs gather_report_inputs(const report_request& r) {
 
   in.steps = measured_steps(file, in.model);
   if (in.steps.empty()) throw std::invalid_argument(r.calibration + ": has no measured steps");
+  in.knee_check = calibrate::compare_knees(in.model, file.steps, in.slo);
 
   scenario base = in.model;
   base.run.slo_quantile = in.slo.quantile;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "calibration_file.hpp"
+#include "knee_check.hpp"
 #include "live_window.hpp"
 #include "slo.hpp"
 #include "sweep.hpp"
@@ -53,7 +54,8 @@ struct report_inputs {
   latency_slo slo;
   double confidence = 0.9;  // P(one run meets the SLO) that defines the knee
   std::vector<measured_step> steps;
-  std::vector<predicted_curve> curves;  // [0]: the calibrated setting; then the plan's pick
+  std::vector<predicted_curve> curves;    // [0]: the calibrated setting; then the plan's pick
+  calibrate::knee_comparison knee_check;  // the steps' knee beside the model's (knee_check.hpp)
   std::optional<boost::json::object> plan, validation;
   std::optional<live_window> live;  // --prometheus
   std::string generated_at;         // UTC, ISO 8601

@@ -381,6 +381,7 @@ body { font-family: system-ui, sans-serif; font-size: 14px; color: #222; margin:
 h1 { font-size: 22px; margin-bottom: 4px; }
 h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; }
 p.provenance { color: #555; margin-top: 0; }
+p.knee-warning { color: #8a1c00; background: #fff3e0; padding: 4px 8px; }
 .headline { background: #f4f7fb; border-left: 4px solid #0072B2; padding: 8px 12px; }
 svg { display: block; margin: 8px 0; background: #fff; }
 svg text { fill: #333; font-family: system-ui, sans-serif; }
@@ -443,6 +444,16 @@ std::string report_html(const report_inputs& in) {
     os << "; at the plan's recommended pool (" << esc(in.curves[i].setting) << ") "
        << knee_words(in.curves[i]);
   os << ".</p>\n";
+  if (const calibrate::knee_comparison& k = in.knee_check; k.available) {
+    os << "<p class=\"" << (k.disagrees ? "knee-warning" : "provenance") << "\">Checked against "
+       << "the steps (the highest rate at which most " << format_duration(k.step_length)
+       << " runs meet the SLO): measured " << (k.measured_is_lower_bound ? "at least " : "")
+       << calibrate::knee_rate_text(k.measured) << " req/s, the model "
+       << (k.predicted_is_lower_bound ? "over " : "") << calibrate::knee_rate_text(k.predicted)
+       << " req/s";
+    if (k.disagrees) os << ". " << esc(k.line);
+    os << ".</p>\n";
+  }
 
   os << "<h2>Latency against offered rate</h2>\n<p>Points: what each calibration run measured "
         "(all requests, failed ones at the time they failed). Lines: the model's long-run p50 and "
