@@ -677,6 +677,42 @@ void optimize_pool(plan& p, const scenario& s) {
 
 }  // namespace
 
+// The chosen setting at the median and at the slow end of one run's machine speed (plan.hpp).
+// Each a search without its interval (screening), started at the capacity found.
+static void speed_spread(plan& p, const scenario& s) {
+  if (!(s.speed_sigma > 0)) return;
+  const plan_request& r = p.request;
+  const double sigma = s.speed_sigma;
+  // One run's factor is lognormal with mean 1: ln f ~ Normal(-sigma^2 / 2, sigma^2).
+  const double median = std::exp(-0.5 * sigma * sigma);
+  const double slow = std::exp(-0.5 * sigma * sigma + 1.6448536269514722 * sigma);
+  std::string line = "machine speed (run-to-run sigma " + fixed(sigma, 2) + "):";
+  for (auto [name, factor] :
+       {std::pair<const char*, double>{"median", median}, {"slow end", slow}}) {
+    plan::speed_case c;
+    c.name = name;
+    c.factor = factor;
+    scenario at = s;
+    at.speed_sigma = 0;
+    at.speed_factor = s.speed_factor * factor;
+    if (r.progress)
+      r.progress("capacity at the " + c.name + " of machine speed (CPU x " + fixed(factor, 2) +
+                 ")");
+    c.capacity = find_capacity(at, r, false, p.chosen.capacity.rps);
+    if (c.capacity.found)
+      c.count =
+          count_instances(r.target_rps, c.capacity.rps, r.redundancy, r.zones, r.survive_zone_loss);
+    line += std::string(c.name == "median" ? " at the median"
+                                           : "; at the slow end, the 95th percentile") +
+            " (CPU x " + fixed(factor, 2) + "): " +
+            (c.count ? format_rate(c.capacity.rps) + " req/s per instance, " +
+                           std::to_string(c.count->instances) + " instances"
+                     : "no capacity (" + c.capacity.reason + ")");
+    p.speed_spread.push_back(std::move(c));
+  }
+  p.summary.push_back(line);
+}
+
 plan make_plan(scenario s, const plan_request& r) {
   auto start_time = std::chrono::steady_clock::now();
   check_request(r);
@@ -714,6 +750,7 @@ plan make_plan(scenario s, const plan_request& r) {
     p.feasible = true;
     describe_at_target(p, s);
     check_database(p, s);
+    speed_spread(p, s);
   }
   if (r.optimize_pool) optimize_pool(p, s);
   p.wall_seconds =

@@ -151,7 +151,18 @@ struct plan {
     std::optional<double> cores_needed;
   } database;
   std::optional<setting_plan> recommendation;  // --optimize-pool: the best setting, if better
-  std::vector<std::string> summary;            // the text lines the CLI prints
+  // How much the answer depends on the run-to-run spread of machine speed (speed_sigma > 0):
+  // the chosen setting's capacity and count with every window at one fixed speed, the median
+  // of one run's speed factor and its slow end (the 95th percentile: every CPU demand that much
+  // larger). Empty when the scenario has no speed spread or no capacity was found.
+  struct speed_case {
+    std::string name;   // "median", "slow end"
+    double factor = 1;  // on every CPU demand (scenario.speed_factor)
+    capacity_estimate capacity;
+    std::optional<instance_count> count;
+  };
+  std::vector<speed_case> speed_spread;
+  std::vector<std::string> summary;  // the text lines the CLI prints
   double wall_seconds = 0;
 };
 

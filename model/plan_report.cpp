@@ -127,6 +127,14 @@ json::value plan_to_json(const plan& p) {
   } else {
     o["recommendation"] = nullptr;
   }
+  json::array spread;
+  for (const plan::speed_case& c : p.speed_spread)
+    spread.push_back(
+        json::object{{"name", c.name},
+                     {"speed_factor", c.factor},
+                     {"capacity", capacity_json(c.capacity)},
+                     {"instances", c.count ? json::value(c.count->instances) : nullptr}});
+  o["speed_spread"] = std::move(spread);
   o["evaluations"] = evaluations_json(p.chosen.capacity);
   json::array summary;
   for (const auto& line : p.summary) summary.push_back(json::value(line));

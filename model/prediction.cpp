@@ -84,6 +84,8 @@ void validate(const scenario& s) {
               "variability.speed_sigma", "must be in [0, 2)");
   field_check(std::isfinite(s.delay_sigma) && s.delay_sigma >= 0 && s.delay_sigma < 2,
               "variability.delay_sigma", "must be in [0, 2)");
+  field_check(std::isfinite(s.speed_factor) && s.speed_factor > 0 && s.speed_factor <= 10,
+              "variability.speed_factor", "must be in (0, 10]");
   field_check(std::isfinite(s.stall_rate) && s.stall_rate >= 0, "stalls.rate",
               "must be >= 0 per second (0 = no stalls)");
   field_check(
@@ -146,20 +148,22 @@ std::string overload_check(const scenario& s) {
     }
   };
   // CPU: every request's own demand, the generator's and the background's. Dials and
-  // closes are left out: how many there will be is what the simulation finds out.
+  // closes are left out: how many there will be is what the simulation finds out. A fixed
+  // machine speed (speed_factor) multiplies every CPU demand, as in the simulation.
+  const double f = s.speed_factor;
   double query_cpu = s.query_db_cpu.mean() + s.query_service_cpu.mean();
   const deployment_spec& d = s.deployment;
   if (colocated(s)) {
-    double cpu = s.parse_cpu.mean() + query_cpu + s.release_cpu.mean() + s.respond_cpu.mean() +
-                 s.generator_cpu.mean();
+    double cpu = f * (s.parse_cpu.mean() + query_cpu + s.release_cpu.mean() + s.respond_cpu.mean() +
+                      s.generator_cpu.mean());
     std::ostringstream cores;
     cores << s.cores << " cores";
     double cpu_ratio = (rate * cpu) / s.cores + s.background_utilization;
     consider(cpu_ratio, format_ratio("CPU demand", cpu_ratio, cores.str()));
   } else {
     // Each instance's host gets rate / instances; the database's gets every query.
-    double service = s.parse_cpu.mean() + s.query_service_cpu.mean() + s.release_cpu.mean() +
-                     s.respond_cpu.mean();
+    double service = f * (s.parse_cpu.mean() + s.query_service_cpu.mean() + s.release_cpu.mean() +
+                          s.respond_cpu.mean());
     std::ostringstream service_cores, database_cores;
     service_cores << d.service_cores << " cores per instance";
     database_cores << d.database_cores << " cores, shared by " << d.instances << " instances";
@@ -167,18 +171,18 @@ std::string overload_check(const scenario& s) {
         (rate / d.instances * service) / d.service_cores + s.background_utilization;
     consider(service_ratio, format_ratio("service CPU demand", service_ratio, service_cores.str()));
     double database_ratio =
-        (rate * s.query_db_cpu.mean()) / d.database_cores + s.background_utilization;
+        (rate * f * s.query_db_cpu.mean()) / d.database_cores + s.background_utilization;
     consider(database_ratio,
              format_ratio("database CPU demand", database_ratio, database_cores.str()));
   }
   // A worker or a connection is held at least for the query and the release (the network's
   // round trips included when split); each instance has its own.
-  double held = s.query_delay.mean() + query_cpu + s.release_delay.mean() + s.release_cpu.mean() +
-                2 * d.database_rtt.mean();
+  double held = s.query_delay.mean() + f * query_cpu + s.release_delay.mean() +
+                f * s.release_cpu.mean() + 2 * d.database_rtt.mean();
   const double instance_rate = rate / d.instances;
   const std::string each = d.instances > 1 ? " per instance" : "";
   if (s.workers > 0) {
-    double r = instance_rate * (held + s.respond_cpu.mean()) / s.workers;
+    double r = instance_rate * (held + f * s.respond_cpu.mean()) / s.workers;
     consider(r, format_ratio("worker demand", r, std::to_string(s.workers) + " workers" + each));
   }
   if (s.use_pool && s.pool.max_open > 0 && s.wait_timeout == 0) {
@@ -188,7 +192,7 @@ std::string overload_check(const scenario& s) {
   }
   // With no idle connections kept, every request dials through the serial postmaster.
   if (s.use_pool && s.pool.max_idle <= 0) {
-    double r = rate * s.dial_fork.mean();
+    double r = rate * f * s.dial_fork.mean();
     consider(r, format_ratio("dial demand", r, "one fork at a time, max_idle 0"));
   }
   return worst;

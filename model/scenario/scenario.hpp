@@ -109,6 +109,9 @@ struct scenario {
   // Calibration fits it from repeated steps; it is what makes a prediction interval for one
   // live run wider than the simulation's own interval.
   double speed_sigma = 0;
+  // A fixed factor on every CPU demand, on top of each run's draw: 1 = the calibrated machine;
+  // the plan sets it to a given speed (the median, the slow end) with speed_sigma 0.
+  double speed_factor = 1;
   // The same for every pure delay (network, query, dial, release): how much one run's tail
   // differs from the next at low load, where the CPU is idle (the machine's scheduling hiccups
   // and the database's caches). Calibration fits it from repeated low-load steps' p99.

@@ -286,6 +286,7 @@ scenario scenario_from_json(const json::value& v) {
     reader r(*v, "variability");
     s.speed_sigma = r.number("speed_sigma", 0);
     s.delay_sigma = r.number("delay_sigma", 0);
+    s.speed_factor = r.number("speed_factor", 1);
     r.no_unknown_keys();
   }
   if (const json::value* c = top.get("client")) {
@@ -516,6 +517,7 @@ json::value scenario_to_json(const scenario& s) {
                              {"per_request", s.stall_per_request},
                              {"length", distribution_to_json(s.stall_length)}};
   o["variability"] = json::object{{"speed_sigma", s.speed_sigma}, {"delay_sigma", s.delay_sigma}};
+  if (s.speed_factor != 1) o["variability"].as_object()["speed_factor"] = s.speed_factor;
   o["client"] = json::object{{"max_connections", s.client_connections}};
   o["workers"] = s.workers;
   json::object pool{{"enabled", s.use_pool},

@@ -169,7 +169,7 @@ class request_path_sim {
         measurement_(s, length_.total - length_.warmup, deployment_),
         max_in_flight_(in_flight_limit(s)),
         time_limit_(time_limit(s, length_)),
-        speed_(factor(s.speed_sigma, s.run.seed, replication, st_speed)),
+        speed_(s.speed_factor * factor(s.speed_sigma, s.run.seed, replication, st_speed)),
         delay_factor_(factor(s.delay_sigma, s.run.seed, replication, st_delay_speed)) {
     // A first size for the pending events (about one per request in flight); it grows if needed.
     calendar_.reserve(1024);

@@ -337,3 +337,48 @@ TEST_CASE("a split plan with database room to spare reports its CPU, connections
   CHECK(*p.database.connections_peak <= 4.0 * p.chosen.count->instances);
   CHECK(*p.database.cores_needed == 3);
 }
+
+TEST_CASE("the plan's speed spread: capacity and instances at the median and slow end of speed") {
+  // One core, every request 1 ms of CPU, evenly spaced: latency is the 1 ms times the machine's
+  // speed factor f until the core saturates at 1 / (1 ms x f), so each fixed speed's capacity
+  // is known exactly. One run's factor is lognormal with mean 1 and sigma 0.3: its median is
+  // exp(-0.045) = 0.956, its 95th percentile exp(-0.045 + 1.645 x 0.3) = 1.566.
+  scenario s;
+  s.name = "D/D/1 on CPU";
+  s.cores = 1;
+  s.arrivals.process = arrival_process::constant;
+  s.arrivals.rate = 1;
+  s.use_pool = false;
+  s.workers = 0;
+  s.parse_cpu = distribution::deterministic(0.001);
+  s.speed_sigma = 0.3;
+  plan_request r = request(10000, "p99=50ms");
+  r.window = 10;
+  r.window_warmup = 1;
+  r.redundancy = 1;
+  plan p = make_plan(s, r);
+  REQUIRE(p.feasible);
+  REQUIRE(p.speed_spread.size() == 2);
+  const plan::speed_case& median = p.speed_spread[0];
+  const plan::speed_case& slow = p.speed_spread[1];
+  CHECK(median.name == "median");
+  CHECK(median.factor == Approx(0.956).epsilon(0.001));
+  CHECK(slow.factor == Approx(1.566).epsilon(0.001));
+  REQUIRE(median.count);
+  REQUIRE(slow.count);
+  CHECK(median.capacity.rps == Approx(1000 / 0.956).epsilon(0.05));
+  CHECK(slow.capacity.rps == Approx(1000 / 1.566).epsilon(0.05));
+  CHECK(slow.capacity.rps <= p.chosen.capacity.rps);
+  CHECK(p.chosen.capacity.rps <= median.capacity.rps);
+  CHECK(median.count->instances == 11);  // ceil(10,000 / 1,046) + 1
+  CHECK(slow.count->instances == 17);    // ceil(10,000 / 639) + 1
+  bool said = false;
+  for (const std::string& line : p.summary) said = said || line.find("slow end") != std::string::npos;
+  CHECK(said);
+  const json::value o = plan_to_json(p);
+  REQUIRE(o.at("speed_spread").as_array().size() == 2);
+  CHECK(o.at("speed_spread").as_array()[1].at("instances").as_int64() == 17);
+
+  s.speed_sigma = 0;  // no spread: nothing to say
+  CHECK(make_plan(s, r).speed_spread.empty());
+}
