@@ -33,6 +33,7 @@ struct snapshot {
   std::optional<task_schedstat> postmaster;
   host_cpu_times host;
   std::optional<run_queue_totals> run_queue;
+  std::optional<cpu_pressure> pressure;
 };
 
 snapshot take(const calibration_target& t) {
@@ -42,6 +43,13 @@ snapshot take(const calibration_target& t) {
   if (t.postmaster_pid > 0) s.database = process_cpu_snapshot::of_tree(t.postmaster_pid);
   s.host = read_host_cpu_times();
   s.run_queue = read_run_queue_totals();
+  s.pressure = read_cpu_pressure();
+  if (t.postmaster_pid > 0) {
+    try {
+      s.postmaster = read_task_schedstat(t.postmaster_pid);
+    } catch (const proc_error&) {  // no schedstat in this kernel, or the postmaster is gone
+    }
+  }
   s.at = clock_type::now();
   return s;
 }
@@ -210,6 +218,14 @@ calibration_step calibration_runner::run(
       c.runnable = (*after.run_queue - *before->run_queue).mean_runnable(out.window);
     else if (runnable_samples > 0)
       c.runnable = runnable_sum / runnable_samples;
+    if (out.window > 0) {
+      if (before->pressure && after.pressure)
+        c.cpu_pressure = (*after.pressure - *before->pressure).some_seconds / out.window;
+      if (before->run_queue && after.run_queue)
+        c.waiting = (*after.run_queue - *before->run_queue).wait_seconds / out.window;
+    }
+    if (before->postmaster && after.postmaster)
+      c.postmaster_wait = (*after.postmaster - *before->postmaster).wait_seconds;
     out.cpu = c;
   }
   return out;

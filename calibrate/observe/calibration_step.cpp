@@ -10,6 +10,10 @@ namespace headroom::calibrate {
 namespace json = boost::json;
 namespace {
 
+json::value optional_number(const std::optional<double>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
 // Reads fields of one JSON object, naming the path in every error.
 struct fields {
   const json::object& o;
@@ -28,6 +32,14 @@ struct fields {
   }
   double number_or(const char* k, double fallback) const {
     return o.find(k) == o.end() ? fallback : number(k);
+  }
+  // Absent or null: not measured.
+  std::optional<double> optional_non_negative(const char* k) const {
+    auto it = o.find(k);
+    if (it == o.end() || it->value().is_null()) return std::nullopt;
+    const double d = number(k);
+    if (!(d >= 0)) throw std::invalid_argument(path + "." + k + ": must be >= 0");
+    return d;
   }
   // A whole number that fits an int: casting a larger or fractional double is undefined behaviour.
   int integer(const char* k, int low) const {
@@ -113,7 +125,10 @@ json::object to_json(const calibration_step& s) {
                 {"connections_ended", c.connections_ended},
                 {"host_busy", c.host_busy},
                 {"runnable", c.runnable},
-                {"cores", c.cores}};
+                {"cores", c.cores},
+                {"cpu_pressure", optional_number(c.cpu_pressure)},
+                {"waiting", optional_number(c.waiting)},
+                {"postmaster_wait", optional_number(c.postmaster_wait)}};
   } else {
     o["cpu"] = nullptr;
   }
@@ -169,6 +184,10 @@ calibration_step calibration_step_from_json(const json::value& v) {
     c.host_busy = cf.number("host_busy");
     c.runnable = cf.number("runnable");
     c.cores = cf.integer("cores", 0);
+    // Added later still, and null where the kernel did not say: absent or null = not measured.
+    c.cpu_pressure = cf.optional_non_negative("cpu_pressure");
+    c.waiting = cf.optional_non_negative("waiting");
+    c.postmaster_wait = cf.optional_non_negative("postmaster_wait");
     s.cpu = c;
   }
   try {

@@ -42,6 +42,12 @@ struct local_cpu {
   double host_busy = 0;  // every CPU-second not idle on the host (/proc/stat)
   double runnable = 0;   // mean tasks running or waiting for a CPU (/proc/schedstat)
   int cores = 0;
+  // CPU contention as the kernel reports it, each absent where the kernel does not keep it:
+  // the share of the window in which some runnable task waited for a CPU (/proc/pressure/cpu,
+  // "some"); the mean number of tasks waiting for a CPU (/proc/schedstat's run-queue wait over
+  // the window); the seconds the postmaster itself waited for a CPU (/proc/<pid>/schedstat:
+  // it forks every new connection, so this over the dials is a fork's wait).
+  std::optional<double> cpu_pressure, waiting, postmaster_wait;
 };
 
 struct calibration_step {

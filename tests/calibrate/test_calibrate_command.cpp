@@ -72,6 +72,17 @@ TEST_CASE("a short calibration writes a file that reloads as a scenario, with cr
     CHECK(s.at("service").at("requests").to_number<double>() > 0);
     CHECK(s.at("cpu").at("database").to_number<double>() > 0);
     CHECK(s.at("pool").at("max_idle").to_number<int>() == 2);
+    // The kernel's CPU contention, where it keeps it (null elsewhere).
+    const json::object& cpu = s.at("cpu").as_object();
+    if (std::ifstream("/proc/pressure/cpu")) {
+      const double pressure = cpu.at("cpu_pressure").to_number<double>();
+      CHECK(pressure >= 0);
+      CHECK(pressure <= 1);
+    }
+    if (std::ifstream("/proc/schedstat")) {
+      CHECK(cpu.at("waiting").to_number<double>() >= 0);
+      CHECK(cpu.at("postmaster_wait").to_number<double>() >= 0);
+    }
   }
   REQUIRE(c.at("cross_validation").as_array().size() == 4);
   for (const json::value& r : c.at("cross_validation").as_array()) CHECK(r.as_object().contains("inside"));

@@ -51,3 +51,27 @@ TEST_CASE("a calibration step's count beyond an int is refused, naming the field
         "steps[3].cpu.cores: not an integer from 0 to 2147483647");
   CHECK(error_of(step_with("", "index", -1)) == "step.index: not an integer from 0 to 2147483647");
 }
+
+TEST_CASE("a step's CPU contention reads back; absent or null is not measured, negative refused") {
+  calibration_step s;
+  s.rate = 100;
+  local_cpu c;
+  c.cpu_pressure = 0.25;
+  c.waiting = 0.5;
+  c.postmaster_wait = 0.003;
+  s.cpu = c;
+  const calibration_step back = calibration_step_from_json(to_json(s));
+  REQUIRE(back.cpu);
+  CHECK(back.cpu->cpu_pressure == 0.25);
+  CHECK(back.cpu->waiting == 0.5);
+  CHECK(back.cpu->postmaster_wait == 0.003);
+
+  s.cpu = local_cpu{};  // a kernel without PSI or schedstat: written as null
+  boost::json::object o = to_json(s);
+  CHECK(o["cpu"].as_object()["cpu_pressure"].is_null());
+  CHECK_FALSE(calibration_step_from_json(o).cpu->cpu_pressure);
+  o["cpu"].as_object().erase("waiting");  // a file from before these fields
+  CHECK_FALSE(calibration_step_from_json(o).cpu->waiting);
+  CHECK(error_of(step_with("cpu", "postmaster_wait", -1)) ==
+        "steps[3].cpu.postmaster_wait: must be >= 0");
+}
