@@ -294,11 +294,7 @@ struct py_plan {
 py_plan run_plan(const py_scenario& base, double target_rps, const std::string& slo, const py::kwargs& kw) {
   plan_request r;
   r.target_rps = target_rps;
-  try {
-    r.slo = parse_slo(slo);
-  } catch (const std::invalid_argument& e) {
-    throw scenario_error(std::string("--slo: ") + e.what());
-  }
+  r.slo = slo_flag(slo);
   py::kwargs rest;
   py::object progress = py::none();
   for (auto item : kw) {

@@ -35,11 +35,7 @@ void run_plan(plan_options& o) {
       throw scenario_error("--scenario / --calibration: give exactly one");
     if (o.markdown && o.json.to_stdout())
       throw scenario_error("--markdown / --json: only one of them can go to stdout");
-    try {
-      o.request.slo = parse_slo(o.slo);
-    } catch (const std::invalid_argument& e) {
-      throw scenario_error(std::string("--slo: ") + e.what());
-    }
+    o.request.slo = slo_flag(o.slo);
     scenario s = load_scenario_file(o.scenario_file.empty() ? o.calibration_file : o.scenario_file);
     apply_overrides(s, o.set);
     check_writable(o.json);

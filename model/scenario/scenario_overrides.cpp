@@ -7,6 +7,14 @@
 
 namespace headroom {
 
+latency_slo slo_flag(const std::string& text) {
+  try {
+    return parse_slo(text);
+  } catch (const std::invalid_argument& e) {
+    throw scenario_error(std::string("--slo: ") + e.what());
+  }
+}
+
 void apply_overrides(scenario& s, const scenario_overrides& o) {
   if (o.rate) {
     if (s.arrivals.process == arrival_process::trace)
@@ -35,13 +43,9 @@ void apply_overrides(scenario& s, const scenario_overrides& o) {
   if (o.run_length) s.run.live_length = *o.run_length;
   if (o.run_warmup) s.run.live_warmup = *o.run_warmup;
   if (o.slo) {
-    try {
-      latency_slo slo = parse_slo(*o.slo);
-      s.run.slo_quantile = slo.quantile;
-      s.run.slo_latency = slo.latency;
-    } catch (const std::invalid_argument& e) {
-      throw scenario_error(std::string("--slo: ") + e.what());
-    }
+    const latency_slo slo = slo_flag(*o.slo);
+    s.run.slo_quantile = slo.quantile;
+    s.run.slo_latency = slo.latency;
   }
   if (o.go_version) {
     try {

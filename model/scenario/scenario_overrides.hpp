@@ -8,6 +8,7 @@
 #include <string>
 
 #include "scenario.hpp"
+#include "slo.hpp"
 
 namespace headroom {
 
@@ -24,6 +25,10 @@ struct scenario_overrides {
 
 // Applies every set field; throws scenario_error naming the flag for a value that cannot apply.
 void apply_overrides(scenario& s, const scenario_overrides& o);
+
+// The --slo flag's text ("p99=60ms") as an SLO: the one parser and message ("--slo: ...") of
+// predict, sweep, plan and the Python module. Throws scenario_error.
+latency_slo slo_flag(const std::string& text);
 
 // Throws scenario_error when the scenario has no offered load (no rate and no trace).
 void require_rate(const scenario& s);

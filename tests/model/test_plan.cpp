@@ -245,6 +245,12 @@ TEST_CASE("headroom plan prints the arithmetic, writes the JSON and exits 3 when
   CHECK(bad.exit_code == 2);
   CHECK(bad.err.rfind("headroom plan: --slo: not an SLO: 'p42'", 0) == 0);
   CHECK(bad.err.find('\n') == bad.err.size() - 1);  // one line
+  // One parser, one message: predict says exactly what plan says (slo_flag).
+  auto bad_predict = test::run_cli(HEADROOM_CLI, {"predict", "--scenario", file, "--rate", "100",
+                                                  "--slo", "p42"});
+  CHECK(bad_predict.exit_code == 2);
+  CHECK(bad_predict.err.substr(std::string("headroom predict: ").size()) ==
+        bad.err.substr(std::string("headroom plan: ").size()));
 }
 
 TEST_CASE("the pool search of --optimize-pool finds that keeping idle connections removes the dials") {
