@@ -59,8 +59,9 @@ std::optional<pool_setting> pool_setting_of(const metrics_snapshot& m) {
   auto open = m.value("headroom_pool_max_open");
   if (!open) return std::nullopt;
   pool_setting p;
-  p.max_open = static_cast<int>(*open);
-  if (auto idle = m.value("headroom_pool_max_idle")) p.max_idle = static_cast<int>(*idle);
+  p.max_open = metric_count(*open, "/metrics: headroom_pool_max_open");
+  if (auto idle = m.value("headroom_pool_max_idle"))
+    p.max_idle = metric_count(*idle, "/metrics: headroom_pool_max_idle");
   for (const metric_sample* s : m.series("headroom_pool_info")) {
     if (auto it = s->labels.find("go_version"); it != s->labels.end()) p.go_version = it->second;
     if (auto it = s->labels.find("waiter_order"); it != s->labels.end())

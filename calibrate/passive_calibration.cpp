@@ -11,6 +11,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "prometheus_text.hpp"
+
 namespace headroom::calibrate {
 namespace {
 
@@ -161,8 +163,8 @@ passive_reading read_passive_steps(const prometheus_client& p, const passive_opt
   const std::string job = quoted(o.job);
   const std::string svc = "{job=\"" + job + "\"}";
   const std::string whole = "[" + range(window) + "]";
-  out.instances =
-      static_cast<int>(or_zero(scalar(p, "count(count_over_time(up" + svc + whole + "))", o.to)));
+  out.instances = metric_count(
+      or_zero(scalar(p, "count(count_over_time(up" + svc + whole + "))", o.to)), "instances");
   if (out.instances == 0)
     throw std::invalid_argument("Prometheus at " + p.base_url() + " has no series of job '" +
                                 o.job + "' between " + utc(o.from) + " and " + utc(o.to) +
@@ -208,8 +210,9 @@ passive_reading read_passive_steps(const prometheus_client& p, const passive_opt
         continue;
       }
       pool_setting ps;
-      ps.max_open = static_cast<int>(open.second);
-      if (std::isfinite(idle.second)) ps.max_idle = static_cast<int>(idle.second);
+      ps.max_open = metric_count(open.second, "headroom_pool_max_open");
+      if (std::isfinite(idle.second))
+        ps.max_idle = metric_count(idle.second, "headroom_pool_max_idle");
       auto info = p.query("max by (go_version, waiter_order) (last_over_time(headroom_pool_info" +
                               svc + "[" + range(r.length) + "]))",
                           r.at);
@@ -258,8 +261,9 @@ passive_reading read_passive_steps(const prometheus_client& p, const passive_opt
       cpu.database = std::max(0.0, busy - c.cpu_seconds);
       cpu.runnable = or_zero(scalar(
           p, "avg(avg_over_time(node_procs_running" + node + "}[" + range(r.length) + "]))", r.at));
-      cpu.cores = static_cast<int>(
-          or_zero(scalar(p, "count(node_cpu_seconds_total" + node + ",mode=\"idle\"})", r.at)));
+      cpu.cores = metric_count(
+          or_zero(scalar(p, "count(node_cpu_seconds_total" + node + ",mode=\"idle\"})", r.at)),
+          "node_cpu_seconds_total's cores");
       s.cpu = cpu;
     }
 

@@ -111,6 +111,10 @@ void add_report_command(CLI::App& app) {
                   "it)");
   sub->add_option("--job", live.job, "Prometheus scrape job of the service (with --prometheus)")
       ->capture_default_str();
+  sub->add_option("--node-job", live.node_job,
+                  "Prometheus scrape job of node_exporter, for the machine's CPU (with "
+                  "--prometheus; scripts/observe --node-job)")
+      ->capture_default_str();
   sub->add_option("--from", live.from,
                   "Start of the live window: now-15m, unix seconds or 2026-11-29T08:00:00Z")
       ->capture_default_str();

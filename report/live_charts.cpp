@@ -109,7 +109,8 @@ std::string live_panel_svg(const live_window& w, const live_panel& p, const late
 std::string live_section(const live_window& w, const latency_slo& slo) {
   std::ostringstream os;
   os << "<h2>The live window beside the model</h2>\n<p>From Prometheus <code>"
-     << xml_escape(w.prometheus) << "</code>, job <code>" << xml_escape(w.job) << "</code>, "
+     << xml_escape(w.prometheus) << "</code>, job <code>" << xml_escape(w.job)
+     << "</code> (machine: job <code>" << xml_escape(w.node_job) << "</code>), "
      << utc(w.from) << " to " << utc(w.to) << ", a point every " << format_duration(w.step)
      << ", rates over " << format_duration(w.rate_window) << ": the study's dashboard. ";
   if (w.model) {

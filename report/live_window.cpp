@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "prometheus_client.hpp"
+#include "prometheus_text.hpp"
 #include "report_data.hpp"
 
 namespace headroom::report {
@@ -142,13 +143,13 @@ live_panel pool_events_panel(const window_reader& read, const std::string& sel,
   return p;
 }
 
-live_panel cpu_panel(const window_reader& read, const std::string& sel, const std::string& rw) {
+live_panel cpu_panel(const window_reader& read, const std::string& sel, const std::string& node,
+                     const std::string& rw) {
   live_panel p{"CPU", "CPU busy (cores)", 1, false, false, {}, {}, {}};
   read.add(p, "process_cpu_seconds_total", "service process",
            "sum(rate(process_cpu_seconds_total{" + sel + "}[" + rw + "]))");
-  // node_exporter's job name is fixed by scripts/observe: "node".
   read.add(p, "node_cpu_seconds_total", "machine (node_exporter)",
-           "sum(rate(node_cpu_seconds_total{job=\"node\",mode!=\"idle\"}[" + rw + "]))");
+           "sum(rate(node_cpu_seconds_total{" + node + ",mode!=\"idle\"}[" + rw + "]))");
   return p;
 }
 
@@ -199,6 +200,7 @@ live_window read_live_window(const live_request& r, const scenario& calibrated) 
   live_window w;
   w.prometheus = r.prometheus;
   w.job = r.job;
+  w.node_job = r.node_job;
   const double now =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   w.from = calibrate::parse_time_point(r.from, now);
@@ -219,7 +221,7 @@ live_window read_live_window(const live_request& r, const scenario& calibrated) 
   w.panels.push_back(phases_panel(read, sel, rw));
   w.panels.push_back(pool_connections_panel(read, sel));
   w.panels.push_back(pool_events_panel(read, sel, rw));
-  w.panels.push_back(cpu_panel(read, sel, rw));
+  w.panels.push_back(cpu_panel(read, sel, "job=" + quoted(r.node_job), rw));
   const live_series total = total_rate(w.panels.front());
   for (std::size_t i = 0; i < total.t.size(); ++i)  // in time order (busy_median searches them)
     if (total.v[i] > 0) w.busy_times.push_back(total.t[i]);
@@ -229,16 +231,20 @@ live_window read_live_window(const live_request& r, const scenario& calibrated) 
   const std::string whole = seconds_text(std::ceil(w.to - w.from));
   if (auto up = read.latest("count(count by (instance) (last_over_time(up{" + sel + "}[" + whole +
                             "])))"))
-    w.instances = static_cast<int>(up->points.front().second);
+    w.instances = calibrate::metric_count(up->points.front().second, "instances");
   auto max_open =
       read.latest("max(last_over_time(headroom_pool_max_open{" + sel + "}[" + whole + "]))");
   auto max_idle =
       read.latest("max(last_over_time(headroom_pool_max_idle{" + sel + "}[" + whole + "]))");
   w.setting_from_service = max_open && max_idle;
-  w.max_open = w.setting_from_service ? static_cast<int>(max_open->points.front().second)
-                                      : calibrated.pool.max_open;
-  w.max_idle = w.setting_from_service ? static_cast<int>(max_idle->points.front().second)
-                                      : calibrated.pool.max_idle;
+  w.max_open = w.setting_from_service
+                   ? calibrate::metric_count(max_open->points.front().second,
+                                             "headroom_pool_max_open")
+                   : calibrated.pool.max_open;
+  w.max_idle = w.setting_from_service
+                   ? calibrate::metric_count(max_idle->points.front().second,
+                                             "headroom_pool_max_idle")
+                   : calibrated.pool.max_idle;
   if (auto info = read.latest("last_over_time(headroom_pool_info{" + sel + "}[" + whole + "])"))
     if (auto it = info->labels.find("go_version"); it != info->labels.end())
       w.go_version = it->second;

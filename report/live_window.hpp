@@ -17,6 +17,7 @@ namespace headroom::report {
 struct live_request {
   std::string prometheus;  // base URL, "http://127.0.0.1:9090"; "" = no live window
   std::string job = "headroom-service";
+  std::string node_job = "node";  // node_exporter's job (scripts/observe --node-job)
   std::string from = "now-15m", to = "now";  // calibrate::parse_time_point's forms
   std::optional<double> step;                // seconds; default: default_live_step
 };
@@ -48,7 +49,7 @@ struct live_panel {
 };
 
 struct live_window {
-  std::string prometheus, job;
+  std::string prometheus, job, node_job;
   double from = 0, to = 0, step = 0;
   double rate_window = 0;  // seconds each rate() and histogram_quantile() looks back
   std::vector<live_panel> panels;

@@ -428,4 +428,12 @@ std::optional<histogram_series> metrics_delta::histogram(const std::string& name
   return now;
 }
 
+int metric_count(double value, const std::string& what) {
+  if (!(value >= 0) || value > std::numeric_limits<int>::max() || value != std::floor(value))
+    throw std::invalid_argument(what + " is " + format_number(value) +
+                                ", not a whole number from 0 to " +
+                                std::to_string(std::numeric_limits<int>::max()));
+  return static_cast<int>(value);
+}
+
 }  // namespace headroom::calibrate

@@ -61,6 +61,11 @@ struct histogram_series {
 // bucket is empty). Throws std::invalid_argument for q outside [0, 1] or no +Inf bucket.
 std::optional<double> histogram_quantile(double q, const histogram_series& h);
 
+// A metric's value as a count (connections, instances, cores): whole and from 0 to INT_MAX, else
+// std::invalid_argument naming `what` (casting 1e10 or NaN to int is undefined behaviour, and a
+// fraction would be truncated without a word).
+int metric_count(double value, const std::string& what);
+
 class metrics_snapshot {
  public:
   // Throws metrics_text_error naming the first line that is not Prometheus text.

@@ -224,6 +224,18 @@ TEST_CASE("text that is not Prometheus text is rejected with the line and the pr
   CHECK_THROWS_WITH(no_inf.histogram("h"), "not Prometheus text: histogram h has no +Inf bucket");
 }
 
+TEST_CASE("a metric read as a count is whole and fits an int, or an error naming it") {
+  CHECK(metric_count(0, "x") == 0);
+  CHECK(metric_count(2147483647, "x") == 2147483647);
+  CHECK_THROWS_WITH(metric_count(4294967297.0, "headroom_pool_max_open"),
+                    "headroom_pool_max_open is 4294967297, not a whole number from 0 to 2147483647");
+  CHECK_THROWS_WITH(metric_count(2.5, "cores"),
+                    "cores is 2.5, not a whole number from 0 to 2147483647");
+  CHECK_THROWS_AS(metric_count(-1, "x"), std::invalid_argument);
+  CHECK_THROWS_AS(metric_count(std::nan(""), "x"), std::invalid_argument);
+  CHECK_THROWS_AS(metric_count(INFINITY, "x"), std::invalid_argument);
+}
+
 TEST_CASE("a scrape that fails says why in one line naming the URL") {
   // Refused: a port that was just free.
   std::string closed_url;

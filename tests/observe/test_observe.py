@@ -292,3 +292,12 @@ def test_stop_ends_both_daemons_and_a_second_stop_is_harmless(run):
                             text=True)
     assert status.returncode == 1 and "prometheus: stopped" in status.stdout
     assert subprocess.run([OBSERVE, "stop", "--dir", run["dir"]], timeout=60).returncode == 0
+
+
+def test_a_node_job_name_prometheus_cannot_take_is_refused_before_anything_starts(tmp_path):
+    r = subprocess.run([OBSERVE, "start", "--node-job", "a b", "--dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert r.stderr == ("scripts/observe: --node-job must be a job name (letters, digits, _ . -), "
+                        "not 'a b'\n")
+    assert not (tmp_path / "prometheus.pid").exists()
