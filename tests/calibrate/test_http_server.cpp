@@ -39,17 +39,21 @@ struct test_http_server::state {
   clock_type::time_point stall_armed_at{};
   clock_type::duration stall_length{};
   clock_type::time_point stall_until{};
+  clock_type::time_point stall_started{}, stall_released{};
   std::atomic<std::uint64_t> requests{0};
 
-  // When the response to a request arriving now may leave.
-  clock_type::time_point release_time(std::string_view target) {
+  // When the response to a request arriving now may leave; `starts_stall` says whether this
+  // request started the stall.
+  clock_type::time_point release_time(std::string_view target, bool& starts_stall) {
     auto now = clock_type::now();
     auto at = now;
     if (auto q = target.find("delay_ms="); q != std::string_view::npos)
       at += std::chrono::milliseconds(std::stoi(std::string(target.substr(q + 9))));
     std::lock_guard lock(mutex);
-    if (stall_armed && now >= stall_armed_at) {
+    starts_stall = stall_armed && now >= stall_armed_at;
+    if (starts_stall) {
       stall_armed = false;
+      stall_started = now;
       stall_until = now + stall_length;
     }
     return std::max(at, stall_until);
@@ -69,6 +73,7 @@ struct session : std::enable_shared_from_this<session> {
   boost::beast::http::request<boost::beast::http::string_body> request;
   boost::beast::http::response<boost::beast::http::string_body> response;
   boost::asio::steady_timer timer;
+  bool started_stall = false;
 
   void do_read() {
     request = {};
@@ -79,7 +84,7 @@ struct session : std::enable_shared_from_this<session> {
   void on_read(boost::system::error_code ec) {
     if (ec) return;  // the client closed, or the server is stopping
     ++server.requests;
-    auto release_at = server.release_time(request.target());
+    auto release_at = server.release_time(request.target(), started_stall);
     response = {};
     response.result(status_of(request.target()));
     response.version(request.version());
@@ -92,7 +97,13 @@ struct session : std::enable_shared_from_this<session> {
     response.keep_alive(request.keep_alive());
     response.prepare_payload();
     timer.expires_at(release_at);
-    timer.async_wait([self = shared_from_this()](boost::system::error_code) { self->do_write(); });
+    timer.async_wait([self = shared_from_this()](boost::system::error_code) {
+      if (self->started_stall) {
+        std::lock_guard lock(self->server.mutex);
+        self->server.stall_released = clock_type::now();
+      }
+      self->do_write();
+    });
   }
   void do_write() {
     boost::beast::http::async_write(
@@ -143,6 +154,12 @@ void test_http_server::stall_once(double after, double length) {
   st_->stall_armed_at = clock_type::now() + to_duration(after);
   st_->stall_length = to_duration(length);
   st_->stall_armed = true;
+}
+
+double test_http_server::stall_seconds() const {
+  std::lock_guard lock(st_->mutex);
+  if (st_->stall_released < st_->stall_started) return 0;
+  return std::chrono::duration<double>(st_->stall_released - st_->stall_started).count();
 }
 
 std::uint64_t test_http_server::requests() const { return st_->requests; }

@@ -23,6 +23,10 @@ class test_http_server {
   // The first request that arrives `after` seconds from now starts a stall of `length` seconds:
   // no response leaves the server until it ends (like a GC pause or a lock held too long).
   void stall_once(double after, double length);
+  // How long the stall of stall_once really held responses back: from the arrival of the
+  // request that started it to when the server began writing that request's response (at least
+  // `length`; more when this thread ran late on a loaded machine). 0 until that write began.
+  double stall_seconds() const;
   std::uint64_t requests() const;
 
   struct state;
