@@ -553,27 +553,30 @@ void check_database(plan& p, const scenario& s) {
   std::ostringstream d;
   d << "database: " << n << " instances";
   if (!p.split) {
-    // Co-located: one instance's share of the shared machine; connections bounded by the pool.
+    // Co-located: each instance with its own database on its host; one of them simulated.
     db.cpu_at_target = database_cpu(t);
-    if (t.has_pool) {
+    if (t.has_pool && t.replications > 0) {
       db.dials_per_s = t.pool.dials_per_s.value * n;
-      if (s.pool.max_open > 0) db.connections_peak = static_cast<double>(n) * s.pool.max_open;
+      db.connections_peak = t.database_peak_connections;
+      db.refused_dials_per_s = t.pool.failed_dials_per_s.value * n;
     }
+    d << " each with its own database";
     if (db.dials_per_s) d << ", " << fixed(*db.dials_per_s, 1) << " dials/s in all";
     if (db.connections_peak)
-      d << ", connections at most " << n << " x " << s.pool.max_open << " = "
-        << fixed(*db.connections_peak, 0) << " of max_connections " << db.max_connections;
-    else if (t.has_pool)
-      d << ", connections unbounded (max_open 0): not checked against max_connections "
-        << db.max_connections;
+      d << ", connections peak " << fixed(*db.connections_peak, 0) << " of max_connections "
+        << db.max_connections << " at each";
     if (db.cpu_at_target) d << ", its CPU " << percent(*db.cpu_at_target) << " of the shared cores";
     p.summary.push_back(d.str());
-    if (db.connections_peak && *db.connections_peak > db.max_connections) {
+    if (db.refused_dials_per_s && *db.refused_dials_per_s > 0) {
       db.bottleneck = true;
       p.feasible = false;
-      p.reason = "the database saturates first: " + std::to_string(n) + " instances x max_open " +
-                 std::to_string(s.pool.max_open) + " = " + fixed(*db.connections_peak, 0) +
-                 " connections > max_connections " + std::to_string(db.max_connections);
+      p.reason = "the database refuses connections first: each instance's pool (max_open " +
+                 std::to_string(s.pool.max_open) + (s.pool.max_open == 0 ? ", unlimited" : "") +
+                 ") wants more than its database's max_connections " +
+                 std::to_string(db.max_connections) + ", and PostgreSQL refuses " +
+                 fixed(*db.refused_dials_per_s / n, 1) +
+                 " dials/s at each (modelled: each a failed request); bound max_open to at most "
+                 "max_connections or raise it";
       p.summary.push_back("refused: " + p.reason);
     }
     return;
@@ -584,6 +587,7 @@ void check_database(plan& p, const scenario& s) {
   if (t.has_pool && t.replications > 0) {
     db.connections_peak = t.database_peak_connections;
     db.dials_per_s = t.database_dials_per_s.value;
+    db.refused_dials_per_s = t.pool.failed_dials_per_s.value * n;
   }
   if (db.dials_per_s) d << ", " << fixed(*db.dials_per_s, 1) << " dials/s for the postmaster";
   if (db.connections_peak)
@@ -597,6 +601,10 @@ void check_database(plan& p, const scenario& s) {
   if (db.connections_peak && *db.connections_peak > db.max_connections)
     why = "its connections peak at " + fixed(*db.connections_peak, 0) + " > max_connections " +
           std::to_string(db.max_connections);
+  else if (db.refused_dials_per_s && *db.refused_dials_per_s > 0)
+    why = "it refuses " + fixed(*db.refused_dials_per_s, 1) +
+          " dials/s past max_connections " + std::to_string(db.max_connections) +
+          " (modelled: each a failed request)";
   else if (!t.stable)
     why = "the deployment falls over (" + t.reason + ")";
   else if (t.live.computed && t.live.p_slo >= 0 && t.live.p_slo < r.confidence)

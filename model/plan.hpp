@@ -139,14 +139,21 @@ struct plan {
   std::optional<prediction> at_target;
   double rps_per_instance = 0;
   bool split = false;  // a split deployment: instances and the database on their own hosts
-  // The shared database at the target. Split: the whole deployment simulated (n instances
-  // sharing it); co-located: one instance's share of the shared machine.
+  // The database at the target. Split: the whole deployment simulated (n instances sharing
+  // one database). Co-located (the study's deployment: each instance with its own PostgreSQL
+  // on its host, sharing that host's cores): one instance and its database simulated, so the
+  // connections are one database's.
   struct database_check {
     std::optional<double> cores;          // the database host's cores (unknown co-located)
     std::optional<double> cpu_at_target;  // fraction of its cores (co-located: of the shared ones)
-    std::optional<double> connections_peak;  // instances x max_open, or x the peak when unlimited
+    // The most connections one database held at once (split: all instances'; co-located: its
+    // instance's), from the simulation, where PostgreSQL refuses dials past max_connections.
+    std::optional<double> connections_peak;
     int max_connections = 100;
-    std::optional<double> dials_per_s;  // all instances: what the postmaster must sustain
+    std::optional<double> dials_per_s;  // all instances: what the postmaster(s) must sustain
+    // All instances: dials PostgreSQL refused at the target (max_connections), each a failed
+    // request; above 0 the plan is refused.
+    std::optional<double> refused_dials_per_s;
     bool bottleneck = false;
     std::optional<double> cores_needed;
   } database;

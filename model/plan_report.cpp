@@ -116,6 +116,7 @@ json::value plan_to_json(const plan& p) {
                                {"connections_peak", maybe(db.connections_peak)},
                                {"max_connections", db.max_connections},
                                {"dials_per_s", maybe(db.dials_per_s)},
+                               {"refused_dials_per_s", maybe(db.refused_dials_per_s)},
                                {"bottleneck", db.bottleneck},
                                {"cores_needed", maybe(db.cores_needed)}};
   if (p.recommendation && p.recommendation->count) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <exception>
 #include <limits>
 #include <sstream>
@@ -123,6 +124,10 @@ void validate(const scenario& s) {
   }
   field_check(d.database_max_connections >= 1, "deployment.database_max_connections",
               "must be >= 1");
+  // Below 1: with every reused connection dead, no request that finds an idle one would pass
+  // its third try only by luck of a fresh dial; 1 is a database that never answers twice.
+  field_check(d.broken_connection_share >= 0 && d.broken_connection_share < 1,
+              "deployment.broken_connection_share", "must be in [0, 1)");
   field_check(std::isfinite(s.run.live_length) && s.run.live_length >= 0, "run.live_length",
               "must be >= 0 seconds (0 = no interval for one live run)");
   field_check(std::isfinite(s.run.live_warmup) && s.run.live_warmup >= 0, "run.live_warmup",
@@ -202,9 +207,13 @@ std::string database_connections_warning(const scenario& s, const prediction& p)
   const int limit = s.deployment.database_max_connections;
   if (!p.has_pool || p.replications == 0 || p.database_peak_connections <= limit) return "";
   std::ostringstream os;
+  char refused[32];
+  std::snprintf(refused, sizeof refused, "%.1f",
+                p.pool.failed_dials_per_s.value * s.deployment.instances);
   os << "the database's connections peaked at " << p.database_peak_connections
-     << " (all instances), above its max_connections " << limit
-     << ": PostgreSQL would refuse the excess and Go's pool would see failed dials (not modelled)";
+     << " (all instances, dials in progress counted), above its max_connections " << limit
+     << ": PostgreSQL refuses the excess, modelled as failed dials (" << refused
+     << "/s in all), each a failed request";
   return os.str();
 }
 
@@ -346,6 +355,10 @@ prediction combine(const scenario& s, const std::vector<replication_result>& rep
       over([&](const replication_result& r) { return per_instance_s(r.pool.waits, r.window); });
   p.wait_timeouts_per_s = over(
       [&](const replication_result& r) { return per_instance_s(r.pool.wait_timeouts, r.window); });
+  p.failed_dials_per_s = over(
+      [&](const replication_result& r) { return per_instance_s(r.pool.dial_failures, r.window); });
+  p.broken_per_s =
+      over([&](const replication_result& r) { return per_instance_s(r.pool.broken, r.window); });
   p.mean_open = over([](const replication_result& r) { return r.pool.mean_open; });
   p.mean_idle = over([](const replication_result& r) { return r.pool.mean_idle; });
   p.mean_in_use = over([](const replication_result& r) { return r.pool.mean_in_use; });

@@ -40,6 +40,9 @@ struct latency_estimate {
 struct pool_estimate {
   estimate dials_per_s, closes_per_s, waits_per_s, wait_timeouts_per_s, mean_open, mean_idle,
       mean_in_use;
+  // Dials PostgreSQL refused (max_connections) and connections found dead when queried
+  // (deployment.broken_connection_share), per second.
+  estimate failed_dials_per_s, broken_per_s;
   double peak_open = 0;  // most connections one instance had open at once, over replications
   // Totals over the measured windows and all instances, the model's count and the policy's own.
   std::uint64_t dials = 0, closes = 0, policy_dials = 0, policy_closes = 0;
@@ -98,7 +101,8 @@ struct prediction {
 };
 
 // "" when the database's connections fit; else a sentence saying that the peak of open
-// connections exceeds deployment.database_max_connections (Go's pool would see failed dials).
+// connections exceeds deployment.database_max_connections and how many dials PostgreSQL refused
+// in the simulation.
 std::string database_connections_warning(const scenario& s, const prediction& p);
 
 // Student t quantile (p in (0,1), dof >= 1) and the standard normal one.

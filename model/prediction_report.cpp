@@ -126,6 +126,8 @@ json::value prediction_to_json(const scenario& s, const prediction& p) {
                              {"closes_per_s", estimate_json(p.pool.closes_per_s)},
                              {"waits_per_s", estimate_json(p.pool.waits_per_s)},
                              {"wait_timeouts_per_s", estimate_json(p.pool.wait_timeouts_per_s)},
+                             {"failed_dials_per_s", estimate_json(p.pool.failed_dials_per_s)},
+                             {"broken_per_s", estimate_json(p.pool.broken_per_s)},
                              {"mean_open", estimate_json(p.pool.mean_open)},
                              {"mean_idle", estimate_json(p.pool.mean_idle)},
                              {"mean_in_use", estimate_json(p.pool.mean_in_use)},
@@ -278,8 +280,13 @@ std::string long_run_table(const scenario& s, const prediction& p) {
        << "/s, waits " << p.pool.waits_per_s.value << "/s, timeouts "
        << p.pool.wait_timeouts_per_s.value << "/s, mean open " << std::setprecision(2)
        << p.pool.mean_open.value << ", idle " << p.pool.mean_idle.value << ", in use "
-       << p.pool.mean_in_use.value << ", peak open " << std::setprecision(0) << p.pool.peak_open
-       << "\n";
+       << p.pool.mean_in_use.value << ", peak open " << std::setprecision(0) << p.pool.peak_open;
+    // Only when they happened: refused dials (max_connections) and broken connections.
+    if (p.pool.failed_dials_per_s.value > 0)
+      os << std::setprecision(1) << ", failed dials " << p.pool.failed_dials_per_s.value << "/s";
+    if (p.pool.broken_per_s.value > 0)
+      os << std::setprecision(1) << ", broken " << p.pool.broken_per_s.value << "/s";
+    os << "\n";
     os << "database: peak connections " << p.database_peak_connections << " (max_connections "
        << s.deployment.database_max_connections << "), dials " << std::setprecision(1)
        << p.database_dials_per_s.value << "/s"

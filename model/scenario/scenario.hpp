@@ -68,7 +68,13 @@ struct deployment_spec {
   double service_cores = 0;   // per instance; 0 = co-located: everything shares scenario.cores
   double database_cores = 0;  // the database host (used only when service_cores > 0)
   distribution database_rtt;  // service<->database round trip (none when co-located)
-  int database_max_connections = 100;  // PostgreSQL's max_connections
+  // PostgreSQL's max_connections: a backend started when every slot is taken refuses the
+  // connection, and the dial fails (pool_policy's dial-failure rules).
+  int database_max_connections = 100;
+  // The share of queries on a reused connection that find it dead (a database restart, a
+  // network reset): the pool closes it as broken and the query is tried again, Go's
+  // bad_conn_retry. 0 = connections never break.
+  double broken_connection_share = 0;
 };
 
 // The request path of DESIGN.md. Each step has a pure delay (I/O, network, locks: time that

@@ -377,6 +377,8 @@ scenario scenario_from_json(const json::value& v) {
     dep.database_rtt = r.dist("database_rtt");
     dep.database_max_connections =
         r.count("database_max_connections", dep.database_max_connections);
+    dep.broken_connection_share =
+        r.number("broken_connection_share", dep.broken_connection_share);
     r.no_unknown_keys();
   }
 
@@ -544,12 +546,14 @@ json::value scenario_to_json(const scenario& s) {
       {"respond", json::object{{"cpu", d(s.respond_cpu)}}},
       {"close", json::object{{"db_cpu", d(s.close_db_cpu)}}}};
   o["generator"] = json::object{{"cpu", d(s.generator_cpu)}};
-  o["deployment"] =
-      json::object{{"instances", s.deployment.instances},
-                   {"service_cores", s.deployment.service_cores},
-                   {"database_cores", s.deployment.database_cores},
-                   {"database_rtt", d(s.deployment.database_rtt)},
-                   {"database_max_connections", s.deployment.database_max_connections}};
+  json::object deployment{{"instances", s.deployment.instances},
+                          {"service_cores", s.deployment.service_cores},
+                          {"database_cores", s.deployment.database_cores},
+                          {"database_rtt", d(s.deployment.database_rtt)},
+                          {"database_max_connections", s.deployment.database_max_connections}};
+  if (s.deployment.broken_connection_share > 0)  // written when set: files without it unchanged
+    deployment["broken_connection_share"] = s.deployment.broken_connection_share;
+  o["deployment"] = std::move(deployment);
   o["run"] = json::object{
       {"requests", s.run.requests},
       {"warmup_requests", s.run.warmup_requests},

@@ -34,6 +34,7 @@ namespace {
 // The counters of several pools added up (the snapshot's pool: what the window's figures need).
 void add_pool_stats(pool_stats& sum, const pool_stats& x) {
   sum.dials += x.dials;
+  sum.dial_failures += x.dial_failures;
   sum.wait_count += x.wait_count;
   sum.wait_timeouts += x.wait_timeouts;
   sum.closed_max_idle += x.closed_max_idle;
@@ -184,6 +185,7 @@ void replication_measurement::add_pool(replication_result& r, double w) const {
   };
   p.policy_closes = closes(end.pool) - closes(start.pool);
   p.waits = end.pool.wait_count - start.pool.wait_count;
+  p.dial_failures = end.pool.dial_failures - start.pool.dial_failures;
   p.wait_timeouts = end.pool.wait_timeouts - start.pool.wait_timeouts;
   p.closed_max_idle = end.pool.closed_max_idle - start.pool.closed_max_idle;
   p.closed_max_idle_time = end.pool.closed_max_idle_time - start.pool.closed_max_idle_time;

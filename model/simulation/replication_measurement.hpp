@@ -89,6 +89,9 @@ class replication_measurement {
   void count_close() {
     if (window_open_) ++result_.pool.closes;
   }
+  void count_broken() {
+    if (window_open_) ++result_.pool.broken;
+  }
   void count_late_send() { ++result_.late; }  // a measured request waited for the client
 
   // ---- per request ----

@@ -91,7 +91,8 @@ enum stream_id : std::uint64_t {
   st_delay_speed,
   st_instance,  // which instance an arrival goes to (more than one instance)
   st_database_rtt,
-  st_stall
+  st_stall,
+  st_broken  // whether a reused connection is found dead (deployment.broken_connection_share)
 };
 
 struct random_streams {
@@ -115,10 +116,11 @@ struct random_streams {
         rtt(seed, replication, st_rtt),
         instance(seed, replication, st_instance),
         database_rtt(seed, replication, st_database_rtt),
-        stall(seed, replication, st_stall) {}
+        stall(seed, replication, st_stall),
+        broken(seed, replication, st_broken) {}
   random_stream arrivals, parse, respond, fork, dial_cpu, dial_delay, query_delay, query_db,
       query_service, query_cold, release_delay, release_cpu, close, generator, background_arrivals,
-      background_job, rtt, instance, database_rtt, stall;
+      background_job, rtt, instance, database_rtt, stall, broken;
 };
 
 struct request {
@@ -442,9 +444,40 @@ class request_path_sim {
     if (!is_waiter_dial(id)) requests_[id].at = stage::dial;
     dial_cpu_step(id);
   }
+  // The forked backend takes one of PostgreSQL's max_connections slots before it answers the
+  // handshake; with none free it says "sorry, too many clients already" and exits: the dial
+  // fails (one database for every instance).
   void dial_cpu_step(std::uint32_t id) {
+    if (backends_ >= scenario_.deployment.database_max_connections) return dial_refused(id);
+    ++backends_;
     if (!cpu_step(id, scenario_.dial_cpu, random_.dial_cpu, owner_database, database_host))
       dial_delay_step(id);
+  }
+  // Go's rules for a failed dial (pool_policy): a request's own dial is that request's error
+  // (the service answers 503, no retry: it is not ErrBadConn); the opener's dial for waiters
+  // hands its error to one waiter and may ask for the next dial.
+  void dial_refused(std::uint32_t id) {
+    const std::uint32_t i = instance_of(id);
+    pool_policy& pool = instances_[i].pool;
+    measurement_.accumulate_pool_averages(i, now_);
+    if (is_waiter_dial(id)) {
+      auto d = pool.waiter_dial_failed(now_);
+      carry_out(i, d.effects);
+      measurement_.open_count_changed(i);
+      if (d.failed_waiter) {
+        const std::uint32_t w = take_waiter(i, d.failed_waiter);
+        request& r = requests_[w];
+        r.phases[phase_wait] += now_ - r.phase_began;
+        r.waiter = 0;  // no longer waiting: its deadline finds nothing to cancel
+        finish(w, true);
+      }
+      return;
+    }
+    carry_out(i, pool.dial_failed());
+    measurement_.open_count_changed(i);
+    request& r = requests_[id];
+    r.phases[phase_dial] = now_ - r.phase_began;
+    finish(id, true);
   }
   void dial_delay_step(std::uint32_t id) {
     if (!database_delay_step(id, scenario_.dial_delay, random_.dial_delay, ev_dial_delay_done))
@@ -469,6 +502,8 @@ class request_path_sim {
 
   void start_query(std::uint32_t id) {
     request& r = requests_[id];
+    if (scenario_.deployment.broken_connection_share > 0 && scenario_.use_pool && found_broken(id))
+      return;
     r.at = stage::query_delay;
     r.phase_began = now_;
     if (!database_delay_step(id, scenario_.query_delay, random_.query_delay, ev_delay_done))
@@ -522,6 +557,28 @@ class request_path_sim {
     service *= speed_;
     measurement_.count_cpu(owner_service, service);
     return service;
+  }
+
+  // A connection that has served a query before is found dead when this one is sent, with
+  // probability deployment.broken_connection_share (a fresh backend never is): as in the
+  // service's handler, the pool closes it as broken and Go's query loop tries again
+  // (bad_conn_retry: twice from the pool, then on a new connection), else the request fails.
+  [[gnu::noinline]] bool found_broken(std::uint32_t id) {
+    request& r = requests_[id];
+    const std::vector<std::uint8_t>& cold = pools_[r.instance].cold_backend;
+    if (r.conn < cold.size() && cold[r.conn]) return false;
+    if (random_.broken.uniform01() >= scenario_.deployment.broken_connection_share) return false;
+    const std::uint32_t i = r.instance;
+    measurement_.count_broken();
+    measurement_.accumulate_pool_averages(i, now_);
+    carry_out(i, instances_[i].pool.release(r.conn, now_, true));
+    r.conn = 0;
+    if (r.retry.again()) {
+      acquire_conn(id);
+    } else {
+      finish(id, true);
+    }
+    return true;
   }
 
   // The runnable tasks that the per-runnable cost counts: the jobs on the CPU, at most
@@ -615,6 +672,7 @@ class request_path_sim {
   // starts one at a time). Every close and waiter dial passes here; a request's own dial is
   // counted in acquire_conn.
   void carry_out(std::uint32_t i, const pool_effects& e) {
+    backends_ -= static_cast<int>(e.close.size());
     for (std::size_t c = 0; c < e.close.size(); ++c) {
       measurement_.count_close();
       if (!scenario_.close_db_cpu.is_zero())
@@ -803,15 +861,18 @@ class request_path_sim {
     return out;
   }
   // Opens max_idle connections of instance i's pool at time 0 through the policy itself (dial,
-  // then release), so the pool's state is one its own rules can reach. They count as used
-  // (warm caches).
+  // then release), so the pool's state is one its own rules can reach: no more than the
+  // database's max_connections lets all instances open. They count as used (warm caches).
   void warm_start_pool(std::uint32_t i) {
     pool_policy& pool = instances_[i].pool;
     std::vector<conn_id> opened;
-    for (int k = 0; k < pool.effective_max_idle(); ++k) {
+    for (int k = 0; k < pool.effective_max_idle() &&
+                    backends_ < scenario_.deployment.database_max_connections;
+         ++k) {
       auto d = pool.acquire(0);
       if (d.what != pool_policy::acquire_decision::action::dial) break;
       opened.push_back(pool.dial_succeeded(0));
+      ++backends_;
     }
     for (conn_id c : opened) carry_out(i, pool.release(c, 0));
   }
@@ -863,6 +924,7 @@ class request_path_sim {
 
   double now_ = 0;
   std::uint64_t arrived_ = 0, in_flight_ = 0;
+  int backends_ = 0;  // the database's connections, all instances': dialed and not yet closed
   // The intake's current or last stall, and when the next begins (never, without stalls).
   double stall_begins_ = 0, stall_ends_ = 0;
   double next_stall_ = std::numeric_limits<double>::infinity();

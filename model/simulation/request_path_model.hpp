@@ -26,6 +26,9 @@ struct pool_window_stats {
   // ...and the policy's own DBStats over the same window (they must agree).
   std::uint64_t policy_dials = 0, policy_closes = 0;
   std::uint64_t waits = 0, wait_timeouts = 0;
+  // Dials that failed (PostgreSQL refused them: max_connections), by the policy's count, and
+  // connections found dead when queried (deployment.broken_connection_share), by the model's.
+  std::uint64_t dial_failures = 0, broken = 0;
   std::uint64_t closed_max_idle = 0, closed_max_idle_time = 0, closed_max_lifetime = 0;
   double mean_open = 0, mean_idle = 0, mean_in_use = 0;  // per instance, time averages
   std::vector<std::uint64_t> dials_by_instance;          // the model's count, by instance

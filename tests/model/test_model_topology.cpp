@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "prediction.hpp"
+#include "prediction_report.hpp"
 #include "scenario_json.hpp"
 
 using namespace headroom;
@@ -28,7 +29,9 @@ scenario calibration_like(double rate) {
   s.workers = 0;
   s.wait_timeout = 0;
   s.pool.max_open = 0;
-  s.pool.max_idle = 200;  // warm: far above the requests ever in flight here
+  // Warm: far above the requests ever in flight here, and 5 instances' fit PostgreSQL's
+  // default max_connections (100), so the warm start opens them all.
+  s.pool.max_idle = 20;
   s.parse_cpu = distribution::exponential(parse);
   s.query_delay = distribution::exponential(0.0002);
   s.query_db_cpu = distribution::exponential(query_db);
@@ -207,6 +210,86 @@ TEST_CASE("with max_open M and N instances the database never holds more than N 
   CHECK(database_connections_warning(s, p).empty());
   s.deployment.database_max_connections = 10;
   CHECK(database_connections_warning(s, p).find("max_connections 10") != std::string::npos);
+}
+
+TEST_CASE("PostgreSQL refuses dials past max_connections, and those requests fail as Go's do") {
+  // Every request holds its connection for a 10 ms query (a pure delay: no CPU queue), 1,000
+  // req/s, max_open 0 and a warm pool of 30 kept idle: about 10 connections in use at once,
+  // and dials whenever more are needed.
+  scenario s = calibration_like(1000);
+  s.query_delay = distribution::deterministic(0.010);
+  s.pool.max_idle = 30;
+  // Cheap forks: the postmaster keeps up with ~500 refused dials a second (at 2 ms each it
+  // would not, and the run would be an overload of forks, not of connections).
+  s.dial_fork = distribution::deterministic(0.0001);
+  prediction roomy = run(s, 4);
+  REQUIRE(roomy.stable);
+  CHECK(roomy.pool.failed_dials_per_s.value == 0);
+  CHECK(roomy.error_rate.value == 0);
+  CHECK(database_connections_warning(s, roomy).empty());
+  // Five backends at most (the warm start too opens only five): at most 5 / 10 ms = 500
+  // queries a second can succeed; the rest find PostgreSQL full, their dial fails, and they are
+  // errors (no ErrBadConn retry for a dial).
+  s.deployment.database_max_connections = 5;
+  for (std::uint64_t rep = 0; rep < 2; ++rep) {
+    replication_result r = simulate_replication(s, rep);
+    CHECK(r.pool.dial_failures > 0);
+    CHECK(r.errors > 0);
+    // The model's count of dials and the pool's own agree with failures among them.
+    CHECK(r.pool.dials == r.pool.policy_dials);
+    // Success throughput is bounded by the five backends (the window's own counts).
+    CHECK(static_cast<double>(r.completed) / r.window <= 500 * 1.01);
+  }
+  prediction full = run(s, 4);
+  INFO(prediction_table(s, full));
+  CHECK(full.throughput.value <= 500 * 1.01);
+  CHECK(full.throughput.value > 400);  // the five are kept busy: dials are refused, not slow
+  CHECK(full.pool.failed_dials_per_s.value > 100);
+  // Every request either succeeds or failed a dial: nothing else fails here.
+  CHECK(full.error_rate.value * 1000 == Approx(full.pool.failed_dials_per_s.value).epsilon(0.05));
+  const std::string warning = database_connections_warning(s, full);
+  CHECK(warning.find("above its max_connections 5: PostgreSQL refuses the excess, modelled as "
+                     "failed dials") != std::string::npos);
+}
+
+TEST_CASE("a connection found dead when queried is closed and the query tried again, as in Go") {
+  // Each query on a reused connection finds it dead with probability q. Go's loop (and the
+  // service's) closes it and tries again: twice from the pool, then on a new connection, which
+  // is never dead. In steady state each broken connection is replaced by one dial, and every
+  // request makes exactly one try on a reused connection (tries = 1 + broken, fresh tries =
+  // dials = broken): so q x rate are broken per second, as many dialed, and none fails. The
+  // pool is unbounded (max_open 0), so the third try always dials (with a bound it may wait,
+  // be handed a reused connection that is dead too, and fail: Go's rule as well), and cheap
+  // dials keep the 8 idle connections enough (no close for max_idle).
+  const double q = 0.2, rate = 500;
+  scenario s = calibration_like(rate);
+  s.pool.max_idle = 8;
+  s.dial_fork = distribution::deterministic(0.0001);
+  s.dial_cpu = distribution::deterministic(0.0002);
+  s.close_db_cpu = distribution::deterministic(0.0001);
+  s.deployment.broken_connection_share = q;
+  prediction p = run(s, 6);
+  INFO(prediction_table(s, p));
+  REQUIRE(p.stable);
+  CHECK(p.error_rate.value == 0);
+  CHECK(p.pool.broken_per_s.value == Approx(q * rate).epsilon(0.05));
+  CHECK(p.pool.dials_per_s.value == Approx(p.pool.broken_per_s.value).epsilon(0.05));
+  CHECK(p.pool.closes_per_s.value == Approx(p.pool.broken_per_s.value).epsilon(0.05));
+  CHECK(p.pool.dials == p.pool.policy_dials);
+  CHECK(p.pool.closes == p.pool.policy_closes);
+  // Unset, nothing breaks and the pool never dials (8 warm connections, ~1 in use).
+  s.deployment.broken_connection_share = 0;
+  prediction none = run(s, 2);
+  CHECK(none.pool.broken_per_s.value == 0);
+  CHECK(none.pool.dials_per_s.value == 0);
+  // In the scenario file: read back, written only when set, and validated.
+  s.deployment.broken_connection_share = q;
+  CHECK(scenario_from_json(scenario_to_json(s)).deployment.broken_connection_share == q);
+  scenario unset = s;
+  unset.deployment.broken_connection_share = 0;
+  CHECK(boost::json::serialize(scenario_to_json(unset)).find("broken") == std::string::npos);
+  CHECK(error_of(R"({"arrivals": {"rate": 5}, "deployment": {"broken_connection_share": 1}})") ==
+        "deployment.broken_connection_share: must be in [0, 1)");
 }
 
 TEST_CASE("a split deployment whose database cannot keep up is refused naming the database") {

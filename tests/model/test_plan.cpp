@@ -135,25 +135,41 @@ TEST_CASE("an unreachable SLO is refused in plain words with the latency at the 
   CHECK(j.at("reason").as_string() == p.reason);
 }
 
-TEST_CASE("a plan whose database connections exceed max_connections is refused with the reason") {
-  // A pool of 8 per instance at most 8,000 req/s each (8 workers, 1 ms): 100,000 req/s need
-  // 13 or more instances, 104 or more connections, and PostgreSQL allows 50.
+TEST_CASE("a co-located plan whose pool wants more than max_connections is refused, modelled") {
+  // The study's deployment: each instance with its own PostgreSQL. Go's unlimited pool
+  // (max_open 0, max_idle 2) in front of 8 workers holding a connection 1 ms each: near an
+  // instance's capacity (several thousand req/s) it has more than 4 connections in use at
+  // once, and a database allowing 4 refuses the dials past them. The simulation makes those
+  // requests fail; the plan says so and is refused.
   scenario s = mmc(8, 0.001);
   s.use_pool = true;
-  s.pool.max_open = 8;
-  s.pool.max_idle = 8;
+  s.pool.max_open = 0;
+  s.pool.max_idle = 2;
   plan_request r = request(100000, "p99=20ms");
-  r.window = 10;
+  r.window = 5;
   r.runs = 10;
-  r.database_max_connections = 50;
+  r.database_max_connections = 4;
   plan p = make_plan(s, r);
   REQUIRE(p.chosen.count);
   INFO(p.reason);
-  CHECK(p.chosen.count->instances * 8 > 50);
+  CHECK_FALSE(p.split);
   CHECK_FALSE(p.feasible);
   CHECK(p.database.bottleneck);
-  CHECK(p.reason.find("the database saturates first") == 0);
-  CHECK(p.reason.find("> max_connections 50") != std::string::npos);
+  REQUIRE(p.database.refused_dials_per_s);
+  CHECK(*p.database.refused_dials_per_s > 0);
+  // One database's connections, never more than it allows plus the dials it is refusing.
+  REQUIRE(p.database.connections_peak);
+  CHECK(p.reason.find("the database refuses connections first: each instance's pool (max_open "
+                      "0, unlimited) wants more than its database's max_connections 4") == 0);
+  CHECK(plan_to_json(p).at("database").at("refused_dials_per_s").as_double() > 0);
+  // The same pool under PostgreSQL's default 100: nothing refused, the plan stands.
+  r.database_max_connections = 100;
+  plan roomy = make_plan(s, r);
+  INFO(roomy.reason);
+  CHECK(roomy.feasible);
+  REQUIRE(roomy.database.refused_dials_per_s);
+  CHECK(*roomy.database.refused_dials_per_s == 0);
+  CHECK(*roomy.database.connections_peak <= 100);
 }
 
 TEST_CASE("the plan's JSON has every field of headroom-plan/1 with its type") {
@@ -199,9 +215,12 @@ TEST_CASE("the plan's JSON has every field of headroom-plan/1 with its type") {
   CHECK(at.at("p99").as_double() <= at.at("p99_high").as_double());
   const json::object& db = o.at("database").as_object();
   for (const char* k : {"cores", "cpu_at_target", "connections_peak", "max_connections",
-                        "dials_per_s", "bottleneck", "cores_needed"})
+                        "dials_per_s", "refused_dials_per_s", "bottleneck", "cores_needed"})
     CHECK(db.contains(k));
-  CHECK(db.at("connections_peak").as_double() == static_cast<double>(4 * n));
+  // Co-located: each instance's own database holds at most its pool's 4 connections.
+  CHECK(db.at("connections_peak").as_double() >= 1);
+  CHECK(db.at("connections_peak").as_double() <= 4);
+  CHECK(db.at("refused_dials_per_s").as_double() == 0);
   CHECK(db.at("max_connections").as_int64() == 100);
   CHECK(db.at("bottleneck").is_bool());
   CHECK(db.at("dials_per_s").is_double());
