@@ -55,6 +55,7 @@ struct calibrate_args {
   std::string prometheus, job = "headroom-service", node_job = "node", from, to = "now";
   double step = 15, tolerance = 0.10;
   std::optional<double> min_period;
+  std::string prior;  // passive: an earlier active calibration for what history cannot give
   json_output json;
 };
 
@@ -137,6 +138,31 @@ cal::calibration_fit_options fit_options(const calibrate_args& a, const std::str
   return fo;
 }
 
+bool is_passive(const cal::calibration_file& file) {
+  const auto source = file.provenance.find("source");
+  return source != file.provenance.end() && source->value().is_string() &&
+         source->value().get_string() == "prometheus";
+}
+
+// --prior FILE: an active calibration's model, for the fork and the variability a passive one
+// cannot measure. Its problems are the flag's: one line naming it.
+void use_prior(cal::calibration_fit_options& fo, const std::string& path) {
+  if (path.empty()) return;
+  cal::calibration_file prior;
+  try {
+    prior = cal::read_calibration_file(path);
+  } catch (const std::exception& e) {
+    throw cal::load_input_error(std::string("--prior: ") + e.what());
+  }
+  if (is_passive(prior))
+    throw cal::load_input_error("--prior: " + path +
+                                " is a passive calibration (from Prometheus): give an active one, "
+                                "whose steps measured the fork and were repeated");
+  if (!prior.model) throw cal::load_input_error("--prior: " + path + " has no fitted model");
+  fo.prior = *prior.model;
+  fo.prior_name = path;
+}
+
 // A passive calibration's fit report lists first what history could not give (kept in the
 // provenance, so a refit says it again).
 void with_not_measured(cal::calibration_file& file) {
@@ -154,10 +180,18 @@ void refit(const calibrate_args& a, const latency_slo& slo) {
   cal::calibration_file file = cal::read_calibration_file(a.out);
   if (file.steps.empty()) throw std::invalid_argument(a.out + ": no measured step to fit");
   cal::calibration_fit_options fo = fit_options(a, a.label, slo);
-  const auto source = file.provenance.find("source");
-  const bool passive = source != file.provenance.end() && source->value().is_string() &&
-                       source->value().get_string() == "prometheus";
+  const bool passive = is_passive(file);
   if (passive) fo.exclude_generator = true;  // as when it was made: no generator in history
+  // The prior it was made with, unless --prior names another.
+  std::string prior = a.prior;
+  if (auto it = file.provenance.find("prior");
+      prior.empty() && passive && it != file.provenance.end() && it->value().is_string())
+    prior = std::string(it->value().get_string());
+  if (!passive && !a.prior.empty())
+    throw cal::load_input_error("--prior: " + a.out +
+                                " is an active calibration: it measured the fork and its repeats");
+  if (passive) use_prior(fo, prior);
+  if (passive && !prior.empty()) file.provenance["prior"] = prior;
   cal::calibration_fit fit = cal::fit_calibration(file.steps, fo);
   file.model = fit.model;
   file.fit = fit.report;
@@ -205,6 +239,9 @@ void run_passive(const calibrate_args& a, const latency_slo& slo) {
   if (!(a.tolerance > 0 && a.tolerance < 1))
     throw cal::load_input_error("--tolerance: must be between 0 and 1 (0.1 = +-10 %)");
   if (a.min_period) po.min_period = *a.min_period;
+  cal::calibration_fit_options fo = fit_options(a, a.label, slo);
+  fo.exclude_generator = true;  // no generator in history: the model plans for production
+  use_prior(fo, a.prior);
   check_outputs(a);
 
   const auto started = std::chrono::steady_clock::now();
@@ -233,13 +270,17 @@ void run_passive(const calibrate_args& a, const latency_slo& slo) {
   file.provenance["slo"] = a.slo;  // as given: validate reads it back
   file.provenance["step_duration"] = longest;
   file.provenance["warmup"] = 0;
+  if (!a.prior.empty()) file.provenance["prior"] = a.prior;
   boost::json::array not_measured;
-  for (const std::string& l : reading.not_measured) not_measured.push_back(boost::json::value(l));
+  for (const std::string& l : reading.not_measured) {
+    // What the prior gives instead is said on the same line (and among the fit's assumptions).
+    const bool from_prior = !a.prior.empty() && (l.rfind("the postmaster's fork", 0) == 0 ||
+                                                 l.rfind("repeats:", 0) == 0);
+    not_measured.push_back(
+        boost::json::value(from_prior ? l + "; taken from --prior " + a.prior : l));
+  }
   file.provenance["not_measured"] = std::move(not_measured);
 
-  // No generator in history: the model plans for production (no client, no generator CPU).
-  cal::calibration_fit_options fo = fit_options(a, a.label, slo);
-  fo.exclude_generator = true;
   cal::calibration_fit fit = cal::fit_calibration(file.steps, fo);
   file.model = fit.model;
   file.fit = fit.report;
@@ -261,6 +302,10 @@ void run_passive(const calibrate_args& a, const latency_slo& slo) {
 
 void run_calibrate(const calibrate_args& a) {
   const latency_slo slo = parse_slo(a.slo);
+  if (!a.prior.empty() && a.prometheus.empty() && !a.refit)
+    throw cal::load_input_error(
+        "--prior: only for a passive calibration (--prometheus), or --refit of one: an active "
+        "one measures the fork and its repeats itself");
   if (a.refit) return refit(a, slo);
   if (!a.prometheus.empty()) return run_passive(a, slo);
   cal::step_plan_options po;
@@ -453,6 +498,11 @@ void add_calibrate_command(CLI::App& app) {
   sub->add_option("--job", a->job, "Passive: the service's scrape job")->capture_default_str();
   sub->add_option("--node-job", a->node_job, "Passive: node_exporter's scrape job")
       ->capture_default_str();
+  sub->add_option("--prior", a->prior,
+                  "Passive: an earlier active calibration of the same deployment; history "
+                  "cannot give the postmaster's fork (no per-process CPU) or the run-to-run "
+                  "variability (no repeats), so they are taken from it and said so")
+      ->check(CLI::ExistingFile);
   sub->add_option("--from", a->from,
                   "Passive: start of the window: now-30m, unix seconds or 2026-11-29T08:00:00Z");
   sub->add_option("--to", a->to, "Passive: end of the window (same forms)")->capture_default_str();

@@ -356,7 +356,27 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   double fork = fork_dials > 0 ? fork_cpu / fork_dials : 0;
   double life = life_measured ? fork + ended_cpu / ended + fs.per_dial
                               : (fd.dial_fitted ? fd.per_dial + fs.per_dial : 0);
-  if (fork_dials == 0 || !(life_measured || fd.dial_fitted)) {
+  const bool fork_measured = fork_dials > 0 && fork_cpu > 0;
+  const bool life_known = life_measured || fd.dial_fitted;
+  std::string connection_from;
+  if (opt.prior && !(fork_measured && life_known)) {
+    const scenario& p = *opt.prior;
+    if (!fork_measured) {
+      fork = p.dial_fork.mean();
+      out.assumptions.push_back("the postmaster's fork: " + fmt(fork * 1e3) +
+                                " ms of CPU per dial, from the prior calibration " +
+                                opt.prior_name + " (no step measured the postmaster's CPU)");
+    }
+    if (!life_known) {
+      life = p.dial_fork.mean() + p.dial_cpu.mean() + p.query_cold_db_cpu.mean() +
+             p.close_db_cpu.mean();
+      out.assumptions.push_back("a connection's CPU: " + fmt(life * 1e3) +
+                                " ms, from the prior calibration " + opt.prior_name +
+                                " (no step dialed enough)");
+    }
+    life = std::max(life, fork);
+    connection_from = "prior " + opt.prior_name;
+  } else if (fork_dials == 0 || !life_known) {
     out.not_fitted.push_back(
         "connection CPU (fork, backend start, cold first query, exit): no step dialed enough "
         "(a pool that never closes connections shows no dials); using this machine kind's "
@@ -378,6 +398,7 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
       {"dials_measured", fork_dials},
       {"connections_ended", ended},
       {"life_from", life_measured ? "ended backends' CPU (/proc)" : "least squares on dials"},
+      {"prior", connection_from.empty() ? json::value(nullptr) : json::value(connection_from)},
       {"fitted", fork_dials > 0 && (life_measured || fd.dial_fitted)}};
 
   // Work on the host that is none of the three: other processes, and the service's and the
@@ -541,6 +562,13 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
                                      "by requests, dials, closes and seconds"
                                    : "CPU per request, service + database"},
         {"note", v.note}};
+  } else if (opt.prior) {
+    m.speed_sigma = opt.prior->speed_sigma;
+    out.report["variability"] = {{"speed_sigma", m.speed_sigma},
+                                 {"from", "prior " + opt.prior_name}};
+    out.assumptions.push_back("run-to-run variability of speed: sigma " + fmt(m.speed_sigma) +
+                              " from the prior calibration " + opt.prior_name +
+                              " (no step was measured twice)");
   } else {
     out.not_fitted.push_back(
         "run-to-run variability: no step was measured twice with /proc CPU (use --repeats 2 or "
@@ -571,6 +599,13 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
         {"degrees_of_freedom", v.degrees_of_freedom},
         {"measure", "p99 of all requests, steps at <= half the top rate"},
         {"note", v.note}};
+  } else if (opt.prior) {
+    m.delay_sigma = opt.prior->delay_sigma;
+    out.report["tail_variability"] = {{"delay_sigma", m.delay_sigma},
+                                      {"from", "prior " + opt.prior_name}};
+    out.assumptions.push_back("run-to-run variability of the tail: sigma " + fmt(m.delay_sigma) +
+                              " from the prior calibration " + opt.prior_name +
+                              " (no low-load step was measured twice)");
   } else {
     out.not_fitted.push_back(
         "run-to-run variability of the tail: no low-load step was measured twice (--repeats 2)");

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,13 @@ struct calibration_fit_options {
   // parts may turn it off. `stall_runs`: live runs simulated per step and candidate.
   bool fit_stalls = true;
   int stall_runs = 6;
+  // An earlier active calibration's model (calibrate --prometheus --prior FILE): what these
+  // steps cannot give is taken from it, said in the assumptions, instead of this machine
+  // kind's figures (DESIGN.md) or nothing: the postmaster's fork when no step measured the
+  // postmaster's CPU (Prometheus has no per-process CPU), a connection's whole CPU when no step
+  // dialed enough, and the run-to-run variability (speed and tail) when no step was repeated.
+  std::optional<scenario> prior;
+  std::string prior_name;  // the file, for the assumptions
 };
 
 struct calibration_fit {

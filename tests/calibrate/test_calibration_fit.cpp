@@ -211,6 +211,49 @@ TEST_CASE("a fit without dials says it could not fit a connection's cost") {
   CHECK(f.model.query_db_cpu.mean() == Approx(0.0005).epsilon(0.05));
 }
 
+TEST_CASE("a prior calibration gives the fork and the variability that steps like history's lack") {
+  // Steps as a passive calibration reads them: no postmaster CPU (Prometheus has no
+  // per-process CPU) and each rate once (no repeats). Without a prior the fork is 0 and the
+  // variability is not fitted; with the true model as the prior they are the prior's, said in
+  // the assumptions, and the connection's whole CPU still comes from these steps' dials.
+  scenario t = truth();
+  auto steps = steps_of(t, 1);
+  for (calibration_step& s : steps) s.cpu->postmaster = 0;
+  calibration_fit_options o;
+  o.label = "default";
+  o.fit_stalls = false;
+  calibration_fit alone = fit_calibration(steps, o);
+  CHECK(alone.model.dial_fork.mean() == 0);
+  CHECK(alone.model.speed_sigma == 0);
+  CHECK(alone.model.delay_sigma == 0);
+
+  scenario prior = truth();
+  prior.speed_sigma = 0.12;
+  prior.delay_sigma = 0.3;
+  o.prior = prior;
+  o.prior_name = "active.json";
+  calibration_fit f = fit_calibration(steps, o);
+  INFO(boost::json::serialize(f.report));
+  const scenario& m = f.model;
+  CHECK(m.dial_fork.mean() == Approx(0.0025).epsilon(1e-9));
+  CHECK(m.speed_sigma == 0.12);
+  CHECK(m.delay_sigma == 0.3);
+  // The life is these steps' (least squares on dials), the same with or without the prior:
+  // only its split moves the fork out of the rest.
+  auto life = [](const scenario& s) {
+    return s.dial_fork.mean() + s.dial_cpu.mean() + s.query_cold_db_cpu.mean() +
+           s.close_db_cpu.mean();
+  };
+  CHECK(life(m) == Approx(life(alone.model)).epsilon(1e-9));
+  CHECK(f.report.at("connection").at("prior").as_string() == "prior active.json");
+  CHECK(f.report.at("variability").at("from").as_string() == "prior active.json");
+  int said = 0;
+  for (const std::string& line : f.assumptions)
+    if (line.find("from the prior calibration active.json") != std::string::npos) ++said;
+  CHECK(said == 3);  // the fork, the speed's and the tail's variability
+  for (const std::string& line : f.not_fitted) CHECK(line.find("variability") == std::string::npos);
+}
+
 TEST_CASE("the cost per runnable task is bounded by the most runnable tasks the steps measured") {
   // Steps made by a model whose requests cost 50 us more per runnable task: the fit holds that
   // cost at the largest mean runnable count of the steps that fitted it (a figure of the data,

@@ -123,6 +123,41 @@ TEST_CASE("a passive calibration of three steady levels finds them and fits the 
   const auto& nf = again.fit.at("not_fitted").as_array();
   REQUIRE_FALSE(nf.empty());
   CHECK(std::string(nf[0].as_string()).rfind("client-side latency", 0) == 0);
+
+  // With --prior (an active calibration of this machine kind, tests/calibrate/data), the fork
+  // and the run-to-run variability are the prior's, said on the lines that say history lacks
+  // them; a refit keeps the prior. An active file cannot take one.
+  const std::string active =
+      env("HEADROOM_SOURCE_DIR") + "/tests/calibrate/data/busy_machine_default_pool.json";
+  const headroom::calibrate::calibration_file prior_file =
+      headroom::calibrate::read_calibration_file(active);
+  REQUIRE(prior_file.model);
+  auto with_prior =
+      run_cli(HEADROOM_CLI, {"calibrate", "--prometheus", observe.url(), "--from", seconds(from),
+                             "--to", seconds(to), "--step", "5s", "--out", out, "--prior", active,
+                             "--no-cross-validation"});
+  INFO(with_prior.err);
+  REQUIRE(with_prior.exit_code == 0);
+  CHECK(with_prior.out.find("taken from --prior " + active) != std::string::npos);
+  for (const std::string& path : {out, out}) {  // as written, then refitted
+    headroom::calibrate::calibration_file p = headroom::calibrate::read_calibration_file(path);
+    REQUIRE(p.model);
+    CHECK(p.provenance.at("prior").as_string() == active);
+    CHECK(p.model->dial_fork.mean() == Approx(prior_file.model->dial_fork.mean()));
+    CHECK(p.model->speed_sigma == prior_file.model->speed_sigma);
+    CHECK(p.model->delay_sigma == prior_file.model->delay_sigma);
+    auto r = run_cli(HEADROOM_CLI, {"calibrate", "--refit", "--out", out, "--no-cross-validation"});
+    REQUIRE(r.exit_code == 0);
+  }
+  const std::string copy = temp_path("active-copy.json");
+  std::filesystem::copy_file(active, copy, std::filesystem::copy_options::overwrite_existing);
+  auto active_refit = run_cli(HEADROOM_CLI, {"calibrate", "--refit", "--out", copy, "--prior",
+                                             active, "--no-cross-validation"});
+  CHECK(active_refit.exit_code == 2);
+  CHECK(active_refit.err ==
+        "headroom calibrate: --prior: " + copy +
+            " is an active calibration: it measured the fork and its repeats\n");
+  std::remove(copy.c_str());
   std::remove(out.c_str());
 }
 
@@ -153,5 +188,13 @@ TEST_CASE(
                                      "http://127.0.0.1:9/", "--from", "now-5m", "--out", out});
   CHECK(both.exit_code != 0);
   CHECK(both.err.find("excludes") != std::string::npos);  // CLI11's words
+  // --prior belongs to a passive calibration; a passive file is no prior.
+  const std::string active =
+      env("HEADROOM_SOURCE_DIR") + "/tests/calibrate/data/busy_machine_default_pool.json";
+  auto active_prior = run_cli(HEADROOM_CLI, {"calibrate", "--target", "http://127.0.0.1:9/",
+                                             "--rates", "10", "--prior", active, "--out", out});
+  CHECK(active_prior.exit_code == 2);
+  CHECK(active_prior.err.rfind("headroom calibrate: --prior: only for a passive calibration", 0) ==
+        0);
   CHECK_FALSE(std::filesystem::exists(out));
 }
