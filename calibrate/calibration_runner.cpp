@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 
+#include "cpu_set.hpp"
 #include "host_cpu.hpp"
 #include "metrics_scrape.hpp"
 #include "proc_cpu.hpp"
@@ -41,8 +42,8 @@ snapshot take(const calibration_target& t) {
   if (!t.metrics_url.empty()) s.metrics = fetch_metrics_text(t.metrics_url);
   if (t.service_pid > 0) s.service = process_cpu_snapshot::of_tree(t.service_pid);
   if (t.postmaster_pid > 0) s.database = process_cpu_snapshot::of_tree(t.postmaster_pid);
-  s.host = read_host_cpu_times();
-  s.run_queue = read_run_queue_totals();
+  s.host = read_host_cpu_times(t.target_cpus);
+  s.run_queue = read_run_queue_totals(t.target_cpus);
   s.pressure = read_cpu_pressure();
   if (t.postmaster_pid > 0) {
     try {
@@ -137,7 +138,8 @@ calibration_step calibration_runner::run(
       return;
     }
     // Runnable tasks through the measured part, for a kernel without /proc/schedstat: /proc/stat's
-    // procs_running ten times a second (less this thread, which is running as it reads).
+    // procs_running ten times a second (less this thread, which is running as it reads); the
+    // whole host's even when the target has CPUs of its own (a gauge kept for all CPUs only).
     if (before->run_queue) return;  // schedstat's totals give the mean exactly
     while (!cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return run_over; })) {
       try {
@@ -215,6 +217,7 @@ calibration_step calibration_runner::run(
     const host_cpu_times h = after.host - before->host;
     c.host_busy = h.busy_seconds();
     c.cores = after.host.cpus;
+    c.target_cpus = cpu_list_text(t_.target_cpus);
     if (before->run_queue && after.run_queue && out.window > 0)
       c.runnable = (*after.run_queue - *before->run_queue).mean_runnable(out.window);
     else if (runnable_samples > 0)

@@ -10,6 +10,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "calibration_step.hpp"
 #include "open_loop_generator.hpp"
@@ -23,6 +24,9 @@ struct calibration_target {
   pid_t service_pid = 0;     // 0 = not on this machine, or not found
   pid_t postmaster_pid = 0;  // 0 = not on this machine, or not found
   double step_duration = 20, warmup = 5;  // seconds
+  // The CPUs the service and PostgreSQL are pinned to, apart from the generator's (the caller
+  // pins them: cpu_set.hpp); empty = not split. The host's CPU is then read over these alone.
+  std::vector<int> target_cpus;
 };
 
 // Progress of the step in flight, once a second.

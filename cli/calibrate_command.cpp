@@ -18,6 +18,7 @@
 #include "calibration_fit.hpp"
 #include "calibration_runner.hpp"
 #include "commands.hpp"
+#include "cpu_split_options.hpp"
 #include "cross_validation.hpp"
 #include "duration_flag.hpp"
 #include "json_output.hpp"
@@ -35,6 +36,7 @@ namespace {
 
 struct calibrate_args {
   request_args request;
+  cpu_split_args cpus;
   std::string metrics;  // "" = the target's /metrics if it answers; "none" = do not scrape
   std::string slo = "p99=60ms";
   std::string out;
@@ -306,6 +308,11 @@ void run_calibrate(const calibrate_args& a) {
     throw cal::load_input_error(
         "--prior: only for a passive calibration (--prometheus), or --refit of one: an active "
         "one measures the fork and its repeats itself");
+  if ((a.refit || !a.prometheus.empty()) &&
+      !(a.cpus.generator_cpus.empty() && a.cpus.target_cpus.empty()))
+    throw cal::load_input_error(
+        "--generator-cpus/--target-cpus: only when the generator runs (not --refit or "
+        "--prometheus)");
   if (a.refit) return refit(a, slo);
   if (!a.prometheus.empty()) return run_passive(a, slo);
   cal::step_plan_options po;
@@ -335,6 +342,9 @@ void run_calibrate(const calibrate_args& a) {
   target.metrics_url =
       metrics_url_for(a.metrics, target.load.targets.front(), "headroom calibrate");
   find_local_processes(a, t, target);
+  const cpu_split_guard pinned(a.cpus, target.service_pid, target.postmaster_pid,
+                               "headroom calibrate");
+  target.target_cpus = pinned.split().target;
 
   cal::calibration_file file;
   if (a.append) {
@@ -354,7 +364,13 @@ void run_calibrate(const calibrate_args& a) {
   file.provenance["slo"] = a.slo;  // as given: validate reads it back
   file.provenance["step_duration"] = a.step_duration;
   file.provenance["warmup"] = a.warmup;
-  file.provenance["cores"] = static_cast<int>(std::thread::hardware_concurrency());
+  file.provenance["cores"] = pinned.split().apart()
+                                ? static_cast<int>(pinned.split().target.size())
+                                : static_cast<int>(std::thread::hardware_concurrency());
+  if (pinned.split().apart()) {
+    file.provenance["generator_cpus"] = cal::cpu_list_text(pinned.split().generator);
+    file.provenance["target_cpus"] = cal::cpu_list_text(pinned.split().target);
+  }
 
   cal::calibration_runner runner(target);
   interrupt_watch watch(runner);
@@ -453,6 +469,7 @@ void add_calibrate_command(CLI::App& app) {
       "calibrate",
       "Measure a live service step by step and fit the model to it (writes a calibration file)");
   add_request_options(sub, a->request);
+  add_cpu_split_options(sub, a->cpus);
   sub->add_option("--metrics", a->metrics,
                   "The service's Prometheus /metrics URL (default: the target's own /metrics if it "
                   "answers; 'none' to skip)");

@@ -12,11 +12,14 @@
 #include <stdexcept>
 
 #include "commands.hpp"
+#include "cpu_split_options.hpp"
 #include "duration_flag.hpp"
 #include "json_output.hpp"
 #include "load_report.hpp"
+#include "local_processes.hpp"
 #include "open_loop_generator.hpp"
 #include "request_options.hpp"
+#include "target_url.hpp"
 
 namespace headroom::cli {
 namespace cal = headroom::calibrate;
@@ -48,6 +51,7 @@ struct load_args {
   std::uint64_t seed = 1;
   output_files out;
   std::vector<std::string> merge_inputs;
+  cpu_split_args cpus;
 };
 
 // Opened (or checked) before the run, so a typo in a path costs nothing and a long run is never
@@ -140,6 +144,17 @@ int run_load(const load_args& a) {
   cal::open_loop_generator generator(o);
   open_outputs files = open_all(a.out);
   generator.check_reachable();
+  // --target-cpus: the process behind the first target and this machine's one PostgreSQL.
+  pid_t service_pid = 0, postmaster_pid = 0;
+  if (!(a.cpus.generator_cpus.empty() && a.cpus.target_cpus.empty())) {
+    const cal::http_target t = cal::parse_target_url(o.targets.front());
+    if (cal::is_local_host(t.host)) {
+      service_pid = cal::listening_pid(static_cast<unsigned short>(std::stoi(t.port)));
+      const auto pms = cal::postmaster_pids();
+      if (pms.size() == 1) postmaster_pid = pms.front();
+    }
+  }
+  const cpu_split_guard pinned(a.cpus, service_pid, postmaster_pid, "headroom load");
 
   std::function<void(const cal::load_progress&)> progress;
   bool tty = isatty(STDERR_FILENO) == 1;
@@ -236,6 +251,7 @@ void add_load_command(CLI::App& app) {
       ->type_name("FILE");
   sub->add_option("--seed", args->seed, "Seed for Poisson arrivals (integer)")
       ->capture_default_str();
+  add_cpu_split_options(sub, args->cpus);
   add_outputs(sub, args->out, "The run");
 
   auto* merge = sub->add_subcommand("merge", "Merge JSON reports of runs made at the same time");

@@ -14,6 +14,7 @@
 #include "calibration_fit.hpp"
 #include "calibration_runner.hpp"
 #include "commands.hpp"
+#include "cpu_split_options.hpp"
 #include "cross_validation.hpp"
 #include "duration_flag.hpp"
 #include "json_output.hpp"
@@ -35,6 +36,7 @@ struct validate_args {
   std::string method, body_file;
   std::vector<std::string> headers;
   std::string metrics;
+  cpu_split_args cpus;
   std::string cases;
   int repeats = 3;
   std::optional<double> step_duration, warmup;
@@ -102,6 +104,9 @@ void run_validate(const validate_args& a) {
     auto pms = cal::postmaster_pids();
     if (pms.size() == 1) target.postmaster_pid = pms.front();
   }
+  const cpu_split_guard pinned(a.cpus, target.service_pid, target.postmaster_pid,
+                               "headroom validate");
+  target.target_cpus = pinned.split().target;
 
   // Predictions first: the service's setting as it reports it now.
   std::optional<cal::pool_setting> setting;
@@ -220,6 +225,7 @@ void add_validate_command(CLI::App& app) {
                   "The service's Prometheus /metrics URL (default: the target's own /metrics if it "
                   "answers; 'none' to skip)");
   sub->add_option("--slo", a->slo, "Latency SLO, e.g. p99=60ms (default: the calibration's)");
+  add_cpu_split_options(sub, a->cpus);
   add_json_option(sub, a->json, "Every case, predicted and measured");
   sub->callback([a] {
     try {

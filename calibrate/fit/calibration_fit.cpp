@@ -302,7 +302,9 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
       fork_dials += s->service->dials;
     }
     other_per_s.push_back(
-        (s->cpu->host_busy - s->cpu->service - s->cpu->database - generator_cpu(*s)) / s->window);
+        (s->cpu->host_busy - s->cpu->service - s->cpu->database -
+         (s->cpu->generator_apart() ? 0 : generator_cpu(*s))) /
+        s->window);
   }
   json::object demands;
   owner_fit fs, fd;
@@ -349,7 +351,17 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   out.assumptions.push_back("the service's CPU per request is split " + fmt(share_parse) +
                             " accept + parse, " + fmt(share_query) + " query, " +
                             fmt(share_respond) + " encode + write");
-  if (!opt.exclude_generator) m.generator_cpu = exponential_or_none(gen_per_request);
+  // A generator on CPUs of its own (--target-cpus) shared none of the target's: the model then
+  // has no generator CPU and no client station, as a deployment has none.
+  bool generator_apart = false;
+  for (const calibration_step* s : cpu_steps)
+    if (s->cpu && s->cpu->generator_apart()) generator_apart = true;
+  const bool no_generator = opt.exclude_generator || generator_apart;
+  if (generator_apart)
+    out.assumptions.push_back(
+        "the generator ran on CPUs of its own (--target-cpus): no generator CPU and no client "
+        "station in the model, as in a deployment");
+  if (!no_generator) m.generator_cpu = exponential_or_none(gen_per_request);
 
   // Dials: the postmaster's fork is measured alone; the rest of a connection's life is the
   // database's per-dial CPU minus the fork.
@@ -508,7 +520,7 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   m.arrivals.process =
       ref->load.arrivals == "poisson" ? arrival_process::poisson : arrival_process::constant;
   m.arrivals.rate = ref->rate;
-  if (!opt.exclude_generator) m.client_connections = ref->load.max_connections;
+  if (!no_generator) m.client_connections = ref->load.max_connections;
   m.run.live_length = ref->load.duration;
   m.run.live_warmup = ref->load.warmup;
   m.run.slo_quantile = opt.slo_quantile;

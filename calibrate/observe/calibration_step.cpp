@@ -128,7 +128,8 @@ json::object to_json(const calibration_step& s) {
                 {"cores", c.cores},
                 {"cpu_pressure", optional_number(c.cpu_pressure)},
                 {"waiting", optional_number(c.waiting)},
-                {"postmaster_wait", optional_number(c.postmaster_wait)}};
+                {"postmaster_wait", optional_number(c.postmaster_wait)},
+                {"target_cpus", c.target_cpus}};
   } else {
     o["cpu"] = nullptr;
   }
@@ -188,6 +189,7 @@ calibration_step calibration_step_from_json(const json::value& v) {
     c.cpu_pressure = cf.optional_non_negative("cpu_pressure");
     c.waiting = cf.optional_non_negative("waiting");
     c.postmaster_wait = cf.optional_non_negative("postmaster_wait");
+    if (p->contains("target_cpus")) c.target_cpus = cf.string("target_cpus");
     s.cpu = c;
   }
   try {

@@ -42,6 +42,11 @@ struct local_cpu {
   double host_busy = 0;  // every CPU-second not idle on the host (/proc/stat)
   double runnable = 0;   // mean tasks running or waiting for a CPU (/proc/schedstat)
   int cores = 0;
+  // The CPUs the service and PostgreSQL were pinned to, apart from the generator's
+  // (--target-cpus, cpu_set.hpp): host_busy, runnable, waiting and cores are then those CPUs'
+  // alone, and the generator's CPU is on none of them. "" = not split: the whole host.
+  std::string target_cpus;
+  bool generator_apart() const { return !target_cpus.empty(); }
   // CPU contention as the kernel reports it, each absent where the kernel does not keep it:
   // the share of the window in which some runnable task waited for a CPU (/proc/pressure/cpu,
   // "some"); the mean number of tasks waiting for a CPU (/proc/schedstat's run-queue wait over

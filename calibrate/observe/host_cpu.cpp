@@ -4,11 +4,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "cpu_set.hpp"
 #include "proc_cpu.hpp"
 
 namespace headroom::calibrate {
@@ -28,19 +30,28 @@ bool is_one_cpu(const std::string& word) {
          word.find_first_not_of("0123456789", 3) == std::string::npos;
 }
 
+// "cpu3" when 3 is in `cpus` (sorted).
+bool in_list(const std::string& word, const std::vector<int>& cpus) {
+  return is_one_cpu(word) && word.size() < 8 &&
+         std::binary_search(cpus.begin(), cpus.end(), std::stoi(word.substr(3)));
+}
+
 }  // namespace
 
-host_cpu_times parse_host_cpu_times(std::string_view proc_stat_text) {
+host_cpu_times parse_host_cpu_times(std::string_view proc_stat_text,
+                                    const std::vector<int>& only) {
   static const double per_second = static_cast<double>(::sysconf(_SC_CLK_TCK));
   host_cpu_times t;
   bool seen = false;
+  int named = 0;  // of `only`'s CPUs, the lines found
   std::istringstream lines{std::string(proc_stat_text)};
   std::string line;
   while (std::getline(lines, line)) {
     std::istringstream in(line);
     std::string key;
     in >> key;
-    if (key == "cpu") {
+    const bool counted = only.empty() ? key == "cpu" : in_list(key, only);
+    if (counted) {
       // user nice system idle iowait irq softirq steal (guest and guest_nice follow, inside
       // user and nice); ticks. Old kernels stop early: missing fields stay 0.
       double* fields[] = {&t.user,   &t.nice, &t.system,  &t.idle,
@@ -48,11 +59,13 @@ host_cpu_times parse_host_cpu_times(std::string_view proc_stat_text) {
       for (double* f : fields) {
         std::uint64_t ticks = 0;
         if (!(in >> ticks)) break;
-        *f = static_cast<double>(ticks) / per_second;
+        *f += static_cast<double>(ticks) / per_second;
       }
       seen = true;
-    } else if (is_one_cpu(key)) {
-      ++t.cpus;
+      if (!only.empty()) ++named;
+    }
+    if (is_one_cpu(key)) {
+      if (only.empty()) ++t.cpus;
     } else if (key == "ctxt") {
       in >> t.context_switches;
     } else if (key == "processes") {
@@ -64,13 +77,18 @@ host_cpu_times parse_host_cpu_times(std::string_view proc_stat_text) {
     }
   }
   if (!seen) throw proc_error("no \"cpu\" line in /proc/stat");
+  if (!only.empty()) {
+    if (named != static_cast<int>(only.size()))
+      throw proc_error("/proc/stat has no line for some of CPUs " + cpu_list_text(only));
+    t.cpus = named;
+  }
   return t;
 }
 
-host_cpu_times read_host_cpu_times() {
+host_cpu_times read_host_cpu_times(const std::vector<int>& only) {
   const auto text = read_file("/proc/stat");
   if (!text) throw proc_error("cannot read /proc/stat (not Linux?)");
-  return parse_host_cpu_times(*text);
+  return parse_host_cpu_times(*text, only);
 }
 
 host_cpu_times operator-(const host_cpu_times& after, const host_cpu_times& before) {
@@ -88,7 +106,8 @@ host_cpu_times operator-(const host_cpu_times& after, const host_cpu_times& befo
   return d;
 }
 
-run_queue_totals parse_run_queue_totals(std::string_view proc_schedstat_text) {
+run_queue_totals parse_run_queue_totals(std::string_view proc_schedstat_text,
+                                        const std::vector<int>& only) {
   run_queue_totals t;
   std::istringstream lines{std::string(proc_schedstat_text)};
   std::string line;
@@ -96,7 +115,7 @@ run_queue_totals parse_run_queue_totals(std::string_view proc_schedstat_text) {
     std::istringstream in(line);
     std::string key;
     in >> key;
-    if (!is_one_cpu(key)) continue;
+    if (!is_one_cpu(key) || (!only.empty() && !in_list(key, only))) continue;
     // Nine fields (schedstat versions 15 to 17): yld_count, 0, sched_count, sched_goidle,
     // ttwu_count, ttwu_local, then the three we want: running ns, run-queue wait ns, timeslices.
     std::vector<std::uint64_t> f(9);
@@ -111,10 +130,10 @@ run_queue_totals parse_run_queue_totals(std::string_view proc_schedstat_text) {
   return t;
 }
 
-std::optional<run_queue_totals> read_run_queue_totals() {
+std::optional<run_queue_totals> read_run_queue_totals(const std::vector<int>& only) {
   const auto text = read_file("/proc/schedstat");
   if (!text) return std::nullopt;
-  return parse_run_queue_totals(*text);
+  return parse_run_queue_totals(*text, only);
 }
 
 run_queue_totals operator-(const run_queue_totals& after, const run_queue_totals& before) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 namespace headroom::calibrate {
 
@@ -22,9 +23,12 @@ struct host_cpu_times {
   double busy_seconds() const { return user + nice + system + irq + softirq + steal; }
   double total_seconds() const { return busy_seconds() + idle + iowait; }
 };
-// Throws proc_error (proc_cpu.hpp) if the text has no "cpu" line.
-host_cpu_times parse_host_cpu_times(std::string_view proc_stat_text);
-host_cpu_times read_host_cpu_times();  // /proc/stat
+// Throws proc_error (proc_cpu.hpp) if the text has no "cpu" line. With `only` (a CPU list,
+// cpu_set.hpp), the times are those of the cpuN lines named there and `cpus` is how many of them
+// there are: the target's share of a host split with the generator (--target-cpus).
+host_cpu_times parse_host_cpu_times(std::string_view proc_stat_text,
+                                    const std::vector<int>& only = {});
+host_cpu_times read_host_cpu_times(const std::vector<int>& only = {});  // /proc/stat
 host_cpu_times operator-(const host_cpu_times& after, const host_cpu_times& before);
 
 // /proc/schedstat's per-CPU lines summed over CPUs: time tasks ran, time runnable tasks waited in
@@ -39,10 +43,11 @@ struct run_queue_totals {
     return (run_seconds + wait_seconds) / interval_seconds;
   }
 };
-// Throws proc_error if there is no cpuN line with nine fields.
-run_queue_totals parse_run_queue_totals(std::string_view proc_schedstat_text);
+// Throws proc_error if there is no cpuN line with nine fields. `only`: as for the host's times.
+run_queue_totals parse_run_queue_totals(std::string_view proc_schedstat_text,
+                                        const std::vector<int>& only = {});
 // Nothing when the kernel has no /proc/schedstat (built without CONFIG_SCHEDSTATS).
-std::optional<run_queue_totals> read_run_queue_totals();
+std::optional<run_queue_totals> read_run_queue_totals(const std::vector<int>& only = {});
 run_queue_totals operator-(const run_queue_totals& after, const run_queue_totals& before);
 
 // /proc/pressure/cpu: the time during which at least one runnable task waited for a CPU

@@ -143,6 +143,67 @@ TEST_CASE("Ctrl-C in the middle of a calibration leaves a valid file with the fi
   std::remove(out.c_str());
 }
 
+// The CPUs a process may run on, as the kernel lists them ("0-1").
+std::string cpus_allowed(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Cpus_allowed_list:", 0) == 0) return line.substr(line.find_last_of(" \t") + 1);
+  return "";
+}
+
+TEST_CASE("calibrate --target-cpus measures the target's CPUs apart from the generator's") {
+  service_process service({"--max-open", "4", "--max-idle", "4"});
+  const std::string before = cpus_allowed(service.pid());
+  const std::string pg_before = cpus_allowed(std::stoi(postmaster_pid()));
+  if (before.find_first_of("-,") == std::string::npos) {
+    WARN("one usable CPU (" << before << "): a split cannot be checked here");
+    return;
+  }
+  const std::string last = before.substr(before.find_last_of("-,") + 1);
+  const std::string out = temp_path("cal-split.json");
+  auto o = run_cli(HEADROOM_CLI, std::vector<std::string>{"calibrate"} + request_flags(service) +
+                                     std::vector<std::string>{
+                                         "--rates", "40,80", "--repeats", "1", "--step-duration",
+                                         "2s", "--warmup", "1s", "--no-cross-validation",
+                                         "--target-cpus", last, "--out", out});
+  INFO(o.err);
+  REQUIRE(o.exit_code == 0);
+  CHECK(o.err.find("on CPUs " + last) != std::string::npos);
+  // Given back at the end, the service's and PostgreSQL's.
+  CHECK(cpus_allowed(service.pid()) == before);
+  CHECK(cpus_allowed(std::stoi(postmaster_pid())) == pg_before);
+  json::object f = read_json(out);
+  const json::object& c = f.at("calibration").as_object();
+  CHECK(c.at("provenance").at("target_cpus").as_string() == last);
+  CHECK(c.at("provenance").at("cores").to_number<int>() == 1);
+  for (const json::value& s : c.at("steps").as_array()) {
+    CHECK(s.at("cpu").at("target_cpus").as_string() == last);
+    CHECK(s.at("cpu").at("cores").to_number<int>() == 1);
+    // The service and PostgreSQL ran on that one CPU: together at most its seconds.
+    const double window = s.at("window").to_number<double>();
+    CHECK(s.at("cpu").at("host_busy").to_number<double>() <= window * 1.05);
+  }
+  // The model: one core, no generator CPU and no client station (a deployment's case).
+  CHECK(f.at("cpu").at("cores").to_number<double>() == 1);
+  CHECK(f.at("client").at("max_connections").to_number<int>() == 0);
+  bool said = false;
+  for (const json::value& line : c.at("fit").at("assumptions").as_array())
+    if (std::string(line.as_string()).find("CPUs of its own") != std::string::npos) said = true;
+  CHECK(said);
+
+  auto all = run_cli(HEADROOM_CLI, std::vector<std::string>{"calibrate"} + request_flags(service) +
+                                       std::vector<std::string>{"--rates", "40", "--target-cpus",
+                                                                before, "--out", out});
+  CHECK(all.exit_code == 2);
+  CHECK(all.err == "headroom calibrate: --target-cpus takes every CPU this process may use (" +
+                       before + "): none is left for the generator\n");
+  auto refit = run_cli(HEADROOM_CLI, {"calibrate", "--refit", "--out", out, "--target-cpus", last});
+  CHECK(refit.exit_code == 2);
+  CHECK(refit.err.find("only when the generator runs") != std::string::npos);
+  std::remove(out.c_str());
+}
+
 TEST_CASE("calibrate refuses bad input with one line and exit code 2") {
   const std::string out = temp_path("cal-bad.json");
   auto unreachable = run_cli(HEADROOM_CLI, {"calibrate", "--target", "http://127.0.0.1:9/",

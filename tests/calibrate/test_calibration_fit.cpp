@@ -117,6 +117,21 @@ std::vector<calibration_step> steps_of(scenario s, int repeats, bool may_fall_ov
   return steps;
 }
 
+// Steps as measured with another process taking `other` CPU on the host; `apart`: the generator
+// ran on CPUs of its own, so the host's busy time (the target's CPUs') has no generator CPU.
+std::vector<calibration_step> fit_steps_with_other(std::vector<calibration_step> steps,
+                                                   double other, bool apart) {
+  for (calibration_step& s : steps) {
+    s.load.max_connections = 100;
+    s.cpu->host_busy += other * s.window;
+    if (apart) {
+      s.cpu->host_busy -= s.load.cpu_user;
+      s.cpu->target_cpus = "1";
+    }
+  }
+  return steps;
+}
+
 // The long run (no live-run interval) of the fitted model at a step's own rate and setting.
 prediction long_run_at(const scenario& fitted, const calibration_step& step) {
   scenario s = scenario_for_step(fitted, step);
@@ -252,6 +267,35 @@ TEST_CASE("a prior calibration gives the fork and the variability that steps lik
     if (line.find("from the prior calibration active.json") != std::string::npos) ++said;
   CHECK(said == 3);  // the fork, the speed's and the tail's variability
   for (const std::string& line : f.not_fitted) CHECK(line.find("variability") == std::string::npos);
+}
+
+TEST_CASE("a generator on CPUs of its own leaves no generator CPU and no client in the model") {
+  // The same steps twice, each with another process taking 0.1 CPU: once with the generator on
+  // the target's CPUs (its CPU inside the host's busy time) and once apart (--target-cpus: the
+  // host's busy time is the target's CPUs' alone, without the generator's). Both must find the
+  // same 0.1 CPU of other work; apart, the model plans with no generator and no client station.
+  scenario t = truth();
+  auto shared = fit_steps_with_other(steps_of(t, 1), 0.1, false);
+  auto apart = fit_steps_with_other(steps_of(t, 1), 0.1, true);
+  calibration_fit_options o;
+  o.label = "default";
+  o.fit_stalls = false;
+  calibration_fit fs = fit_calibration(shared, o);
+  calibration_fit fa = fit_calibration(apart, o);
+  INFO(boost::json::serialize(fa.report));
+  CHECK(fs.model.generator_cpu.mean() > 0);
+  CHECK(fa.model.generator_cpu.mean() == 0);
+  CHECK(fa.model.client_connections == 0);
+  CHECK(fs.report.at("background").at("other_cpu_per_second").to_number<double>() ==
+        Approx(0.1).epsilon(0.05));
+  CHECK(fa.report.at("background").at("other_cpu_per_second").to_number<double>() ==
+        Approx(0.1).epsilon(0.05));
+  // The CPU demands are the target's own either way.
+  CHECK(fa.model.query_db_cpu.mean() == Approx(fs.model.query_db_cpu.mean()).epsilon(1e-9));
+  bool said = false;
+  for (const std::string& line : fa.assumptions)
+    if (line.find("the generator ran on CPUs of its own") != std::string::npos) said = true;
+  CHECK(said);
 }
 
 TEST_CASE("the cost per runnable task is bounded by the most runnable tasks the steps measured") {
