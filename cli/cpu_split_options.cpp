@@ -18,8 +18,8 @@ void add_cpu_split_options(CLI::App* app, cpu_split_args& a) {
                   "generator gets the rest unless --generator-cpus says. Given back at the end");
 }
 
-cpu_split_guard::cpu_split_guard(const cpu_split_args& a, pid_t service_pid,
-                                 pid_t postmaster_pid, const std::string& command) {
+cpu_split_guard::cpu_split_guard(const cpu_split_args& a, pid_t service_pid, pid_t postmaster_pid,
+                                 const std::string& command) {
   try {
     split_ = cal::resolve_cpu_split(a.generator_cpus, a.target_cpus);
   } catch (const std::invalid_argument& e) {

@@ -58,8 +58,7 @@ std::vector<int> parse_cpu_list(std::string_view text, const std::string& flag) 
     } else {
       const int a = parse_cpu(item.substr(0, dash), flag, text);
       const int b = parse_cpu(item.substr(dash + 1), flag, text);
-      if (b < a)
-        throw std::invalid_argument(flag + ": '" + std::string(item) + "' runs backwards");
+      if (b < a) throw std::invalid_argument(flag + ": '" + std::string(item) + "' runs backwards");
       for (int c = a; c <= b; ++c) cpus.push_back(c);
     }
     if (comma == std::string_view::npos) break;
@@ -100,8 +99,8 @@ void pin_process(pid_t pid, const std::vector<int>& cpus) {
   for (int c : cpus) CPU_SET(c, &set);
   std::vector<pid_t> threads = numbered_entries("/proc/" + std::to_string(pid) + "/task");
   if (threads.empty())
-    throw std::runtime_error("cannot pin process " + std::to_string(pid) +
-                             " to CPUs " + cpu_list_text(cpus) + ": no such process");
+    throw std::runtime_error("cannot pin process " + std::to_string(pid) + " to CPUs " +
+                             cpu_list_text(cpus) + ": no such process");
   for (pid_t tid : threads)
     if (sched_setaffinity(tid, sizeof set, &set) != 0 && errno != ESRCH)  // ESRCH: it ended
       throw std::runtime_error("cannot pin process " + std::to_string(pid) + " to CPUs " +
@@ -145,8 +144,8 @@ void check_cpu_split(const std::vector<int>& generator, const std::vector<int>& 
     for (int c : cpus)
       if (!std::binary_search(usable.begin(), usable.end(), c))
         throw std::invalid_argument(flag + ": CPU " + std::to_string(c) +
-                                    " is not one this process may use (" +
-                                    cpu_list_text(usable) + ")");
+                                    " is not one this process may use (" + cpu_list_text(usable) +
+                                    ")");
   };
   check(generator, "--generator-cpus");
   check(target, "--target-cpus");

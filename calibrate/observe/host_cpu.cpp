@@ -38,8 +38,7 @@ bool in_list(const std::string& word, const std::vector<int>& cpus) {
 
 }  // namespace
 
-host_cpu_times parse_host_cpu_times(std::string_view proc_stat_text,
-                                    const std::vector<int>& only) {
+host_cpu_times parse_host_cpu_times(std::string_view proc_stat_text, const std::vector<int>& only) {
   static const double per_second = static_cast<double>(::sysconf(_SC_CLK_TCK));
   host_cpu_times t;
   bool seen = false;

@@ -1,7 +1,5 @@
 // CPU lists, the host's CPU read over some CPUs only, and pinning real processes
 // (calibrate/observe/cpu_set.hpp): what --generator-cpus and --target-cpus rest on.
-#include "cpu_set.hpp"
-
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -13,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include "cpu_set.hpp"
 #include "host_cpu.hpp"
 #include "proc_cpu.hpp"
 
@@ -27,8 +26,7 @@ struct process_tree {
   pid_t pid = 0;
   process_tree() {
     const char* argv[] = {"/bin/sh", "-c", "sleep 30 & exec sleep 31", nullptr};
-    REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) ==
-            0);
+    REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) == 0);
   }
   ~process_tree() {
     for (pid_t c : children()) ::kill(c, SIGKILL);
@@ -135,20 +133,19 @@ TEST_CASE("a process tree is pinned, every thread and child, and given its CPUs 
   other.join();
   CHECK(process_cpus(::getpid()) == usable);
 
-  CHECK_THROWS_WITH(pin_process(0x3ffffff0, last),
-                    "cannot pin process 1073741808 to CPUs " + cpu_list_text(last) +
-                        ": no such process");
+  CHECK_THROWS_WITH(pin_process(0x3ffffff0, last), "cannot pin process 1073741808 to CPUs " +
+                                                       cpu_list_text(last) + ": no such process");
 }
 
 TEST_CASE("the generator's and the target's CPUs are resolved together, apart and usable") {
   const std::vector<int> usable = usable_cpus();
   CHECK_FALSE(resolve_cpu_split("", "").apart());
   CHECK_THROWS_WITH(resolve_cpu_split("", cpu_list_text(usable)),
-                    "--target-cpus takes every CPU this process may use (" +
-                        cpu_list_text(usable) + "): none is left for the generator");
-  CHECK_THROWS_WITH(resolve_cpu_split("4095", ""),
-                    "--generator-cpus: CPU 4095 is not one this process may use (" +
-                        cpu_list_text(usable) + ")");
+                    "--target-cpus takes every CPU this process may use (" + cpu_list_text(usable) +
+                        "): none is left for the generator");
+  CHECK_THROWS_WITH(
+      resolve_cpu_split("4095", ""),
+      "--generator-cpus: CPU 4095 is not one this process may use (" + cpu_list_text(usable) + ")");
   if (usable.size() < 2) {
     WARN("one usable CPU: a split cannot be checked here");
     return;
@@ -162,6 +159,5 @@ TEST_CASE("the generator's and the target's CPUs are resolved together, apart an
   CHECK(generator_only.generator == std::vector<int>{usable.front()});
   CHECK(generator_only.target == std::vector<int>(usable.begin() + 1, usable.end()));
   CHECK_THROWS_WITH(resolve_cpu_split(first, first),
-                    "--generator-cpus and --target-cpus share CPU " + first +
-                        ": give them apart");
+                    "--generator-cpus and --target-cpus share CPU " + first + ": give them apart");
 }
