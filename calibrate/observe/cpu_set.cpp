@@ -6,9 +6,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <map>
 #include <stdexcept>
+
+#include "proc_cpu.hpp"
 
 namespace headroom::calibrate {
 namespace {
@@ -29,18 +29,6 @@ std::vector<pid_t> numbered_entries(const std::filesystem::path& dir) {
       out.push_back(static_cast<pid_t>(std::stol(name)));
   }
   return out;
-}
-
-// The parent pid from /proc/<pid>/stat (after the command name's closing parenthesis), or 0.
-pid_t parent_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  char state = 0;
-  long ppid = 0;
-  if (std::sscanf(text.c_str() + close + 1, " %c %ld", &state, &ppid) != 2) return 0;
-  return static_cast<pid_t>(ppid);
 }
 
 }  // namespace
@@ -108,19 +96,18 @@ void pin_process(pid_t pid, const std::vector<int>& cpus) {
 }
 
 void pin_process_tree(pid_t root, const std::vector<int>& cpus) {
-  std::multimap<pid_t, pid_t> children;
-  for (pid_t p : numbered_entries("/proc")) children.emplace(parent_of(p), p);
-  std::vector<pid_t> todo{root};
-  while (!todo.empty()) {
-    const pid_t p = todo.back();
-    todo.pop_back();
+  std::vector<pid_t> tree;
+  try {
+    tree = process_tree_pids(root);
+  } catch (const proc_error&) {
+    tree = {root};  // pin_process says it in its words
+  }
+  for (pid_t p : tree) {
     try {
       pin_process(p, cpus);
     } catch (const std::runtime_error&) {
       if (p == root) throw;  // a child may have ended since the scan
     }
-    auto [a, b] = children.equal_range(p);
-    for (auto it = a; it != b; ++it) todo.push_back(it->second);
   }
 }
 

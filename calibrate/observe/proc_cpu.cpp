@@ -92,8 +92,9 @@ std::vector<pid_t> all_pids() {
   return out;
 }
 
-// Pids of root and its descendants as one scan of /proc shows them, root first.
-std::vector<pid_t> tree_pids(pid_t root) {
+}  // namespace
+
+std::vector<pid_t> process_tree_pids(pid_t root) {
   std::multimap<pid_t, pid_t> children;
   bool root_seen = false;
   for (pid_t pid : all_pids()) {
@@ -111,8 +112,6 @@ std::vector<pid_t> tree_pids(pid_t root) {
   return out;
 }
 
-}  // namespace
-
 process_cpu_snapshot process_cpu_snapshot::of_tree(pid_t root) {
   // Children of a parent must not be reaped between reading them and reading the parent. So:
   // find the tree, read every member's reaped(), read every member, read the reaped() again,
@@ -122,7 +121,7 @@ process_cpu_snapshot process_cpu_snapshot::of_tree(pid_t root) {
   // first moments (microseconds of fork).
   constexpr int attempts = 50;  // a retry needs an exit within one pass (about 3 ms, 110 processes)
   for (int attempt = 0; attempt < attempts; ++attempt) {
-    const std::vector<pid_t> pids = tree_pids(root);
+    const std::vector<pid_t> pids = process_tree_pids(root);
     auto reaped_of_members = [&]() {
       std::vector<double> out;
       for (pid_t pid : pids) {

@@ -55,6 +55,10 @@ struct process_cpu {
   double reaped_seconds = 0;      // cutime + cstime
 };
 
+// Pids of `root` and its live descendants as one scan of /proc shows them, root first. Throws
+// proc_error if root does not exist.
+std::vector<pid_t> process_tree_pids(pid_t root);
+
 class process_cpu_snapshot {
  public:
   // `root` and all its live descendants. Throws proc_error if root does not exist.

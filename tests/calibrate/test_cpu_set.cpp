@@ -7,8 +7,6 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include "cpu_set.hpp"
@@ -34,20 +32,9 @@ struct process_tree {
     ::waitpid(pid, nullptr, 0);
   }
   std::vector<pid_t> children() const {
-    std::vector<pid_t> out;
-    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-      const std::string name = e.path().filename().string();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::ifstream in(e.path() / "stat");
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      const auto close = text.rfind(')');
-      if (close == std::string::npos) continue;
-      char state = 0;
-      long ppid = 0;
-      if (std::sscanf(text.c_str() + close + 1, " %c %ld", &state, &ppid) == 2 && ppid == pid)
-        out.push_back(static_cast<pid_t>(std::stol(name)));
-    }
-    return out;
+    std::vector<pid_t> tree = process_tree_pids(pid);
+    tree.erase(tree.begin());  // the root
+    return tree;
   }
 };
 
