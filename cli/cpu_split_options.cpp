@@ -11,10 +11,10 @@ namespace cal = headroom::calibrate;
 
 void add_cpu_split_options(CLI::App* app, cpu_split_args& a) {
   app->add_option("--generator-cpus", a.generator_cpus,
-                  "CPUs for the generator, e.g. 0 or 0-1 (taskset's form); the target's "
+                  "CPU list for the generator, e.g. 0 or 0-1 (taskset's form); the target's "
                   "processes get the rest unless --target-cpus says");
   app->add_option("--target-cpus", a.target_cpus,
-                  "CPUs for the service and PostgreSQL when they run here, e.g. 1; the "
+                  "CPU list for the service and PostgreSQL when they run here, e.g. 1; the "
                   "generator gets the rest unless --generator-cpus says. Given back at the end");
 }
 
