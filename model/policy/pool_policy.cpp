@@ -78,6 +78,29 @@ pool_policy::pool_policy(const pool_config& cfg) : cfg_(cfg), rng_(cfg.seed) {
   validate(cfg_);
   max_idle_ = headroom::effective_max_idle(cfg_);
   stats_.max_open = cfg_.max_open;
+  stats_.max_idle = max_idle_;
+}
+
+pool_effects pool_policy::set_max_open(int n) {
+  cfg_.max_open = std::max(n, 0);
+  stats_.max_open = cfg_.max_open;
+  if (cfg_.max_open > 0 && max_idle_ > cfg_.max_open) return set_max_idle(cfg_.max_open);
+  return {};
+}
+
+pool_effects pool_policy::set_max_idle(int n) {
+  cfg_.max_idle = n > 0 ? n : -1;
+  if (cfg_.max_open > 0 && cfg_.max_idle > cfg_.max_open) cfg_.max_idle = cfg_.max_open;
+  max_idle_ = headroom::effective_max_idle(cfg_);
+  stats_.max_idle = max_idle_;
+  pool_effects e;
+  while (static_cast<int>(idle_.size()) > max_idle_) {
+    const conn_id c = idle_.back();
+    idle_.pop_back();
+    stats_.idle--;
+    free_conn(c, close_reason::max_idle, e);
+  }
+  return e;
 }
 
 pool_policy::acquire_decision pool_policy::acquire(double now, bool new_conn) {

@@ -73,6 +73,7 @@ class bad_conn_retry {
 
 struct pool_stats {
   int max_open = 0;
+  int max_idle = 0;  // the idle limit applied (effective_max_idle)
   int open = 0;    // dialed, being dialed or promised to waiters, not yet closed (Go's numOpen)
   int in_use = 0;  // handed to a caller and not yet released
   int idle = 0;
@@ -177,6 +178,16 @@ class pool_policy {
   };
   close_decision close(double now);
   bool closed() const { return closed_; }
+
+  // Go's SetMaxOpenConns on a running pool: a negative `n` is 0 (unlimited); an idle limit above
+  // the new maximum is lowered to it (SetMaxIdleConns(n)), closing the idle connections over
+  // it. In-use connections over a lower maximum are closed when released; waiters get no new
+  // dial from a higher one (Go asks for dials only when a connection closes or a dial fails).
+  pool_effects set_max_open(int n);
+  // Go's SetMaxIdleConns: `n` <= 0 keeps none; clamped to max_open; the idle connections over
+  // the limit are closed (the most recently returned: Go keeps freeConn[:maxIdle]), counted as
+  // closed for max idle.
+  pool_effects set_max_idle(int n);
 
   const pool_stats& stats() const { return stats_; }
   const pool_config& config() const { return cfg_; }

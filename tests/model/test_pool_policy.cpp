@@ -625,3 +625,80 @@ TEST_CASE("every Go profile picks waiters at random unless an order is set") {
     CHECK(headroom::effective_waiter_order(cfg) == waiter_order::fifo);
   }
 }
+
+TEST_CASE("SetMaxIdleConns on a running pool closes the most recently returned idle connections") {
+  pool_policy p(limits(0, 4));
+  conn_id a = dial_one(p, 0), b = dial_one(p, 0), c = dial_one(p, 0);
+  p.release(a, 1);
+  p.release(b, 2);
+  p.release(c, 3);
+  auto e = p.set_max_idle(1);  // Go keeps freeConn[:1]: a, the one returned first
+  CHECK(e.close == std::vector<conn_id>{c, b});
+  CHECK_FALSE(e.start_waiter_dial);
+  CHECK(p.stats().idle == 1);
+  CHECK(p.stats().open == 1);
+  CHECK(p.stats().closed_max_idle == 2);
+  CHECK(p.stats().max_idle == 1);
+  CHECK(p.acquire(4).conn == a);
+  // Zero or a negative limit keeps none: the next release closes its connection.
+  p.set_max_idle(0);
+  CHECK(p.stats().max_idle == 0);
+  CHECK(p.release(a, 5).what == rel::close);
+  CHECK(p.stats().open == 0);
+}
+
+TEST_CASE("SetMaxIdleConns is clamped to max_open, and a higher limit keeps more") {
+  pool_policy p(limits(3, 2));
+  p.set_max_idle(10);
+  CHECK(p.stats().max_idle == 3);
+  CHECK(p.config().max_idle == 3);  // Go stores the clamped value
+  conn_id a = dial_one(p, 0), b = dial_one(p, 0), c = dial_one(p, 0);
+  CHECK(p.release(a, 1).what == rel::to_idle);
+  CHECK(p.release(b, 1).what == rel::to_idle);
+  CHECK(p.release(c, 1).what == rel::to_idle);  // the default of 2 would have closed it
+}
+
+TEST_CASE("SetMaxOpenConns lowers the idle limit with it, and a negative value is unlimited") {
+  pool_policy p(limits(0, 8));
+  conn_id a = dial_one(p, 0), b = dial_one(p, 0), c = dial_one(p, 0);
+  p.release(a, 1);
+  p.release(b, 1);
+  p.release(c, 1);
+  auto e = p.set_max_open(2);  // idle 8 > 2: Go calls SetMaxIdleConns(2)
+  CHECK(e.close == std::vector<conn_id>{c});
+  CHECK(p.stats().max_open == 2);
+  CHECK(p.stats().max_idle == 2);
+  CHECK(p.stats().idle == 2);
+  // A higher maximum leaves the idle limit where it is.
+  CHECK(p.set_max_open(5).close.empty());
+  CHECK(p.stats().max_idle == 2);
+  p.set_max_open(-3);
+  CHECK(p.stats().max_open == 0);
+  CHECK(p.config().max_open == 0);
+}
+
+TEST_CASE("a lower max_open closes in-use connections over it when they are released") {
+  pool_policy p(limits(0, 4));
+  conn_id a = dial_one(p, 0), b = dial_one(p, 0), c = dial_one(p, 0);
+  CHECK(p.set_max_open(1).close.empty());  // in use: nothing to close yet
+  CHECK(p.acquire(1).what == act::wait);   // open 3 >= 1
+  auto r = p.release(a, 2);
+  CHECK(r.what == rel::close);
+  CHECK(r.reason == headroom::close_reason::over_max_open);
+  CHECK(p.release(b, 2).what == rel::close);
+  // Back at the limit: the last one goes to the waiter.
+  CHECK(p.release(c, 2).what == rel::to_waiter);
+  CHECK(p.stats().open == 1);
+}
+
+TEST_CASE("a higher max_open does not dial for waiters until a connection is released") {
+  pool_policy p(limits(1, 1));
+  conn_id a = dial_one(p, 0);
+  auto w = p.acquire(1);
+  REQUIRE(w.what == act::wait);
+  auto e = p.set_max_open(4);
+  CHECK_FALSE(e.start_waiter_dial);  // Go's SetMaxOpenConns asks the opener for nothing
+  CHECK(p.stats().dials_queued == 0);
+  CHECK(p.acquire(2).what == act::dial);  // a new caller may dial now
+  CHECK(p.release(a, 3).what == rel::to_waiter);
+}
