@@ -269,7 +269,7 @@ class session : public std::enable_shared_from_this<session> {
   void route(http::request<http::string_body>&& req) {
     const unsigned version = req.version();
     const bool keep = req.keep_alive();
-    auto to = route_request(req, st_.opt.pprof);
+    auto to = route_request(req, st_.opt.pprof, st_.opt.pool_admin);
     if (to.kind == route_kind::answer) return send(std::move(to.answer), version, keep, to.label);
     if (to.kind == route_kind::cpu_profile && st_.draining)  // it would hold the drain
       return send(error_reply(503, "the service is shutting down"), version, keep, to.label);
@@ -280,6 +280,9 @@ class session : public std::enable_shared_from_this<session> {
                                  self->send(std::move(r), version, keep, l);
                                });
     }
+    if (to.kind == route_kind::pool_limits)
+      return send(st_.handler.pool_limits(req.method() == http::verb::put, req.body()), version,
+                  keep, to.label);
     if (to.kind == route_kind::metrics) {
       reply r;
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -28,7 +28,8 @@ struct server_options {
   // above what one instance serves usefully (C10k), yet a bound on descriptors and memory
   // (an idle keep-alive connection costs about 7 KiB here: 10000 is about 70 MB).
   int max_connections = 10000;
-  bool pprof = false;  // serve GET /debug/pprof/profile (cpu_profile.hpp)
+  bool pprof = false;       // serve GET /debug/pprof/profile (cpu_profile.hpp)
+  bool pool_admin = false;  // serve GET and PUT /pool (people_handler::pool_limits)
 };
 
 class http_server {

@@ -69,8 +69,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "headroom-service: POST / with {\"Age\": N} answers the people of that age from "
       "PostgreSQL, through a connection pool with Go database/sql rules. Also GET /metrics "
-      "(Prometheus), /healthz, /readyz, and with --pprof GET /debug/pprof/profile?seconds=N (a "
-      "CPU profile for google-pprof)."};
+      "(Prometheus), /healthz, /readyz, with --pprof GET /debug/pprof/profile?seconds=N (a "
+      "CPU profile for google-pprof), and with --pool-admin GET and PUT /pool (the pool's "
+      "limits)."};
   std::string dsn;
   server_options opt;
   pool_config pool;
@@ -209,6 +210,11 @@ int main(int argc, char** argv) {
       ->envname("HEADROOM_DRAIN_TIMEOUT")
       ->type_name("DURATION")
       ->check(duration_check(false));
+  app.add_flag("--pool-admin", opt.pool_admin,
+               "serve GET /pool (the pool's limits) and PUT /pool with {\"max_open\": N, "
+               "\"max_idle\": N}, applied as Go's SetMaxOpenConns and SetMaxIdleConns on the "
+               "running pool, so a calibration can measure more than one setting; off by default")
+      ->envname("HEADROOM_POOL_ADMIN");
   app.add_flag("--pprof", opt.pprof,
                "serve GET /debug/pprof/profile?seconds=N (1-60, default 30): a CPU profile of the "
                "service in gperftools' format, for google-pprof; one at a time")

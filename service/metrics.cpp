@@ -73,13 +73,6 @@ service_metrics::service_metrics(std::function<pool_stats()> pool, const pool_co
       .Add({{"go_version", to_string(profile.go)},
             {"waiter_order", to_string(effective_waiter_order(profile))}})
       .Set(1);
-  // DBStats has no idle limit; a calibration needs it to know the setting it measured.
-  prometheus::BuildGauge()
-      .Name("headroom_pool_max_idle")
-      .Help("Most idle connections kept (SetMaxIdleConns after Go's clamping)")
-      .Register(*registry_)
-      .Add({})
-      .Set(effective_max_idle(profile));
   auto& phases =
       prometheus::BuildHistogram()
           .Name("headroom_phase_seconds")
@@ -181,6 +174,11 @@ std::string service_metrics::serialize() const {
   families.push_back(one("headroom_pool_max_open",
                          "Limit on open connections, 0 = unlimited (DBStats.MaxOpenConnections)", G,
                          s.max_open));
+  // DBStats has no idle limit; a calibration needs it to know the setting it measured (read at
+  // each scrape: PUT /pool may change it).
+  families.push_back(one("headroom_pool_max_idle",
+                         "Most idle connections kept (SetMaxIdleConns after Go's clamping)", G,
+                         s.max_idle));
   families.push_back(
       one("headroom_pool_waiting", "Callers waiting for a connection right now", G, s.waiting));
   families.push_back(one("headroom_pool_wait_count_total",

@@ -46,6 +46,31 @@ std::int32_t parse_age(std::string_view body) {
   return static_cast<std::int32_t>(n);
 }
 
+pool_change parse_pool_change(std::string_view body) {
+  const char* example = R"(a JSON object like {"max_open": 8, "max_idle": 8})";
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(body, ec);
+  if (ec) throw bad_request(400, "body is not valid JSON: " + ec.message());
+  if (!v.is_object()) throw bad_request(400, std::string("body must be ") + example);
+  pool_change c;
+  for (const auto& [key, value] : v.as_object()) {
+    const bool open = key == "max_open";
+    if (!open && key != "max_idle")
+      throw bad_request(
+          400, "unknown field \"" + std::string(key) + "\": PUT /pool takes max_open and max_idle");
+    constexpr std::int64_t lo = std::numeric_limits<int>::min(),
+                           hi = std::numeric_limits<int>::max();
+    if (!value.is_int64() || value.as_int64() < (open ? 0 : lo) || value.as_int64() > hi)
+      throw bad_request(
+          400, "\"" + std::string(key) + "\" must be an integer" +
+                   (open ? " from 0 (unlimited) to 2147483647" : " (0 or less keeps none)"));
+    (open ? c.max_open : c.max_idle) = static_cast<int>(value.as_int64());
+  }
+  if (!c.max_open && !c.max_idle)
+    throw bad_request(400, std::string("nothing to change: the body must be ") + example);
+  return c;
+}
+
 std::string json_error(std::string_view message) {
   return boost::json::serialize(boost::json::object{{"error", message}});
 }
@@ -244,6 +269,22 @@ void people_handler::ready(const boost::asio::any_io_executor& io,
   // Go's db.Ping goes through the same retry as a query.
   std::make_shared<database_request>(*this, std::nullopt, io, dialer, 0, std::move(done))
       ->do_acquire();
+}
+
+reply people_handler::pool_limits(bool change, std::string_view body) {
+  try {
+    if (change) {
+      const pool_change c = parse_pool_change(body);
+      pool_.set_limits(c.max_open, c.max_idle);
+    }
+  } catch (const bad_request& e) {
+    return error_reply(e.status, e.what());
+  }
+  const pool_stats s = pool_.stats();
+  reply r;
+  r.body = boost::json::serialize(
+      boost::json::object{{"max_open", s.max_open}, {"max_idle", s.max_idle}});
+  return r;
 }
 
 }  // namespace headroom

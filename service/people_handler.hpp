@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -39,6 +40,14 @@ struct bad_request : std::runtime_error {
 // The Age of a POST / body: {"Age": N} or {"age": N}, N an integer in
 // [0, 2147483647] (PostgreSQL's integer; an age is never negative).
 std::int32_t parse_age(std::string_view body);
+
+// The body of PUT /pool: {"max_open": N, "max_idle": N}, either or both. max_open an integer
+// >= 0 (0 = unlimited), max_idle an integer (<= 0 keeps none), as the service's flags take them.
+// Throws bad_request (400) for anything else: not JSON, another field, nothing to change.
+struct pool_change {
+  std::optional<int> max_open, max_idle;
+};
+pool_change parse_pool_change(std::string_view body);
 
 // {"error": "..."}
 std::string json_error(std::string_view message);
@@ -74,6 +83,10 @@ class people_handler {
   // GET /readyz: a pooled connection answers `select 1`. As find_people (the phases are empty).
   void ready(const boost::asio::any_io_executor& io, const boost::asio::any_io_executor& dialer,
              answer_fn done);
+  // GET /pool: the limits the pool applies now, {"max_open": N, "max_idle": N} (the idle limit
+  // after Go's clamping). PUT /pool (`body` a pool_change): sets them first, as Go's
+  // SetMaxOpenConns then SetMaxIdleConns would on a running pool. Answered at once.
+  reply pool_limits(bool change, std::string_view body);
 
  private:
   friend class database_request;

@@ -213,12 +213,32 @@ class real_pool {
     background_cv_.notify_all();
   }
 
+  // Go's SetMaxOpenConns then SetMaxIdleConns on the running pool (pool_policy's rules); either
+  // may be left out. Idle connections over the new limits are closed before this returns.
+  void set_limits(std::optional<int> max_open, std::optional<int> max_idle) {
+    std::vector<std::unique_ptr<Conn>> doomed;
+    {
+      std::lock_guard lk(mu_);
+      if (max_open) doomed = carry_out(policy_.set_max_open(*max_open));
+      if (max_idle)
+        for (auto& c : carry_out(policy_.set_max_idle(*max_idle))) doomed.push_back(std::move(c));
+    }
+    doomed.clear();  // closes them, outside the lock
+  }
+
   pool_stats stats() const {
     std::lock_guard lk(mu_);
     return policy_.stats();
   }
-  const pool_config& config() const { return policy_.config(); }
-  int effective_max_idle() const { return policy_.effective_max_idle(); }
+  // A copy: set_limits may change it.
+  pool_config config() const {
+    std::lock_guard lk(mu_);
+    return policy_.config();
+  }
+  int effective_max_idle() const {
+    std::lock_guard lk(mu_);
+    return policy_.effective_max_idle();
+  }
 
  private:
   using clock = std::chrono::steady_clock;

@@ -11,12 +11,12 @@ namespace headroom {
 namespace http = boost::beast::http;
 
 const char* path_label(std::string_view path) {
-  for (const char* p : {"/", "/metrics", "/healthz", "/readyz", "/debug/pprof/profile"})
+  for (const char* p : {"/", "/metrics", "/healthz", "/readyz", "/debug/pprof/profile", "/pool"})
     if (path == p) return p;
   return "other";
 }
 
-route route_request(const http::request<http::string_body>& req, bool pprof) {
+route route_request(const http::request<http::string_body>& req, bool pprof, bool pool_admin) {
   const std::string_view target(req.target().data(), req.target().size());
   const std::string_view path = target.substr(0, target.find('?'));
   route r;
@@ -26,17 +26,27 @@ route route_request(const http::request<http::string_body>& req, bool pprof) {
     r.answer = error_reply(404, "no such path: " + std::string(path) + " (needs --pprof)");
     return r;
   }
+  if (!pool_admin && std::string_view(r.label) == "/pool") {
+    r.label = "other";
+    r.answer = error_reply(404, "no such path: /pool (needs --pool-admin)");
+    return r;
+  }
   const std::string_view l(r.label);
   if (l == "other") {
     r.answer = error_reply(404, "no such path: " + std::string(path));
     return r;
   }
+  if (l == "/pool" && (req.method() == http::verb::get || req.method() == http::verb::put)) {
+    r.kind = route_kind::pool_limits;
+    return r;
+  }
   const http::verb want = l == "/" ? http::verb::post : http::verb::get;
   if (req.method() != want) {
-    r.answer =
-        error_reply(405, "method " + std::string(req.method_string()) + " is not allowed on " +
-                             std::string(path) + "; use " + std::string(http::to_string(want)));
-    r.answer.headers.emplace_back("Allow", std::string(http::to_string(want)));
+    const std::string allowed = l == "/pool" ? "GET, PUT" : std::string(http::to_string(want));
+    r.answer = error_reply(405, "method " + std::string(req.method_string()) +
+                                    " is not allowed on " + std::string(path) + "; use " +
+                                    (l == "/pool" ? "GET or PUT" : allowed));
+    r.answer.headers.emplace_back("Allow", allowed);
     return r;
   }
   if (l == "/healthz") {

@@ -19,6 +19,7 @@ enum class route_kind {
   find_people,  // POST /: the handler, on a worker
   ready,        // GET /readyz: the handler, on a worker
   cpu_profile,  // GET /debug/pprof/profile (with --pprof): the profiler, for `seconds`
+  pool_limits,  // GET or PUT /pool (with --pool-admin): the handler, at once
 };
 
 struct route {
@@ -32,9 +33,10 @@ struct route {
 const char* path_label(std::string_view path);
 
 // `pprof`: the service runs with --pprof; without it the profile's path is unknown (404), as in
-// a Go program that does not import net/http/pprof.
+// a Go program that does not import net/http/pprof. `pool_admin`: likewise for /pool
+// (--pool-admin), which lets a calibration change the pool's limits while the service runs.
 route route_request(const boost::beast::http::request<boost::beast::http::string_body>& req,
-                    bool pprof = false);
+                    bool pprof = false, bool pool_admin = false);
 
 // A request the parser rejected (`ec` not a network error): the answer it deserves (413 body too
 // large, 431 headers too large, 400 malformed), or nothing when the connection should just close.

@@ -55,11 +55,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       return 0;
     }
     auto req = parser.release();
-    const headroom::route to = headroom::route_request(req, /*pprof=*/true);
+    const headroom::route to = headroom::route_request(req, /*pprof=*/true, /*pool_admin=*/true);
     if (to.kind == headroom::route_kind::answer) check(to.answer);
     if (to.kind == headroom::route_kind::find_people) {
       try {
         headroom::parse_age(req.body());
+      } catch (const headroom::bad_request& e) {
+        check(headroom::error_reply(e.status, e.what()));
+      }
+    }
+    if (to.kind == headroom::route_kind::pool_limits && req.method() == http::verb::put) {
+      try {
+        headroom::parse_pool_change(req.body());
       } catch (const headroom::bad_request& e) {
         check(headroom::error_reply(e.status, e.what()));
       }

@@ -1,5 +1,5 @@
 // Unit tests of the request handler's pure parts: Age parsing and its error
-// messages, the Server-Timing header, JSON errors and the histogram buckets.
+// messages, PUT /pool's body, the Server-Timing header, JSON errors and the histogram buckets.
 #include <algorithm>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -24,6 +24,31 @@ TEST_CASE("an Age is read from Age or age and must be a non-negative 32-bit inte
     INFO(bad);
     try {
       parse_age(bad);
+      FAIL("accepted");
+    } catch (const bad_request& e) {
+      CHECK(e.status == 400);
+      CHECK(std::string(e.what()).size() > 10);
+    }
+  }
+}
+
+TEST_CASE("a pool change takes max_open >= 0 and any integer max_idle, either or both") {
+  auto c = parse_pool_change(R"({"max_open": 8, "max_idle": 8})");
+  CHECK(c.max_open == 8);
+  CHECK(c.max_idle == 8);
+  c = parse_pool_change(R"({"max_idle": -1})");  // Go: 0 or less keeps none
+  CHECK_FALSE(c.max_open);
+  CHECK(c.max_idle == -1);
+  c = parse_pool_change(R"({"max_open": 0})");  // unlimited
+  CHECK(c.max_open == 0);
+  CHECK_FALSE(c.max_idle);
+  for (const char* bad : {"", "{", "[]", "8", "{}", R"({"max_open": -1})", R"({"max_open": 2.5})",
+                          R"({"max_idle": "2"})", R"({"max_idle": null})", R"({"MaxOpen": 2})",
+                          R"({"max_open": 2147483648})", R"({"max_idle": -2147483649})",
+                          R"({"max_open": 18446744073709551615})"}) {
+    INFO(bad);
+    try {
+      parse_pool_change(bad);
       FAIL("accepted");
     } catch (const bad_request& e) {
       CHECK(e.status == 400);

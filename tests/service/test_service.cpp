@@ -498,3 +498,62 @@ TEST_CASE("/metrics and --help name the pool's Go version profile, and a profile
     CHECK(help.find(word) != std::string::npos);
   }
 }
+
+TEST_CASE("PUT /pool changes the running pool's limits as Go's setters would, with --pool-admin") {
+  {
+    service_process svc;  // off by default: no such path, as /debug/pprof/profile without --pprof
+    http_client c(svc.port());
+    const auto r = c.request("GET", "/pool");
+    CHECK(r.status == 404);
+    CHECK(r.body.find("--pool-admin") != std::string::npos);
+    CHECK(c.request("PUT", "/pool", R"({"max_idle": 0})").status == 404);
+  }
+  service_process svc({"--pool-admin", "--max-idle", "4"});
+  http_client c(svc.port());
+  auto pool = [&] { return boost::json::parse(c.request("GET", "/pool").body).as_object(); };
+  CHECK(pool().at("max_open").as_int64() == 0);
+  CHECK(pool().at("max_idle").as_int64() == 4);
+  REQUIRE(c.request("POST", "/", fixture("age_no_match.json")).status == 200);  // one idle now
+
+  // Keep none: the idle connection is closed at once, and every request then dials.
+  auto r = c.request("PUT", "/pool", R"({"max_idle": 0})");
+  REQUIRE(r.status == 200);
+  CHECK(boost::json::parse(r.body).at("max_idle").as_int64() == 0);
+  std::string m = scrape(svc.port());
+  CHECK(metric(m, "headroom_pool_idle") == 0);
+  CHECK(metric(m, "headroom_pool_open") == 0);
+  CHECK(metric(m, "headroom_pool_max_idle") == 0);
+  const double dials = metric(m, "headroom_pool_dials_total");
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(c.request("POST", "/", fixture("age_no_match.json")).status == 200);
+  CHECK(metric(scrape(svc.port()), "headroom_pool_dials_total") == dials + 3);
+
+  // A maximum lowers the idle limit with it (Go's SetMaxOpenConns), and one connection is then
+  // dialed once and reused by every request after it.
+  r = c.request("PUT", "/pool", R"({"max_idle": 8, "max_open": 1})");
+  REQUIRE(r.status == 200);
+  CHECK(boost::json::parse(r.body).at("max_open").as_int64() == 1);
+  CHECK(boost::json::parse(r.body).at("max_idle").as_int64() == 1);  // clamped to max_open
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(c.request("POST", "/", fixture("age_no_match.json")).status == 200);
+  m = scrape(svc.port());
+  CHECK(metric(m, "headroom_pool_dials_total") == dials + 4);
+  CHECK(metric(m, "headroom_pool_max_open") == 1);
+  CHECK(metric(m, "headroom_pool_max_idle") == 1);
+  CHECK(metric(m, "headroom_pool_idle") == 1);
+
+  // Bad changes are refused with the reason, and change nothing.
+  for (const char* body :
+       {"", "[1]", "{}", R"({"max_open": -1})", R"({"max_open": 1.5})", R"({"max_idle": "8"})",
+        R"({"max_open": 2, "maxOpen": 2})", R"({"max_open": 4294967296})"}) {
+    INFO(body);
+    r = c.request("PUT", "/pool", body);
+    CHECK(r.status == 400);
+    CHECK(boost::json::parse(r.body).at("error").as_string().size() > 10);
+  }
+  CHECK(pool().at("max_open").as_int64() == 1);
+  r = c.request("POST", "/pool", R"({"max_open": 2})");
+  CHECK(r.status == 405);
+  CHECK(r.header("Allow") == "GET, PUT");
+  CHECK(c.request("POST", "/", fixture("age_no_match.json")).status == 200);
+}
