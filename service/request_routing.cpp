@@ -21,16 +21,20 @@ route route_request(const http::request<http::string_body>& req, bool pprof, boo
   const std::string_view path = target.substr(0, target.find('?'));
   route r;
   r.label = path_label(path);
-  if (!pprof && std::string_view(r.label) == "/debug/pprof/profile") {
-    r.label = "other";
-    r.answer = error_reply(404, "no such path: " + std::string(path) + " (needs --pprof)");
-    return r;
-  }
-  if (!pool_admin && std::string_view(r.label) == "/pool") {
-    r.label = "other";
-    r.answer = error_reply(404, "no such path: /pool (needs --pool-admin)");
-    return r;
-  }
+  // Paths served only with their flag are unknown without it (404, naming the flag).
+  struct gated {
+    const char* path;
+    bool on;
+    const char* flag;
+  };
+  for (const gated g : {gated{"/debug/pprof/profile", pprof, "--pprof"},
+                        gated{"/pool", pool_admin, "--pool-admin"}})
+    if (!g.on && std::string_view(r.label) == g.path) {
+      r.label = "other";
+      r.answer = error_reply(
+          404, "no such path: " + std::string(path) + " (needs " + std::string(g.flag) + ")");
+      return r;
+    }
   const std::string_view l(r.label);
   if (l == "other") {
     r.answer = error_reply(404, "no such path: " + std::string(path));
