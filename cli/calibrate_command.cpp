@@ -25,6 +25,7 @@
 #include "local_processes.hpp"
 #include "metrics_scrape.hpp"
 #include "passive_calibration.hpp"
+#include "pool_settings.hpp"
 #include "proc_cpu.hpp"
 #include "request_options.hpp"
 #include "slo.hpp"
@@ -42,8 +43,12 @@ struct calibrate_args {
   std::string out;
   std::string rates;
   bool automatic = false;
-  double step_duration = 20, warmup = 5;
-  int repeats = 2;
+  bool quick = false;
+  // Unset: 20 s and 5 s, or 5 s and 2 s with --quick; 3 repeats for --auto, 2 otherwise.
+  std::optional<double> step_duration, warmup;
+  std::optional<int> repeats;
+  std::string pool_settings;  // --pool-settings; "" = --auto's two (or the service's alone)
+  bool single_setting = false;
   double max_rate = 3000;
   double max_errors = 0.01;
   std::optional<double> abort_latency;
@@ -181,7 +186,12 @@ void with_not_measured(cal::calibration_file& file) {
 void refit(const calibrate_args& a, const latency_slo& slo) {
   cal::calibration_file file = cal::read_calibration_file(a.out);
   if (file.steps.empty()) throw std::invalid_argument(a.out + ": no measured step to fit");
-  cal::calibration_fit_options fo = fit_options(a, a.label, slo);
+  // The setting the model describes: --label, else the one the calibration chose.
+  std::string label = a.label;
+  if (auto it = file.provenance.find("model_setting");
+      label.empty() && it != file.provenance.end() && it->value().is_string())
+    label = std::string(it->value().get_string());
+  cal::calibration_fit_options fo = fit_options(a, label, slo);
   const bool passive = is_passive(file);
   if (passive) fo.exclude_generator = true;  // as when it was made: no generator in history
   // The prior it was made with, unless --prior names another.
@@ -315,25 +325,34 @@ void run_calibrate(const calibrate_args& a) {
         "--prometheus)");
   if (a.refit) return refit(a, slo);
   if (!a.prometheus.empty()) return run_passive(a, slo);
+  if ((a.refit || !a.prometheus.empty()) &&
+      (a.quick || a.single_setting || !a.pool_settings.empty()))
+    throw cal::load_input_error(
+        "--quick/--single-setting/--pool-settings: only when the generator runs (not --refit or "
+        "--prometheus)");
+  if (a.single_setting && !a.pool_settings.empty())
+    throw cal::load_input_error("--single-setting and --pool-settings: give one");
+  const double step_duration = a.step_duration.value_or(a.quick ? 5 : 20);
+  const double warmup = a.warmup.value_or(a.quick ? 2 : 5);
   cal::step_plan_options po;
   if (!a.rates.empty()) po.rates = cal::parse_rate_list(a.rates);
   if (po.rates.empty() && !a.automatic)
     throw cal::load_input_error("give --rates r1,r2,... or --auto");
   if (!po.rates.empty() && a.automatic) throw cal::load_input_error("--rates and --auto: give one");
-  po.repeats = a.repeats;
+  po.repeats = a.repeats.value_or(a.automatic && !a.quick ? 3 : 2);
   po.max_rate = a.max_rate;
   po.max_errors = a.max_errors;
   po.slo_latency = slo.latency;
   po.slo_quantile = slo.quantile;
   po.abort_latency = a.abort_latency ? *a.abort_latency : 10 * slo.latency;
-  cal::step_plan plan(po);  // invalid_argument names the option
-  if (!(a.step_duration > 0)) throw cal::load_input_error("--step-duration: must be > 0");
-  if (a.warmup < 0) throw cal::load_input_error("--warmup: must be >= 0");
+  { const cal::step_plan check(po); }  // now, before any load: invalid_argument names the option
+  if (!(step_duration > 0)) throw cal::load_input_error("--step-duration: must be > 0");
+  if (warmup < 0) throw cal::load_input_error("--warmup: must be >= 0");
 
   cal::calibration_target target;
   target.load = build_request(a.request);
-  target.step_duration = a.step_duration;
-  target.warmup = a.warmup;
+  target.step_duration = step_duration;
+  target.warmup = warmup;
   const cal::http_target t = cal::parse_target_url(target.load.targets.front());
   {
     cal::open_loop_generator probe(target.load);
@@ -345,6 +364,42 @@ void run_calibrate(const calibrate_args& a) {
   const cpu_split_guard pinned(a.cpus, target.service_pid, target.postmaster_pid,
                                "headroom calibrate");
   target.target_cpus = pinned.split().target;
+  const int cores = pinned.split().apart()
+                        ? static_cast<int>(pinned.split().target.size())
+                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+
+  // The pool settings to measure, in order; the model describes the first.
+  std::vector<std::optional<cal::pool_limits>> wanted;  // nullopt: the service's own setting
+  if (!a.pool_settings.empty()) wanted = cal::parse_pool_settings(a.pool_settings, cores);
+  const std::string pool_url = cal::pool_admin_url(target.load.targets.front());
+  std::optional<cal::pool_limits> original;  // the service's setting, when /pool tells it
+  if (!a.single_setting && (a.automatic || !wanted.empty())) {
+    original = cal::read_pool_limits(pool_url);
+    if (!original && !wanted.empty())
+      throw cal::load_input_error("--pool-settings: " + pool_url +
+                                  " is not found: start the service with --pool-admin to let a "
+                                  "calibration change its pool");
+    if (!original)
+      std::fprintf(stderr,
+                   "headroom calibrate: the service does not let its pool be changed (%s is not "
+                   "found: no --pool-admin), so only its own setting is measured\n",
+                   pool_url.c_str());
+    if (original && wanted.empty()) {
+      wanted = {std::nullopt, cal::warm_pool(cores)};
+      if (*original == cal::warm_pool(cores)) {
+        std::fprintf(stderr,
+                     "headroom calibrate: the service already runs a warm pool (%s), so only "
+                     "its own setting is measured\n",
+                     cal::pool_label(*original).c_str());
+        wanted.pop_back();
+      }
+    }
+  }
+  if (wanted.empty()) wanted = {std::nullopt};
+  if (wanted.size() > 1 && !a.label.empty())
+    throw cal::load_input_error(
+        "--label: names one setting's steps; with several, each is named by its pool setting "
+        "(give --single-setting to measure one)");
 
   cal::calibration_file file;
   if (a.append) {
@@ -362,11 +417,9 @@ void run_calibrate(const calibrate_args& a) {
   file.provenance["service_pid_found"] = target.service_pid > 0;
   file.provenance["postgres_pid_found"] = target.postmaster_pid > 0;
   file.provenance["slo"] = a.slo;  // as given: validate reads it back
-  file.provenance["step_duration"] = a.step_duration;
-  file.provenance["warmup"] = a.warmup;
-  file.provenance["cores"] = pinned.split().apart()
-                                ? static_cast<int>(pinned.split().target.size())
-                                : static_cast<int>(std::thread::hardware_concurrency());
+  file.provenance["step_duration"] = step_duration;
+  file.provenance["warmup"] = warmup;
+  file.provenance["cores"] = cores;
   if (pinned.split().apart()) {
     file.provenance["generator_cpus"] = cal::cpu_list_text(pinned.split().generator);
     file.provenance["target_cpus"] = cal::cpu_list_text(pinned.split().target);
@@ -374,13 +427,33 @@ void run_calibrate(const calibrate_args& a) {
 
   cal::calibration_runner runner(target);
   interrupt_watch watch(runner);
-  const std::size_t first_index = file.steps.size();
-  std::string label = a.label;
   const bool tty = isatty(STDERR_FILENO) == 1;
   const auto started = std::chrono::steady_clock::now();
+  // The pool is set back to the service's own setting however this ends (a failure, Ctrl-C);
+  // only a second Ctrl-C, which quits at once, leaves it as it was last set.
+  struct restore_pool {
+    std::string url;
+    std::optional<cal::pool_limits> original;
+    bool changed = false;
+    ~restore_pool() {
+      if (!changed || !original) return;
+      try {
+        cal::apply_pool_limits(url, *original);
+        std::fprintf(stderr, "pool set back to %s\n", cal::pool_label(*original).c_str());
+      } catch (const std::exception& e) {
+        std::fprintf(stderr,
+                     "headroom calibrate: %s; set it back by hand: curl -X PUT -d "
+                     "'{\"max_open\": %d, \"max_idle\": %d}' %s\n",
+                     e.what(), original->max_open, original->max_idle, url.c_str());
+      }
+    }
+  } restore{pool_url, original};
 
+  std::string model_label;  // the first setting's: what the fits describe
+  boost::json::array measured_settings;
   auto refit_and_save = [&] {
-    cal::calibration_fit_options fo = fit_options(a, label, slo);
+    if (model_label.empty()) return;  // nothing measured yet
+    cal::calibration_fit_options fo = fit_options(a, model_label, slo);
     try {
       cal::calibration_fit fit = cal::fit_calibration(file.steps, fo);
       file.model = fit.model;
@@ -392,58 +465,90 @@ void run_calibrate(const calibrate_args& a) {
     cal::write_calibration_file(a.out, file);
   };
 
-  while (auto step = plan.next()) {
-    if (watch.interrupted()) break;
-    const double per_step = a.step_duration + a.warmup;
-    const std::size_t n = plan.planned();
-    std::fprintf(
-        stderr, "step %zu of %s%zu: %s req/s%s, %s s ... (about %s left)\n", step->index + 1,
-        plan.stop_reason().empty() ? "~" : "", n, fmt(step->rate).c_str(),
-        step->repeat > 0 ? (" (repeat " + std::to_string(step->repeat + 1) + ")").c_str() : "",
-        fmt(per_step).c_str(), time_left(per_step * static_cast<double>(n - step->index)).c_str());
-    cal::planned_step ps = *step;
-    ps.index = first_index + step->index;
-    cal::calibration_step s = runner.run(ps, label, [&](const cal::step_progress& p) {
-      if (tty)
-        std::fprintf(stderr, "\r  %5.1f s  p99 %8.2f ms  failed %5.2f %%   ", p.elapsed,
-                     p.p99 * 1e3, 100 * p.failed_fraction);
-      return plan.abort_reason(p.p99, p.failed_fraction);
-    });
-    if (tty) std::fprintf(stderr, "\r");
-    if (label.empty())
-      label = s.pool ? "max_open " + std::to_string(s.pool->max_open) + ", max_idle " +
-                           std::to_string(s.pool->max_idle)
-                     : "run " + std::to_string(first_index / 1000 + 1);
-    s.label = label;
-    const double measured = s.load.duration > 0 ? s.load.duration : a.step_duration;
-    cal::step_outcome o;
-    o.rate = s.rate;
-    o.achieved = static_cast<double>(s.load.completed) / measured;
-    o.latency_quantile = s.load.latency_all.percentile(100 * slo.quantile);
-    o.failed_fraction = s.load.scheduled > 0
-                            ? static_cast<double>(s.load.failed() + s.load.unsent) /
-                                  static_cast<double>(s.load.scheduled)
-                            : 0;
-    o.stopped_early = s.stopped_early;
-    std::fprintf(stderr, "  achieved %s req/s, %s %s ms, failed %s %%%s\n", fmt(o.achieved).c_str(),
-                 slo.name().c_str(), fmt(o.latency_quantile * 1e3).c_str(),
-                 fmt(100 * o.failed_fraction, 3).c_str(),
-                 s.stopped_early ? (": stopped: " + s.stop_reason).c_str() : "");
-    if (s.window > 0 || !s.stopped_early) file.steps.push_back(std::move(s));
-    plan.record(o);
-    refit_and_save();
+  const double per_step = step_duration + warmup;
+  for (std::size_t k = 0; k < wanted.size() && !watch.interrupted(); ++k) {
+    std::string label = a.label;
+    if (wanted[k]) {
+      label = cal::pool_label(cal::apply_pool_limits(pool_url, *wanted[k]));
+      restore.changed = true;
+    } else if (original) {
+      if (restore.changed) cal::apply_pool_limits(pool_url, *original);
+      restore.changed = false;
+      if (label.empty()) label = cal::pool_label(*original);
+    }
+    if (wanted.size() > 1)
+      std::fprintf(stderr, "pool setting %zu of %zu: %s%s\n", k + 1, wanted.size(), label.c_str(),
+                   wanted[k] ? "" : " (the service's own)");
+    // Step numbers go on from the file's (--append, the settings before this one).
+    std::size_t first_index = 0;
+    for (const cal::calibration_step& s : file.steps)
+      first_index = std::max(first_index, s.index + 1);
+    cal::step_plan plan(po);
+    while (auto step = plan.next()) {
+      if (watch.interrupted()) break;
+      const std::size_t n = plan.planned();
+      // What is left: this setting's steps, then as many again for each setting after it.
+      const double left = per_step * static_cast<double>(n - step->index +
+                                                         n * (wanted.size() - k - 1));
+      std::fprintf(
+          stderr, "step %zu of %s%zu: %s req/s%s, %s s ... (about %s left)\n", step->index + 1,
+          plan.stop_reason().empty() ? "~" : "", n, fmt(step->rate).c_str(),
+          step->repeat > 0 ? (" (repeat " + std::to_string(step->repeat + 1) + ")").c_str() : "",
+          fmt(per_step).c_str(), time_left(left).c_str());
+      cal::planned_step ps = *step;
+      ps.index = first_index + step->index;
+      cal::calibration_step s = runner.run(ps, label, [&](const cal::step_progress& p) {
+        if (tty)
+          std::fprintf(stderr, "\r  %5.1f s  p99 %8.2f ms  failed %5.2f %%   ", p.elapsed,
+                       p.p99 * 1e3, 100 * p.failed_fraction);
+        return plan.abort_reason(p.p99, p.failed_fraction);
+      });
+      if (tty) std::fprintf(stderr, "\r");
+      if (label.empty())
+        label = s.pool ? cal::pool_label({s.pool->max_open, s.pool->max_idle})
+                       : "run " + std::to_string(first_index / 1000 + 1);
+      if (model_label.empty()) {
+        model_label = label;
+        file.provenance["model_setting"] = model_label;
+      }
+      s.label = label;
+      const double measured = s.load.duration > 0 ? s.load.duration : step_duration;
+      cal::step_outcome o;
+      o.rate = s.rate;
+      o.achieved = static_cast<double>(s.load.completed) / measured;
+      o.latency_quantile = s.load.latency_all.percentile(100 * slo.quantile);
+      o.failed_fraction = s.load.scheduled > 0
+                              ? static_cast<double>(s.load.failed() + s.load.unsent) /
+                                    static_cast<double>(s.load.scheduled)
+                              : 0;
+      o.stopped_early = s.stopped_early;
+      std::fprintf(stderr, "  achieved %s req/s, %s %s ms, failed %s %%%s\n",
+                   fmt(o.achieved).c_str(), slo.name().c_str(),
+                   fmt(o.latency_quantile * 1e3).c_str(), fmt(100 * o.failed_fraction, 3).c_str(),
+                   s.stopped_early ? (": stopped: " + s.stop_reason).c_str() : "");
+      if (s.window > 0 || !s.stopped_early) file.steps.push_back(std::move(s));
+      plan.record(o);
+      refit_and_save();
+    }
+    if (!plan.stop_reason().empty())
+      std::fprintf(stderr, "ramp ended %s\n", plan.stop_reason().c_str());
+    if (!label.empty()) {
+      measured_settings.push_back(boost::json::value(label));
+      file.provenance["pool_settings"] = measured_settings;
+    }
   }
-  if (!plan.stop_reason().empty())
-    std::fprintf(stderr, "ramp ended %s\n", plan.stop_reason().c_str());
   refit_and_save();
   if (!file.model) {
-    std::cerr << "headroom calibrate: the fit failed (" << boost::json::serialize(file.fit)
+    std::cerr << "headroom calibrate: the fit failed ("
+              << (model_label.empty() ? std::string("no step measured")
+                                      : boost::json::serialize(file.fit))
               << "); the measured steps are in " << a.out << "\n";
+    if (model_label.empty()) cal::write_calibration_file(a.out, file);
     set_exit_code(watch.interrupted() ? 130 : 1);
     return;
   }
   if (!a.no_cross_validation && !watch.interrupted()) {
-    cal::calibration_fit_options fo = fit_options(a, label, slo);
+    cal::calibration_fit_options fo = fit_options(a, model_label, slo);
     file.cross_validation =
         cal::cross_validate(file.steps, fo, slo, [&](std::size_t i, std::size_t n) {
           if (tty) std::fprintf(stderr, "\rcross-validation: step %zu of %zu   ", i + 1, n);
@@ -480,10 +585,25 @@ void add_calibrate_command(CLI::App& app) {
   sub->add_flag("--auto", a->automatic,
                 "Geometric ramp from 50 req/s until the SLO, error or saturation guard trips, "
                 "then refinement below it");
-  add_duration_flag(sub, "--step-duration", a->step_duration, "Measured length of each step");
-  add_duration_flag(sub, "--warmup", a->warmup, "Sent before each step at its rate, not measured");
-  sub->add_option("--repeats", a->repeats, "Measurements of every rate, interleaved")
-      ->capture_default_str();
+  add_duration_flag(sub, "--step-duration", a->step_duration,
+                    "Measured length of each step (default 20s; 5s with --quick)");
+  add_duration_flag(sub, "--warmup", a->warmup,
+                    "Sent before each step at its rate, not measured (default 5s; 2s with "
+                    "--quick)");
+  sub->add_option("--repeats", a->repeats,
+                  "Measurements of every rate, interleaved (default 3 with --auto, 2 with --rates "
+                  "or --quick)");
+  sub->add_flag("--quick", a->quick,
+                "Short steps for a first look or a test: 5s steps, 2s warm-up, 2 repeats (the "
+                "flags above override each)");
+  sub->add_option("--pool-settings", a->pool_settings,
+                  "Pool settings to measure in turn, changed through the service's /pool "
+                  "(headroom-service --pool-admin): current (the one it runs), warm (2 x cores "
+                  "for both) or OPEN/IDLE, e.g. current,8/8; the model describes the first, and "
+                  "the pool is set back at the end. Default with --auto: current and warm when "
+                  "/pool answers");
+  sub->add_flag("--single-setting", a->single_setting,
+                "Measure only the setting the service runs (no /pool change)");
   sub->add_option("--max-rate", a->max_rate, "Never send more requests/s than this")
       ->capture_default_str();
   sub->add_option("--max-errors", a->max_errors,

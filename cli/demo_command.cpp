@@ -72,8 +72,8 @@ class demo_run {
     step(2, steps, "headroom-service with Go's default pool (--max-open 0 --max-idle 2), the study's setting");
     start_service(0, 2);
 
-    step(3, steps, a_.quick ? "headroom calibrate: a short step test (--quick)"
-                            : "headroom calibrate: a ramp until a guard trips, then refinement (about 4 minutes)");
+    step(3, steps, a_.quick ? "headroom calibrate: a short step test of the service's pool and a warm one (--quick)"
+                            : "headroom calibrate: the service's pool and a warm one, each a ramp until a guard trips, then refinement (about 8 minutes)");
     const std::string cal = (dir_ / "calibration.json").string();
     std::vector<std::string> calibrate = {
         headroom_, "calibrate", "--target", url_ + "/", "--method", "POST", "--header",
@@ -81,10 +81,12 @@ class demo_run {
         std::to_string(service_->pid()), "--postgres-pid", std::to_string(postmaster_pid()),
         "--slo", a_.slo, "--out", cal};
     if (a_.quick) {
-      for (const char* s : {"--rates", "50,150,300", "--repeats", "2", "--step-duration", "3s",
-                            "--warmup", "1s"})
+      for (const char* s : {"--rates", "50,150,300", "--pool-settings", "current,warm", "--quick",
+                            "--step-duration", "3s", "--warmup", "1s"})
         calibrate.push_back(s);
     } else {
+      // Both of --auto's settings (the service's and a warm pool), with shorter steps than its
+      // defaults so that the demo takes minutes, not half an hour.
       for (const char* s : {"--auto", "--repeats", "2", "--step-duration", "8s", "--warmup",
                             "2s", "--max-rate", "3000"})
         calibrate.push_back(s);
@@ -187,7 +189,7 @@ class demo_run {
     const fs::path out = dir_ / "service.out", err = dir_ / "service.err";
     service_.emplace(std::vector<std::string>{a_.service_binary, "--dsn", dsn_, "--port", "0",
                                               "--max-open", std::to_string(max_open), "--max-idle",
-                                              std::to_string(max_idle)},
+                                              std::to_string(max_idle), "--pool-admin"},
                      out.string(), err.string());
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     const std::string marker = "listening on ";

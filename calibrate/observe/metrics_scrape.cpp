@@ -27,9 +27,8 @@ std::string describe(const beast::error_code& ec) {
   return ec.message();
 }
 
-}  // namespace
-
-http_reply http_get(const std::string& url, double timeout, const std::string& accept) {
+http_reply send(http::verb verb, const std::string& url, double timeout, const std::string& accept,
+                const std::string& json_body) {
   const http_target target = parse_target_url(url);
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -68,12 +67,17 @@ http_reply http_get(const std::string& url, double timeout, const std::string& a
   run();
   if (ec) throw fail(describe(ec));
 
-  http::request<http::empty_body> req{http::verb::get, target.path, 11};
+  http::request<http::string_body> req{verb, target.path, 11};
   req.set(http::field::host, target.host + ":" + target.port);
   req.set(http::field::user_agent, "headroom-calibrate");
   req.set(http::field::accept, accept);
   req.set(http::field::accept_encoding, "identity");
   req.set(http::field::connection, "close");
+  if (!json_body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = json_body;
+  }
+  req.prepare_payload();
   http::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
   run();
   if (ec) throw fail(describe(ec));
@@ -86,6 +90,19 @@ http_reply http_get(const std::string& url, double timeout, const std::string& a
   if (ec) throw fail(describe(ec));
   auto& res = parser.get();
   return http_reply{res.result_int(), std::string(res.reason()), std::move(res.body())};
+}
+
+}  // namespace
+
+http_reply http_get(const std::string& url, double timeout, const std::string& accept) {
+  return send(http::verb::get, url, timeout, accept, "");
+}
+
+http_reply http_request(const std::string& method, const std::string& url, double timeout,
+                        const std::string& json_body) {
+  const http::verb verb = http::string_to_verb(method);
+  if (verb == http::verb::unknown) throw std::invalid_argument("unknown HTTP method " + method);
+  return send(verb, url, timeout, "application/json", json_body);
 }
 
 std::string fetch_metrics_text(const std::string& url, double timeout) {

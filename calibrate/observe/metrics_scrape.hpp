@@ -1,5 +1,7 @@
 // Fetches a Prometheus /metrics page over plain HTTP (one blocking GET with one deadline) and
 // parses it: what `headroom calibrate --metrics URL` and `--node-metrics URL` read every step.
+// The same blocking request, with a method and a JSON body, changes the service's pool between
+// two settings of a calibration (pool_settings.hpp).
 #pragma once
 
 #include <stdexcept>
@@ -30,6 +32,11 @@ struct http_reply {
 // metrics_scrape_error "URL: problem" (refused, timed out, closed) and load_input_error for a
 // malformed URL. Shared by the scrape below and the Prometheus API client.
 http_reply http_get(const std::string& url, double timeout, const std::string& accept);
+
+// The same with another method and a JSON body (Content-Type application/json; none when
+// empty), e.g. http_request("PUT", url, 5, R"({"max_open": 8})"). Same errors as http_get.
+http_reply http_request(const std::string& method, const std::string& url, double timeout,
+                        const std::string& json_body);
 
 // The body of GET url (http://host[:port]/path, parsed by open_loop_generator's
 // parse_target_url, which throws load_input_error for a malformed URL). `timeout` seconds cover

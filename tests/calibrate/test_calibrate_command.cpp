@@ -7,6 +7,7 @@
 #include <string>
 
 #include "headroom_cli.hpp"
+#include "pool_settings.hpp"    // calibrate/: the service's /pool, read as calibrate reads it
 #include "service_process.hpp"  // tests/service: spawns headroom-service on the fixture's PostgreSQL
 
 using headroom::test::env;
@@ -140,6 +141,119 @@ TEST_CASE("Ctrl-C in the middle of a calibration leaves a valid file with the fi
   CHECK(steps.size() >= 1);
   CHECK(steps.size() < 4);
   CHECK(steps[0].at("stopped_early").as_bool() == false);
+  std::remove(out.c_str());
+}
+
+TEST_CASE("calibrate --pool-settings measures each setting through /pool, fits the first and "
+          "sets the pool back") {
+  namespace cal = headroom::calibrate;
+  service_process service({"--max-open", "0", "--max-idle", "2", "--pool-admin"});
+  const std::string pool = "http://127.0.0.1:" + std::to_string(service.port()) + "/pool";
+  const std::string out = temp_path("cal-two.json");
+  auto o = run_cli(HEADROOM_CLI,
+                   std::vector<std::string>{"calibrate"} + request_flags(service) +
+                       std::vector<std::string>{"--rates", "40,80", "--pool-settings",
+                                                "current,warm", "--quick", "--repeats", "1",
+                                                "--step-duration", "2s", "--warmup", "1s",
+                                                "--no-cross-validation", "--out", out});
+  INFO(o.err);
+  REQUIRE(o.exit_code == 0);
+  CHECK(o.err.find("pool setting 2 of 2: max_open") != std::string::npos);
+  json::object f = read_json(out);
+  const json::object& c = f.at("calibration").as_object();
+  const int cores = c.at("provenance").at("cores").to_number<int>();
+  const std::string own = "max_open 0, max_idle 2";
+  const std::string warm = "max_open " + std::to_string(2 * cores) + ", max_idle " +
+                           std::to_string(2 * cores);
+  CHECK(c.at("provenance").at("model_setting").as_string() == own);
+  CHECK(c.at("provenance").at("pool_settings") == json::array{json::value(own), json::value(warm)});
+  const json::array& steps = c.at("steps").as_array();
+  REQUIRE(steps.size() == 4);
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    INFO("step " << i);
+    const bool second = i >= 2;
+    CHECK(steps[i].at("index").to_number<int>() == static_cast<int>(i));
+    CHECK(steps[i].at("label").as_string() == (second ? warm : own));
+    // What the service's /metrics said during the step: the setting was applied.
+    CHECK(steps[i].at("pool").at("max_open").to_number<int>() == (second ? 2 * cores : 0));
+    CHECK(steps[i].at("pool").at("max_idle").to_number<int>() == (second ? 2 * cores : 2));
+  }
+  // The model is the service's own setting, and the service runs it again.
+  CHECK(f.at("name").as_string() == "calibrated: " + own);
+  CHECK(f.at("pool").at("max_open").to_number<int>() == 0);
+  CHECK(f.at("pool").at("max_idle").to_number<int>() == 2);
+  REQUIRE(cal::read_pool_limits(pool));
+  CHECK(*cal::read_pool_limits(pool) == cal::pool_limits{0, 2});
+  // --refit keeps describing the setting the calibration chose, not the last steps'.
+  auto r = run_cli(HEADROOM_CLI, {"calibrate", "--refit", "--no-cross-validation", "--out", out});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(read_json(out).at("name").as_string() == "calibrated: " + own);
+  std::remove(out.c_str());
+}
+
+TEST_CASE("Ctrl-C during a calibration's second pool setting keeps its steps and sets the pool "
+          "back") {
+  namespace cal = headroom::calibrate;
+  service_process service({"--max-open", "0", "--max-idle", "2", "--pool-admin"});
+  const std::string pool = "http://127.0.0.1:" + std::to_string(service.port()) + "/pool";
+  const std::string out = temp_path("cal-two-int.json");
+  {
+    auto second_setting_started = [&] {
+      try {
+        const json::object f = read_json(out);
+        const json::array& s = f.at("calibration").at("steps").as_array();
+        return !s.empty() && s.back().at("label").as_string() == "max_open 3, max_idle 3";
+      } catch (const std::exception&) {
+        return false;
+      }
+    };
+    std::remove(out.c_str());
+    auto i = run_cli(HEADROOM_CLI,
+                     std::vector<std::string>{"calibrate"} + request_flags(service) +
+                         std::vector<std::string>{"--rates", "40,50,60", "--pool-settings",
+                                                  "current,3/3", "--repeats", "1",
+                                                  "--step-duration", "2s", "--warmup", "1s",
+                                                  "--out", out},
+                     0, second_setting_started);
+    INFO(i.err);
+    CHECK(i.exit_code == 130);
+    CHECK(i.err.find("pool set back to max_open 0, max_idle 2") != std::string::npos);
+    CHECK(*cal::read_pool_limits(pool) == cal::pool_limits{0, 2});
+    const json::object f = read_json(out);
+    const json::array& s = f.at("calibration").at("steps").as_array();
+    CHECK(s.size() >= 4);
+    CHECK(s.size() < 6);
+  }
+  std::remove(out.c_str());
+}
+
+TEST_CASE("pool settings a calibration cannot measure are refused before any load, exit code 2") {
+  service_process service({"--max-open", "0", "--max-idle", "2", "--pool-admin"});
+  const std::string out = temp_path("cal-two-bad.json");
+  {
+    auto label = run_cli(HEADROOM_CLI, std::vector<std::string>{"calibrate"} +
+                                           request_flags(service) +
+                                           std::vector<std::string>{"--rates", "40",
+                                                                    "--pool-settings", "current,warm",
+                                                                    "--label", "x", "--out", out});
+    CHECK(label.exit_code == 2);
+    CHECK(label.err.find("--label") != std::string::npos);
+    auto bad = run_cli(HEADROOM_CLI, std::vector<std::string>{"calibrate"} +
+                                         request_flags(service) +
+                                         std::vector<std::string>{"--rates", "40", "--pool-settings",
+                                                                  "current,8", "--out", out});
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("--pool-settings: '8' is not a setting") != std::string::npos);
+    service_process closed({"--max-open", "0", "--max-idle", "2"});  // no --pool-admin
+    auto no_admin = run_cli(HEADROOM_CLI, std::vector<std::string>{"calibrate"} +
+                                              request_flags(closed) +
+                                              std::vector<std::string>{"--rates", "40",
+                                                                       "--pool-settings", "warm",
+                                                                       "--out", out});
+    CHECK(no_admin.exit_code == 2);
+    CHECK(no_admin.err.find("--pool-admin") != std::string::npos);
+  }
   std::remove(out.c_str());
 }
 
