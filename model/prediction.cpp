@@ -85,6 +85,10 @@ void validate(const scenario& s) {
               "variability.speed_sigma", "must be in [0, 2)");
   field_check(std::isfinite(s.delay_sigma) && s.delay_sigma >= 0 && s.delay_sigma < 2,
               "variability.delay_sigma", "must be in [0, 2)");
+  field_check(s.speed_sigma_dof >= 0 && s.speed_sigma_dof <= 10000, "variability.speed_sigma_dof",
+              "must be a whole number in [0, 10000] (0 = known)");
+  field_check(s.delay_sigma_dof >= 0 && s.delay_sigma_dof <= 10000, "variability.delay_sigma_dof",
+              "must be a whole number in [0, 10000] (0 = known)");
   field_check(std::isfinite(s.speed_factor) && s.speed_factor > 0 && s.speed_factor <= 10,
               "variability.speed_factor", "must be in (0, 10]");
   field_check(std::isfinite(s.stall_rate) && s.stall_rate >= 0, "stalls.rate",

@@ -122,6 +122,11 @@ struct scenario {
   // differs from the next at low load, where the CPU is idle (the machine's scheduling hiccups
   // and the database's caches). Calibration fits it from repeated low-load steps' p99.
   double delay_sigma = 0;
+  // How well the repeats pinned each sigma down: the degrees of freedom of its fit (0 = known
+  // exactly). With nu of them a new run's ln f is sigma times Student's t with nu degrees of
+  // freedom, not a normal: the predictive law once sigma itself is an estimate, so a prediction
+  // interval widens when repeats are few (nu = 5: the 95th percentile x 1.23).
+  int speed_sigma_dof = 0, delay_sigma_dof = 0;
   // The load generator's keep-alive connections (headroom load --max-connections): a request
   // that finds all of them busy waits in the client, and its latency (from its intended send
   // time) includes that wait, as `headroom load` measures it. 0 = no client (production).

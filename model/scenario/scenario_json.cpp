@@ -286,6 +286,8 @@ scenario scenario_from_json(const json::value& v) {
     reader r(*v, "variability");
     s.speed_sigma = r.number("speed_sigma", 0);
     s.delay_sigma = r.number("delay_sigma", 0);
+    s.speed_sigma_dof = static_cast<int>(r.number("speed_sigma_dof", 0));
+    s.delay_sigma_dof = static_cast<int>(r.number("delay_sigma_dof", 0));
     s.speed_factor = r.number("speed_factor", 1);
     r.no_unknown_keys();
   }
@@ -518,7 +520,10 @@ json::value scenario_to_json(const scenario& s) {
   o["stalls"] = json::object{{"rate", s.stall_rate},
                              {"per_request", s.stall_per_request},
                              {"length", distribution_to_json(s.stall_length)}};
-  o["variability"] = json::object{{"speed_sigma", s.speed_sigma}, {"delay_sigma", s.delay_sigma}};
+  o["variability"] = json::object{{"speed_sigma", s.speed_sigma},
+                                  {"speed_sigma_dof", s.speed_sigma_dof},
+                                  {"delay_sigma", s.delay_sigma},
+                                  {"delay_sigma_dof", s.delay_sigma_dof}};
   if (s.speed_factor != 1) o["variability"].as_object()["speed_factor"] = s.speed_factor;
   o["client"] = json::object{{"max_connections", s.client_connections}};
   o["workers"] = s.workers;

@@ -171,8 +171,10 @@ class request_path_sim {
         measurement_(s, length_.total - length_.warmup, deployment_),
         max_in_flight_(in_flight_limit(s)),
         time_limit_(time_limit(s, length_)),
-        speed_(s.speed_factor * factor(s.speed_sigma, s.run.seed, replication, st_speed)),
-        delay_factor_(factor(s.delay_sigma, s.run.seed, replication, st_delay_speed)) {
+        speed_(s.speed_factor *
+               factor(s.speed_sigma, s.speed_sigma_dof, s.run.seed, replication, st_speed)),
+        delay_factor_(
+            factor(s.delay_sigma, s.delay_sigma_dof, s.run.seed, replication, st_delay_speed)) {
     // A first size for the pending events (about one per request in flight); it grows if needed.
     calendar_.reserve(1024);
   }
@@ -842,11 +844,25 @@ class request_path_sim {
   }
   // A run's factor (speed_sigma for CPU, delay_sigma for delays): lognormal with mean 1,
   // ln f ~ Normal(-sigma^2 / 2, sigma^2). Each its own stream, so a scenario without
-  // variability draws exactly what it drew before.
-  static double factor(double sigma, std::uint64_t seed, std::uint64_t replication, stream_id id) {
+  // variability draws exactly what it drew before. With `dof` degrees of freedom behind sigma
+  // the normal becomes Student's t (the same normal over the root of a chi-square's mean, drawn
+  // after it: with dof 0 the draws are as before); the median stays exp(-sigma^2 / 2). Beyond
+  // 100 degrees of freedom t is the normal to within 1 %; t is cut at +-6 (a normal's 1e-9
+  // tail), or one run in thousands with few repeats would be slowed without bound.
+  static double factor(double sigma, int dof, std::uint64_t seed, std::uint64_t replication,
+                       stream_id id) {
     if (!(sigma > 0)) return 1;
     random_stream r(seed, replication, id);
-    return std::exp(sigma * r.normal() - 0.5 * sigma * sigma);
+    double z = r.normal();
+    if (dof > 0 && dof <= 100) {
+      double chi2 = 0;
+      for (int k = 0; k < dof; ++k) {
+        const double g = r.normal();
+        chi2 += g * g;
+      }
+      z = std::clamp(z / std::sqrt(chi2 / dof), -6.0, 6.0);
+    }
+    return std::exp(sigma * z - 0.5 * sigma * sigma);
   }
   // The scenario's pool for each instance, with the seed of its random waiter order drawn for
   // this replication (instance 0 draws first, so one instance draws what it always drew).

@@ -160,7 +160,8 @@ TEST_CASE("the fit recovers the model's own CPU demands and delays from its own 
   const double life =
       m.dial_fork.mean() + m.dial_cpu.mean() + m.query_cold_db_cpu.mean() + m.close_db_cpu.mean();
   CHECK(life == Approx(0.0425).epsilon(0.05));
-  // The query's delay: the query phase at the lowest rate that seldom dials, minus its CPU.
+  // The query's delay: the quickest query phase among steps that seldom dial (on the model's own
+  // steps, queueing only, the lowest rate), minus its CPU.
   CHECK(m.query_delay.mean() == Approx(0.0004).epsilon(0.05));
   // The dial's round trips: the dial phase minus the fork and the backend's start.
   CHECK(m.dial_delay.mean() == Approx(0.001).margin(0.0005));

@@ -3,6 +3,7 @@
 // connection cap, the interval for one live run, and scaled distributions. Exact where the
 // scenario makes the answer exact.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -63,6 +64,37 @@ TEST_CASE("each run draws a machine speed factor with mean 1 and the configured 
   CHECK(sd_log == Approx(0.2).epsilon(0.12));
   s.speed_sigma = 0;
   CHECK(simulate_replication(s, 7).speed == 1.0);
+}
+
+TEST_CASE("a sigma fitted from few repeats draws Student's t: wider, same median, and none of it "
+          "with dof 0") {
+  scenario s = bare(10);
+  s.speed_sigma = 0.2;
+  s.run.requests = 20;
+  const int n = 4000;
+  std::vector<double> normal, t3;
+  for (int rep = 0; rep < n; ++rep) {
+    s.speed_sigma_dof = 0;
+    const double f0 = simulate_replication(s, rep).speed;
+    normal.push_back(std::log(f0));
+    s.speed_sigma_dof = 3;
+    t3.push_back(std::log(simulate_replication(s, rep).speed));
+    // The t draw starts from the same normal: its sign, hence its side of the median, is kept.
+    CHECK((t3.back() + 0.02 > 0) == (normal.back() + 0.02 > 0));
+  }
+  std::sort(normal.begin(), normal.end());
+  std::sort(t3.begin(), t3.end());
+  auto q = [&](const std::vector<double>& v, double p) { return v[static_cast<size_t>(p * n)]; };
+  // ln f = sigma z - sigma^2 / 2: the median is -0.02 for both; the 95th percentile of t with 3
+  // degrees of freedom is 2.353 against the normal's 1.645 (x 1.43). With n = 4000 the sample
+  // quantiles are within about 3 % of those.
+  CHECK(q(normal, 0.5) == Approx(-0.02).margin(0.012));
+  CHECK(q(t3, 0.5) == Approx(-0.02).margin(0.012));
+  CHECK(q(normal, 0.95) + 0.02 == Approx(0.2 * 1.645).epsilon(0.06));
+  CHECK(q(t3, 0.95) + 0.02 == Approx(0.2 * 2.353).epsilon(0.08));
+  CHECK(q(t3, 0.05) < q(normal, 0.05));
+  // Cut at +-6: never more than exp(6 sigma).
+  CHECK(t3.back() <= 6 * 0.2 - 0.02 + 1e-12);
 }
 
 TEST_CASE("a run's speed factor multiplies every CPU demand") {
