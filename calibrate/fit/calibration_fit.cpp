@@ -181,6 +181,10 @@ distribution exponential_or_none(double mean) {
   return mean > 0 ? distribution::exponential(mean) : distribution::none();
 }
 
+distribution deterministic_or_none(double mean) {
+  return mean > 0 ? distribution::deterministic(mean) : distribution::none();
+}
+
 // The Server-Timing phase of a step, or nullptr if the service sent none.
 const latency_histogram* phase_of(const calibration_step& s, const char* name) {
   auto it = s.load.phases.find(name);
@@ -344,14 +348,23 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   demands["generator"] = {{"per_request", gen_per_request}};
   out.report["demands"] = std::move(demands);
 
-  m.parse_cpu = exponential_or_none(share_parse * fs.per_request);
-  m.query_service_cpu = exponential_or_none(share_query * fs.per_request);
-  m.respond_cpu = exponential_or_none(share_respond * fs.per_request);
-  m.query_db_cpu = exponential_or_none(fd.per_request);
+  // A request's CPU is the same code on the same query every time: a constant, its variation
+  // left to the crowding term and the run's speed. An exponential one (cv 1) put the model's
+  // low-load p99 at twice the live one, and its queueing made the knees 15-30 % low
+  // (bench/README.md, calibration accuracy of 2026-12-07: the query phase's own p99 is 1.8 x
+  // its median, where an exponential CPU of that mean alone is 4.6 x). /proc gives totals, not
+  // each request's CPU, so no shape is fitted. A connection's CPU (start, cold query, exit)
+  // stays exponential: those vary with what the backend was doing.
+  m.parse_cpu = deterministic_or_none(share_parse * fs.per_request);
+  m.query_service_cpu = deterministic_or_none(share_query * fs.per_request);
+  m.respond_cpu = deterministic_or_none(share_respond * fs.per_request);
+  m.query_db_cpu = deterministic_or_none(fd.per_request);
   m.service_cpu_per_runnable = fs.per_runnable;
   m.database_cpu_per_runnable = fd.per_runnable;
   m.service_max_runnable = fs.per_runnable > 0 ? fs.max_runnable : 0;
   m.database_max_runnable = fd.per_runnable > 0 ? fd.max_runnable : 0;
+  out.assumptions.push_back("a request's CPU is a constant (the same query every time; /proc "
+                            "gives totals, not its spread)");
   out.assumptions.push_back("the service's CPU per request is split " + fmt(share_parse) +
                             " accept + parse, " + fmt(share_query) + " query, " +
                             fmt(share_respond) + " encode + write");
@@ -365,7 +378,7 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     out.assumptions.push_back(
         "the generator ran on CPUs of its own (--target-cpus): no generator CPU and no client "
         "station in the model, as in a deployment");
-  if (!no_generator) m.generator_cpu = exponential_or_none(gen_per_request);
+  if (!no_generator) m.generator_cpu = deterministic_or_none(gen_per_request);
 
   // Dials: the postmaster's fork is measured alone; the rest of a connection's life is the
   // database's per-dial CPU minus the fork.
