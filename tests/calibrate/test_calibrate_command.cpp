@@ -42,6 +42,11 @@ std::vector<std::string> operator+(std::vector<std::string> a, const std::vector
   return a;
 }
 
+// The service's GET/PUT /pool (headroom-service --pool-admin).
+std::string pool_url(const service_process& s) {
+  return "http://127.0.0.1:" + std::to_string(s.port()) + "/pool";
+}
+
 json::object read_json(const std::string& path) {
   return json::parse(slurp(path)).as_object();
 }
@@ -148,7 +153,7 @@ TEST_CASE("calibrate --pool-settings measures each setting through /pool, fits t
           "sets the pool back") {
   namespace cal = headroom::calibrate;
   service_process service({"--max-open", "0", "--max-idle", "2", "--pool-admin"});
-  const std::string pool = "http://127.0.0.1:" + std::to_string(service.port()) + "/pool";
+  const std::string pool = pool_url(service);
   const std::string out = temp_path("cal-two.json");
   auto o = run_cli(HEADROOM_CLI,
                    std::vector<std::string>{"calibrate"} + request_flags(service) +
@@ -196,7 +201,7 @@ TEST_CASE("Ctrl-C during a calibration's second pool setting keeps its steps and
           "back") {
   namespace cal = headroom::calibrate;
   service_process service({"--max-open", "0", "--max-idle", "2", "--pool-admin"});
-  const std::string pool = "http://127.0.0.1:" + std::to_string(service.port()) + "/pool";
+  const std::string pool = pool_url(service);
   const std::string out = temp_path("cal-two-int.json");
   {
     auto second_setting_started = [&] {
