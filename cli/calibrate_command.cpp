@@ -323,13 +323,13 @@ void run_calibrate(const calibrate_args& a) {
     throw cal::load_input_error(
         "--generator-cpus/--target-cpus: only when the generator runs (not --refit or "
         "--prometheus)");
-  if (a.refit) return refit(a, slo);
-  if (!a.prometheus.empty()) return run_passive(a, slo);
   if ((a.refit || !a.prometheus.empty()) &&
       (a.quick || a.single_setting || !a.pool_settings.empty()))
     throw cal::load_input_error(
         "--quick/--single-setting/--pool-settings: only when the generator runs (not --refit or "
         "--prometheus)");
+  if (a.refit) return refit(a, slo);
+  if (!a.prometheus.empty()) return run_passive(a, slo);
   if (a.single_setting && !a.pool_settings.empty())
     throw cal::load_input_error("--single-setting and --pool-settings: give one");
   const double step_duration = a.step_duration.value_or(a.quick ? 5 : 20);
@@ -434,9 +434,10 @@ void run_calibrate(const calibrate_args& a) {
   struct restore_pool {
     std::string url;
     std::optional<cal::pool_limits> original;
-    bool changed = false;
-    ~restore_pool() {
+    bool changed = false;  // set before a PUT: one whose answer was lost may still have applied
+    void now() {
       if (!changed || !original) return;
+      changed = false;
       try {
         cal::apply_pool_limits(url, *original);
         std::fprintf(stderr, "pool set back to %s\n", cal::pool_label(*original).c_str());
@@ -447,6 +448,7 @@ void run_calibrate(const calibrate_args& a) {
                      e.what(), original->max_open, original->max_idle, url.c_str());
       }
     }
+    ~restore_pool() { now(); }
   } restore{pool_url, original};
 
   std::string model_label;  // the first setting's: what the fits describe
@@ -469,10 +471,11 @@ void run_calibrate(const calibrate_args& a) {
   for (std::size_t k = 0; k < wanted.size() && !watch.interrupted(); ++k) {
     std::string label = a.label;
     if (wanted[k]) {
-      label = cal::pool_label(cal::apply_pool_limits(pool_url, *wanted[k]));
       restore.changed = true;
+      const std::string applied = cal::pool_label(cal::apply_pool_limits(pool_url, *wanted[k]));
+      if (label.empty()) label = applied;
     } else if (original) {
-      if (restore.changed) cal::apply_pool_limits(pool_url, *original);
+      if (restore.changed) cal::apply_pool_limits(pool_url, *original);  // fails loudly here
       restore.changed = false;
       if (label.empty()) label = cal::pool_label(*original);
     }
@@ -537,6 +540,7 @@ void run_calibrate(const calibrate_args& a) {
       file.provenance["pool_settings"] = measured_settings;
     }
   }
+  restore.now();  // before the fit and cross-validation: minutes the service need not run it
   refit_and_save();
   if (!file.model) {
     std::cerr << "headroom calibrate: the fit failed ("

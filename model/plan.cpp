@@ -691,9 +691,13 @@ static void speed_spread(plan& p, const scenario& s) {
   if (!(s.speed_sigma > 0)) return;
   const plan_request& r = p.request;
   const double sigma = s.speed_sigma;
-  // One run's factor is lognormal with mean 1: ln f ~ Normal(-sigma^2 / 2, sigma^2).
+  // One run's factor: ln f = -sigma^2 / 2 + sigma x, x normal, or Student's t when sigma rests
+  // on few repeats (speed_sigma_dof 1-100; the model draws it so), so the slow end is wider.
+  const int dof = s.speed_sigma_dof;
+  const double z = dof > 0 && dof <= 100 ? std::min(student_t_quantile(0.95, dof), 6.0)  // cut
+                                         : 1.6448536269514722;
   const double median = std::exp(-0.5 * sigma * sigma);
-  const double slow = std::exp(-0.5 * sigma * sigma + 1.6448536269514722 * sigma);
+  const double slow = std::exp(-0.5 * sigma * sigma + z * sigma);
   std::string line = "machine speed (run-to-run sigma " + fixed(sigma, 2) + "):";
   for (auto [name, factor] :
        {std::pair<const char*, double>{"median", median}, {"slow end", slow}}) {

@@ -286,8 +286,8 @@ scenario scenario_from_json(const json::value& v) {
     reader r(*v, "variability");
     s.speed_sigma = r.number("speed_sigma", 0);
     s.delay_sigma = r.number("delay_sigma", 0);
-    s.speed_sigma_dof = static_cast<int>(r.number("speed_sigma_dof", 0));
-    s.delay_sigma_dof = static_cast<int>(r.number("delay_sigma_dof", 0));
+    s.speed_sigma_dof = r.count("speed_sigma_dof", 0);
+    s.delay_sigma_dof = r.count("delay_sigma_dof", 0);
     s.speed_factor = r.number("speed_factor", 1);
     r.no_unknown_keys();
   }

@@ -224,6 +224,7 @@ TEST_CASE("Ctrl-C during a calibration's second pool setting keeps its steps and
     INFO(i.err);
     CHECK(i.exit_code == 130);
     CHECK(i.err.find("pool set back to max_open 0, max_idle 2") != std::string::npos);
+    REQUIRE(cal::read_pool_limits(pool));
     CHECK(*cal::read_pool_limits(pool) == cal::pool_limits{0, 2});
     const json::object f = read_json(out);
     const json::array& s = f.at("calibration").at("steps").as_array();
@@ -234,9 +235,21 @@ TEST_CASE("Ctrl-C during a calibration's second pool setting keeps its steps and
 }
 
 TEST_CASE("pool settings a calibration cannot measure are refused before any load, exit code 2") {
+  namespace cal = headroom::calibrate;
   service_process service({"--max-open", "0", "--max-idle", "2", "--pool-admin"});
   const std::string out = temp_path("cal-two-bad.json");
   {
+    auto both = run_cli(HEADROOM_CLI, std::vector<std::string>{"calibrate"} +
+                                          request_flags(service) +
+                                          std::vector<std::string>{"--rates", "40",
+                                                                   "--pool-settings", "warm",
+                                                                   "--single-setting", "--out", out});
+    CHECK(both.exit_code == 2);
+    CHECK(both.err.find("--single-setting and --pool-settings") != std::string::npos);
+    // --refit measures nothing: the flags that shape a measurement are refused, not ignored.
+    auto refit = run_cli(HEADROOM_CLI, {"calibrate", "--refit", "--quick", "--out", out});
+    CHECK(refit.exit_code == 2);
+    CHECK(refit.err.find("only when the generator runs") != std::string::npos);
     auto label = run_cli(HEADROOM_CLI, std::vector<std::string>{"calibrate"} +
                                            request_flags(service) +
                                            std::vector<std::string>{"--rates", "40",
@@ -258,6 +271,10 @@ TEST_CASE("pool settings a calibration cannot measure are refused before any loa
                                                                        "--out", out});
     CHECK(no_admin.exit_code == 2);
     CHECK(no_admin.err.find("--pool-admin") != std::string::npos);
+    // Nothing was measured and the service's pool was never touched.
+    CHECK(std::ifstream(out).fail());
+    REQUIRE(cal::read_pool_limits(pool_url(service)));
+    CHECK(*cal::read_pool_limits(pool_url(service)) == cal::pool_limits{0, 2});
   }
   std::remove(out.c_str());
 }

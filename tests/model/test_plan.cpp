@@ -404,6 +404,14 @@ TEST_CASE("the plan's speed spread: capacity and instances at the median and slo
   REQUIRE(o.at("speed_spread").as_array().size() == 2);
   CHECK(o.at("speed_spread").as_array()[1].at("instances").as_int64() == 17);
 
+  // A sigma from few repeats (3 degrees of freedom) is drawn from Student's t, and so is the slow
+  // end: exp(-0.045 + t(0.95, 3) x 0.3) = exp(-0.045 + 2.353 x 0.3) = 1.937; the median stays.
+  s.speed_sigma_dof = 3;
+  const plan few = make_plan(s, r);
+  REQUIRE(few.speed_spread.size() == 2);
+  CHECK(few.speed_spread[0].factor == Approx(0.956).epsilon(0.001));
+  CHECK(few.speed_spread[1].factor == Approx(1.937).epsilon(0.001));
+
   s.speed_sigma = 0;  // no spread: nothing to say
   CHECK(make_plan(s, r).speed_spread.empty());
 }

@@ -137,6 +137,31 @@ TEST_CASE("an integer beyond its field's range is an error naming the field, nev
   CHECK(s.pool.max_open == 2147483647);
 }
 
+TEST_CASE("the variability's degrees of freedom read back and must be whole counts in range") {
+  scenario s = scenario_from_json(boost::json::parse(
+      R"({"arrivals": {"rate": 5}, "variability": {"speed_sigma": 0.1, "speed_sigma_dof": 3,
+          "delay_sigma": 0.2, "delay_sigma_dof": 4}})"));
+  CHECK(s.speed_sigma_dof == 3);
+  CHECK(s.delay_sigma_dof == 4);
+  scenario back = scenario_from_json(scenario_to_json(s));
+  CHECK(back.speed_sigma_dof == 3);
+  CHECK(back.delay_sigma_dof == 4);
+  // Absent: a sigma taken as known (a file written before the field existed).
+  CHECK(scenario_from_json(boost::json::parse(R"({"arrivals": {"rate": 5}})")).speed_sigma_dof ==
+        0);
+  auto with = [](const std::string& dof) {
+    return error_of(R"({"arrivals": {"rate": 5}, "variability": {"speed_sigma_dof": )" + dof +
+                    "}}");
+  };
+  CHECK(with("2.5") == "variability.speed_sigma_dof: must be an integer");
+  CHECK(with("\"x\"").find("variability.speed_sigma_dof") == 0);
+  CHECK(with("-1") ==
+        "variability.speed_sigma_dof: must be a whole number in [0, 10000] (0 = known)");
+  CHECK(with("10001") ==
+        "variability.speed_sigma_dof: must be a whole number in [0, 10000] (0 = known)");
+  CHECK(with("1e12") == "variability.speed_sigma_dof: out of range (1000000000000)");
+}
+
 TEST_CASE("a scenario left at its defaults describes the service left at its defaults") {
   scenario s = scenario_from_json(boost::json::parse(R"({"arrivals": {"rate": 100}})"));
   CHECK(s.workers == service_defaults::workers);
