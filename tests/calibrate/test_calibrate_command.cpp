@@ -26,8 +26,13 @@ std::string postmaster_pid() {
   return pid;
 }
 
+// The service's own URL, the target of every command here.
+std::string target_url(const service_process& s) {
+  return "http://127.0.0.1:" + std::to_string(s.port()) + "/";
+}
+
 std::vector<std::string> request_flags(const service_process& s) {
-  return {"--target",  "http://127.0.0.1:" + std::to_string(s.port()) + "/",
+  return {"--target",  target_url(s),
           "--method",  "POST",
           "--header",  "Content-Type: application/json",
           "--body",    env("HEADROOM_SOURCE_DIR") + "/tests/fixtures/age_no_match.json",
@@ -42,9 +47,9 @@ std::vector<std::string> operator+(std::vector<std::string> a, const std::vector
   return a;
 }
 
-// The service's GET/PUT /pool (headroom-service --pool-admin).
+// The service's GET/PUT /pool (headroom-service --pool-admin), as calibrate finds it.
 std::string pool_url(const service_process& s) {
-  return "http://127.0.0.1:" + std::to_string(s.port()) + "/pool";
+  return headroom::calibrate::pool_admin_url(target_url(s));
 }
 
 json::object read_json(const std::string& path) {
@@ -105,7 +110,7 @@ TEST_CASE("a short calibration writes a file that reloads as a scenario, with cr
   CHECK(pj.at("live_run").at("length").to_number<double>() == 3);
   // validate measures a case the fit never saw.
   auto v = run_cli(HEADROOM_CLI, {"validate", "--calibration", out, "--target",
-                                  "http://127.0.0.1:" + std::to_string(service.port()) + "/",
+                                  target_url(service),
                                   "--cases", "60", "--repeats", "1", "--step-duration", "2s",
                                   "--warmup", "1s", "--json"});
   INFO(v.err);
@@ -187,8 +192,9 @@ TEST_CASE("calibrate --pool-settings measures each setting through /pool, fits t
   CHECK(f.at("name").as_string() == "calibrated: " + own);
   CHECK(f.at("pool").at("max_open").to_number<int>() == 0);
   CHECK(f.at("pool").at("max_idle").to_number<int>() == 2);
-  REQUIRE(cal::read_pool_limits(pool));
-  CHECK(*cal::read_pool_limits(pool) == cal::pool_limits{0, 2});
+  const auto after = cal::read_pool_limits(pool);
+  REQUIRE(after);
+  CHECK(*after == cal::pool_limits{0, 2});
   // --refit keeps describing the setting the calibration chose, not the last steps'.
   auto r = run_cli(HEADROOM_CLI, {"calibrate", "--refit", "--no-cross-validation", "--out", out});
   INFO(r.err);
@@ -224,8 +230,9 @@ TEST_CASE("Ctrl-C during a calibration's second pool setting keeps its steps and
     INFO(i.err);
     CHECK(i.exit_code == 130);
     CHECK(i.err.find("pool set back to max_open 0, max_idle 2") != std::string::npos);
-    REQUIRE(cal::read_pool_limits(pool));
-    CHECK(*cal::read_pool_limits(pool) == cal::pool_limits{0, 2});
+    const auto after = cal::read_pool_limits(pool);
+    REQUIRE(after);
+    CHECK(*after == cal::pool_limits{0, 2});
     const json::object f = read_json(out);
     const json::array& s = f.at("calibration").at("steps").as_array();
     CHECK(s.size() >= 4);
@@ -273,8 +280,9 @@ TEST_CASE("pool settings a calibration cannot measure are refused before any loa
     CHECK(no_admin.err.find("--pool-admin") != std::string::npos);
     // Nothing was measured and the service's pool was never touched.
     CHECK(std::ifstream(out).fail());
-    REQUIRE(cal::read_pool_limits(pool_url(service)));
-    CHECK(*cal::read_pool_limits(pool_url(service)) == cal::pool_limits{0, 2});
+    const auto untouched = cal::read_pool_limits(pool_url(service));
+    REQUIRE(untouched);
+    CHECK(*untouched == cal::pool_limits{0, 2});
   }
   std::remove(out.c_str());
 }
@@ -347,7 +355,7 @@ TEST_CASE("calibrate refuses bad input with one line and exit code 2") {
   CHECK(unreachable.exit_code == 2);
   CHECK(unreachable.err.find("headroom calibrate:") == 0);
   service_process service;
-  const std::string url = "http://127.0.0.1:" + std::to_string(service.port()) + "/";
+  const std::string url = target_url(service);
   auto not_metrics = run_cli(HEADROOM_CLI, {"calibrate", "--target", url, "--metrics", url + "healthz",
                                             "--rates", "10", "--out", out});
   CHECK(not_metrics.exit_code == 2);
