@@ -47,12 +47,18 @@ std::string status_text(const http_reply& r) {
 
 }  // namespace
 
+pool_limits as_applied(pool_limits p) {
+  if (p.max_open > 0 && p.max_idle > p.max_open) p.max_idle = p.max_open;
+  return p;
+}
+
 std::string pool_label(const pool_limits& p) {
   return "max_open " + std::to_string(p.max_open) + ", max_idle " + std::to_string(p.max_idle);
 }
 
 std::vector<std::optional<pool_limits>> parse_pool_settings(const std::string& text, int cores) {
   std::vector<std::optional<pool_limits>> out;
+  std::vector<std::string> entries;  // as written, to name the first of two equal settings
   std::size_t start = 0;
   while (start <= text.size()) {
     const std::size_t comma = std::min(text.find(',', start), text.size());
@@ -66,10 +72,16 @@ std::vector<std::optional<pool_limits>> parse_pool_settings(const std::string& t
       setting = pool_limits{parse_limit(entry.substr(0, slash), entry),
                             parse_limit(entry.substr(slash + 1), entry)};
     }
-    for (const auto& seen : out)
-      if (seen == setting)
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      if (out[k] == setting)
         throw std::invalid_argument("--pool-settings: '" + entry + "' is listed twice");
+      if (out[k] && setting && as_applied(*out[k]) == as_applied(*setting))
+        throw std::invalid_argument("--pool-settings: '" + entry + "' is the same setting as '" +
+                                    entries[k] + "' (" + pool_label(as_applied(*setting)) +
+                                    ": Go keeps max_idle <= max_open)");
+    }
     out.push_back(setting);
+    entries.push_back(entry);
     start = comma + 1;
   }
   return out;

@@ -19,6 +19,10 @@ struct pool_limits {
   }
 };
 
+// The limits Go applies for p: SetMaxIdleConns keeps max_idle <= max_open when max_open > 0
+// (8/16 runs as 8/8), so two settings are the same when their applied limits are.
+pool_limits as_applied(pool_limits p);
+
 // The name of a setting's steps in a calibration file: "max_open 8, max_idle 8", the form the
 // steps' labels have always had (read from /metrics).
 std::string pool_label(const pool_limits& p);
@@ -26,7 +30,7 @@ std::string pool_label(const pool_limits& p);
 // --pool-settings: a comma-separated list of "current" (the setting the service runs when the
 // calibration starts), "warm" (warm_pool(cores)) and OPEN/IDLE pairs, e.g. "current,warm" or
 // "0/2,8/8". nullopt stands for "current". Throws std::invalid_argument naming the flag and the
-// bad entry; a setting listed twice is refused.
+// bad entry; a setting listed twice (as Go applies it: 8/16 and 8/8 are one) is refused.
 std::vector<std::optional<pool_limits>> parse_pool_settings(const std::string& text, int cores);
 
 // The warm pool --auto adds: max_open = max_idle = 2 x cores, enough connections for every

@@ -4,6 +4,7 @@
 // step so Ctrl-C or a crash keeps what was measured.
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cmath>
@@ -374,7 +375,15 @@ void run_calibrate(const calibrate_args& a) {
   const std::string pool_url = cal::pool_admin_url(target.load.targets.front());
   std::optional<cal::pool_limits> original;  // the service's setting, when /pool tells it
   if (!a.single_setting && (a.automatic || !wanted.empty())) {
-    original = cal::read_pool_limits(pool_url);
+    try {
+      original = cal::read_pool_limits(pool_url);
+    } catch (const std::runtime_error& e) {
+      if (!wanted.empty()) throw cal::load_input_error(std::string("--pool-settings: ") + e.what());
+      // --auto's second setting is a bonus: a /pool that will not say (401, 500) costs it, not
+      // the calibration.
+      std::fprintf(stderr, "headroom calibrate: %s; only the service's own setting is measured\n",
+                   e.what());
+    }
     if (!original && !wanted.empty())
       throw cal::load_input_error("--pool-settings: " + pool_url +
                                   " is not found: start the service with --pool-admin to let a "
@@ -384,6 +393,17 @@ void run_calibrate(const calibrate_args& a) {
                    "headroom calibrate: the service does not let its pool be changed (%s is not "
                    "found: no --pool-admin), so only its own setting is measured\n",
                    pool_url.c_str());
+    // Two entries that come to one setting once "current" is read (current,0/2 on a 0/2
+    // service) would measure it twice under two names.
+    for (std::size_t i = 0; original && i < wanted.size(); ++i)
+      for (std::size_t j = 0; j < i; ++j)
+        if (cal::as_applied(wanted[i].value_or(*original)) ==
+            cal::as_applied(wanted[j].value_or(*original)))
+          throw cal::load_input_error(
+              "--pool-settings: entries " + std::to_string(j + 1) + " and " +
+              std::to_string(i + 1) + " are both " +
+              cal::pool_label(cal::as_applied(wanted[i].value_or(*original))) +
+              " on this service ('current' is the setting it runs): list it once");
     if (original && wanted.empty()) {
       wanted = {std::nullopt, cal::warm_pool(cores)};
       if (*original == cal::warm_pool(cores)) {
@@ -452,7 +472,10 @@ void run_calibrate(const calibrate_args& a) {
   } restore{pool_url, original};
 
   std::string model_label;  // the first setting's: what the fits describe
-  boost::json::array measured_settings;
+  boost::json::array measured_settings;  // --append: the file's settings, then this run's
+  if (auto it = file.provenance.find("pool_settings");
+      a.append && it != file.provenance.end() && it->value().is_array())
+    measured_settings = it->value().get_array();
   auto refit_and_save = [&] {
     if (model_label.empty()) return;  // nothing measured yet
     cal::calibration_fit_options fo = fit_options(a, model_label, slo);
@@ -535,7 +558,8 @@ void run_calibrate(const calibrate_args& a) {
     }
     if (!plan.stop_reason().empty())
       std::fprintf(stderr, "ramp ended %s\n", plan.stop_reason().c_str());
-    if (!label.empty()) {
+    if (!label.empty() && std::find(measured_settings.begin(), measured_settings.end(),
+                                    boost::json::value(label)) == measured_settings.end()) {
       measured_settings.push_back(boost::json::value(label));
       file.provenance["pool_settings"] = measured_settings;
     }

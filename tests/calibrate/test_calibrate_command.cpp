@@ -200,6 +200,21 @@ TEST_CASE("calibrate --pool-settings measures each setting through /pool, fits t
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(read_json(out).at("name").as_string() == "calibrated: " + own);
+  // --append adds its setting to the file's list; the model is the last run's (README).
+  auto more = run_cli(HEADROOM_CLI,
+                      std::vector<std::string>{"calibrate"} + request_flags(service) +
+                          std::vector<std::string>{"--rates", "40", "--single-setting", "--label",
+                                                   "again", "--repeats", "1", "--step-duration",
+                                                   "2s", "--warmup", "1s", "--no-cross-validation",
+                                                   "--append", "--out", out});
+  INFO(more.err);
+  REQUIRE(more.exit_code == 0);
+  const json::object appended = read_json(out);
+  const json::object& p = appended.at("calibration").at("provenance").as_object();
+  CHECK(p.at("pool_settings") ==
+        json::array{json::value(own), json::value(warm), json::value("again")});
+  CHECK(p.at("model_setting").as_string() == "again");
+  CHECK(appended.at("calibration").at("steps").as_array().size() == 5);
   std::remove(out.c_str());
 }
 
@@ -270,6 +285,16 @@ TEST_CASE("pool settings a calibration cannot measure are refused before any loa
                                                                   "current,8", "--out", out});
     CHECK(bad.exit_code == 2);
     CHECK(bad.err.find("--pool-settings: '8' is not a setting") != std::string::npos);
+    // "current" is the service's 0/2: the two entries would measure one setting twice.
+    auto twice = run_cli(HEADROOM_CLI, std::vector<std::string>{"calibrate"} +
+                                           request_flags(service) +
+                                           std::vector<std::string>{"--rates", "40",
+                                                                    "--pool-settings", "current,0/2",
+                                                                    "--out", out});
+    CHECK(twice.exit_code == 2);
+    CHECK(twice.err.find("--pool-settings: entries 1 and 2 are both max_open 0, max_idle 2 on "
+                         "this service ('current' is the setting it runs): list it once") !=
+          std::string::npos);
     service_process closed({"--max-open", "0", "--max-idle", "2"});  // no --pool-admin
     auto no_admin = run_cli(HEADROOM_CLI, std::vector<std::string>{"calibrate"} +
                                               request_flags(closed) +

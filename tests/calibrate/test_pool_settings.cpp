@@ -1,8 +1,11 @@
 // --pool-settings as a user writes it, the warm pool --auto adds, and the /pool URL of a target.
-// (Reading and changing a real service's pool: test_calibrate_command.)
+// (Reading and changing a real service's pool: test_calibrate_command; here a /pool that answers
+// with an error status, which the real service never does.)
 #include <catch2/catch.hpp>
+#include <stdexcept>
 
 #include "pool_settings.hpp"
+#include "test_http_server.hpp"
 
 using namespace headroom::calibrate;
 
@@ -29,6 +32,28 @@ TEST_CASE("a bad or repeated setting is refused by name") {
   CHECK_THROWS_WITH(parse_pool_settings("4/4,warm", 2), "--pool-settings: 'warm' is listed twice");
   CHECK_THROWS_WITH(parse_pool_settings("current,current", 2),
                     "--pool-settings: 'current' is listed twice");
+}
+
+TEST_CASE("two settings Go applies alike are one setting") {
+  CHECK(as_applied({8, 16}) == pool_limits{8, 8});
+  CHECK(as_applied({0, 16}) == pool_limits{0, 16});  // no open limit: the idle limit stands
+  CHECK(as_applied({8, 2}) == pool_limits{8, 2});
+  CHECK_THROWS_WITH(parse_pool_settings("8/16,0/2,8/8", 2),
+                    "--pool-settings: '8/8' is the same setting as '8/16' (max_open 8, max_idle "
+                    "8: Go keeps max_idle <= max_open)");
+  CHECK(parse_pool_settings("8/16,16/16", 2).size() == 2);
+}
+
+TEST_CASE("a /pool that answers an error is named with its status; a missing one is nullopt") {
+  headroom::test::test_http_server server;
+  CHECK_THROWS_WITH(read_pool_limits(server.url("/pool?status=401")),
+                    Catch::Contains("cannot read the pool setting: " +
+                                    server.url("/pool?status=401") + ": HTTP 401"));
+  CHECK_THROWS_AS(read_pool_limits(server.url("/pool?status=500")), std::runtime_error);
+  CHECK_FALSE(read_pool_limits(server.url("/pool?status=404")).has_value());
+  // 200 with a body that is not a pool setting ("ok")
+  CHECK_THROWS_WITH(read_pool_limits(server.url("/pool")),
+                    Catch::Contains("the answer is not {\"max_open\": N, \"max_idle\": N}"));
 }
 
 TEST_CASE("a target's /pool is on the same host and port") {
