@@ -577,10 +577,37 @@ void run_calibrate(const calibrate_args& a) {
   }
   if (!a.no_cross_validation && !watch.interrupted()) {
     cal::calibration_fit_options fo = fit_options(a, model_label, slo);
-    file.cross_validation =
-        cal::cross_validate(file.steps, fo, slo, [&](std::size_t i, std::size_t n) {
-          if (tty) std::fprintf(stderr, "\rcross-validation: step %zu of %zu   ", i + 1, n);
-        });
+    const auto cv_started = std::chrono::steady_clock::now();
+    struct stopped {};  // Ctrl-C during the cross-validation: keep the fit, skip the rest
+    try {
+      file.cross_validation =
+          cal::cross_validate(file.steps, fo, slo, [&](std::size_t i, std::size_t n) {
+            if (watch.interrupted()) throw stopped{};
+            const double elapsed =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - cv_started)
+                    .count();
+            const std::string eta =
+                i > 0
+                    ? ", about " +
+                          time_left(elapsed / static_cast<double>(i) * static_cast<double>(n - i)) +
+                          " left"
+                    : "";
+            if (tty)
+              std::fprintf(stderr, "\rcross-validation: step %zu of %zu%s   ", i + 1, n,
+                           eta.c_str());
+            else if (i == 0 || (10 * i) / n != (10 * (i - 1)) / n)  // a log: a line every tenth
+              std::fprintf(stderr,
+                           "cross-validation: step %zu of %zu (each refitted without it)%s\n",
+                           i + 1, n, eta.c_str());
+          });
+    } catch (const stopped&) {
+      std::fprintf(stderr,
+                   "\ncross-validation stopped: %s has the steps and the fit, without it "
+                   "(headroom calibrate --refit --out %s to run it)\n",
+                   a.out.c_str(), a.out.c_str());
+      set_exit_code(130);
+      return;
+    }
     if (tty) std::fprintf(stderr, "\r");
     cal::write_calibration_file(a.out, file);
   }

@@ -218,6 +218,33 @@ TEST_CASE("calibrate --pool-settings measures each setting through /pool, fits t
   std::remove(out.c_str());
 }
 
+TEST_CASE("Ctrl-C after the last step keeps the steps and the fit without the cross-validation") {
+  service_process service({"--max-open", "0", "--max-idle", "2"});
+  const std::string out = temp_path("cal-cv-int.json");
+  std::remove(out.c_str());
+  // Once the file holds both steps, what is left is the last fit and the cross-validation.
+  auto measured = [&] {
+    try {
+      return read_json(out).at("calibration").at("steps").as_array().size() == 2;
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+  auto i = run_cli(HEADROOM_CLI,
+                   std::vector<std::string>{"calibrate"} + request_flags(service) +
+                       std::vector<std::string>{"--rates", "40,80", "--repeats", "1",
+                                                "--step-duration", "2s", "--warmup", "1s",
+                                                "--out", out},
+                   0, measured);
+  INFO(i.err);
+  CHECK(i.exit_code == 130);
+  const json::object f = read_json(out);
+  CHECK(f.contains("phases"));  // the fitted model
+  CHECK(f.at("calibration").at("steps").as_array().size() == 2);
+  CHECK(f.at("calibration").at("cross_validation").as_array().empty());
+  std::remove(out.c_str());
+}
+
 TEST_CASE("Ctrl-C during a calibration's second pool setting keeps its steps and sets the pool "
           "back") {
   namespace cal = headroom::calibrate;
