@@ -375,9 +375,11 @@ void run_calibrate(const calibrate_args& a) {
   const std::string pool_url = cal::pool_admin_url(target.load.targets.front());
   std::optional<cal::pool_limits> original;  // the service's setting, when /pool tells it
   if (!a.single_setting && (a.automatic || !wanted.empty())) {
+    bool answered = true;  // false: /pool answered an error, already said
     try {
       original = cal::read_pool_limits(pool_url);
     } catch (const std::runtime_error& e) {
+      answered = false;
       if (!wanted.empty()) throw cal::load_input_error(std::string("--pool-settings: ") + e.what());
       // --auto's second setting is a bonus: a /pool that will not say (401, 500) costs it, not
       // the calibration.
@@ -388,7 +390,7 @@ void run_calibrate(const calibrate_args& a) {
       throw cal::load_input_error("--pool-settings: " + pool_url +
                                   " is not found: start the service with --pool-admin to let a "
                                   "calibration change its pool");
-    if (!original)
+    if (!original && answered)
       std::fprintf(stderr,
                    "headroom calibrate: the service does not let its pool be changed (%s is not "
                    "found: no --pool-admin), so only its own setting is measured\n",
