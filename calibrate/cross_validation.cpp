@@ -37,6 +37,13 @@ std::string fmt_stalls(const scenario& m) {
   return os.str();
 }
 
+std::string fmt_wakeup(const scenario& m) {
+  if (!(m.wakeup_delay > 0)) return "none";
+  std::ostringstream os;
+  os << m.wakeup_delay << " s after " << m.wakeup_idle << " s idle or more";
+  return os.str();
+}
+
 }  // namespace
 
 std::string format_ms(double seconds) {
@@ -148,7 +155,8 @@ std::string calibration_summary(const calibration_file& f, const latency_slo& sl
       << ", network " << m.network_rtt.describe() << "\n"
       << "  background utilization " << m.background_utilization << ", run-to-run speed sigma "
       << m.speed_sigma << " (CPU), " << m.delay_sigma << " (delays), cores " << m.cores << "\n"
-      << "  stalls of the intake: " << fmt_stalls(m) << "\n";
+      << "  stalls of the intake: " << fmt_stalls(m) << "\n"
+      << "  wake-up of an idle host: " << fmt_wakeup(m) << "\n";
   auto list = [&](const char* key, const char* title) {
     auto it = f.fit.find(key);
     if (it == f.fit.end() || !it->value().is_array() || it->value().get_array().empty()) return;

@@ -282,6 +282,12 @@ scenario scenario_from_json(const json::value& v) {
     if (r.has("length")) s.stall_length = r.dist("length");
     r.no_unknown_keys();
   }
+  if (const json::value* v = top.get("wakeup")) {
+    reader r(*v, "wakeup");
+    s.wakeup_delay = r.number("delay", 0);
+    s.wakeup_idle = r.number("idle", 0);
+    r.no_unknown_keys();
+  }
   if (const json::value* v = top.get("variability")) {
     reader r(*v, "variability");
     s.speed_sigma = r.number("speed_sigma", 0);
@@ -520,6 +526,7 @@ json::value scenario_to_json(const scenario& s) {
   o["stalls"] = json::object{{"rate", s.stall_rate},
                              {"per_request", s.stall_per_request},
                              {"length", distribution_to_json(s.stall_length)}};
+  o["wakeup"] = json::object{{"delay", s.wakeup_delay}, {"idle", s.wakeup_idle}};
   o["variability"] = json::object{{"speed_sigma", s.speed_sigma},
                                   {"speed_sigma_dof", s.speed_sigma_dof},
                                   {"delay_sigma", s.delay_sigma},

@@ -47,12 +47,12 @@ enum event_kind : std::uint32_t {
   ev_dial_delay_done,
   ev_background,
   ev_cleaner,
-  ev_intake  // a stall ends: a request due during it enters
+  ev_intake  // a stall or a wake-up ends: the request due then enters
 };
 
 // Where a request is; on_cpu_done and ev_delay_done read it to take the next step.
 enum class stage : std::uint8_t {
-  stalled,  // due while the intake is paused (scenario.stall_rate)
+  stalled,  // due while the intake is paused (scenario.stall_rate) or the host wakes up
   client,   // waiting for one of the load generator's connections (a "late" send)
   parse,
   queue,
@@ -337,7 +337,7 @@ class request_path_sim {
     } else {
       arrivals_done_ = true;
     }
-    const double opens = intake_opens(now_);
+    const double opens = std::max(intake_opens(now_), now_ + wakeup(service_host(id)));
     if (opens > now_) {
       r.at = stage::stalled;
       calendar_.push(opens, ev_intake, id);
@@ -356,6 +356,14 @@ class request_path_sim {
       next_stall_ = stall_ends_ + random_.stall.exponential(1 / stall_rate_);
     }
     return t >= stall_begins_ && t < stall_ends_ ? stall_ends_ : t;
+  }
+  // The wake-up of an idle host (scenario.wakeup_delay): its cost grows with the gap since the
+  // host's previous arrival, up to wakeup_idle, and varies with the run as every delay does.
+  double wakeup(std::size_t host) {
+    if (scenario_.wakeup_delay <= 0) return 0;
+    const double gap = now_ - last_arrival_[host];
+    last_arrival_[host] = now_;
+    return scenario_.wakeup_delay * std::min(1.0, gap / scenario_.wakeup_idle) * delay_factor_;
   }
   // The request is sent: the generator's CPU, then one of its connections.
   void enter(std::uint32_t id) {
@@ -944,6 +952,9 @@ class request_path_sim {
   // The intake's current or last stall, and when the next begins (never, without stalls).
   double stall_begins_ = 0, stall_ends_ = 0;
   double next_stall_ = std::numeric_limits<double>::infinity();
+  // Each host's latest arrival, for its wake-up (the first request finds the host asleep).
+  std::vector<double> last_arrival_ =
+      std::vector<double>(hosts_.size(), -std::numeric_limits<double>::infinity());
   const double stall_rate_ = stalls_per_second(scenario_);
   std::uint64_t events_ = 0;  // processed, warm-up included
   bool arrivals_done_ = false;

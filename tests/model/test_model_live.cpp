@@ -276,6 +276,51 @@ TEST_CASE("a stall of the intake holds every request due during it until it ends
   CHECK(stalled.phases[phase_query].max == Approx(0.001).epsilon(1e-9));
 }
 
+TEST_CASE("an idle host's wake-up delays each request by its gap's share of the full cost") {
+  // Requests evenly spaced, each 1 ms of CPU on 100 cores (nothing shared). A wake-up of 2 ms
+  // after 10 ms idle or more: at 50 req/s (20 ms apart) every request enters 2 ms late; at
+  // 200 req/s (5 ms apart) 1 ms late; at 1,000 req/s (1 ms apart) 0.2 ms late. It is a delay
+  // before the request enters, so its phases are as without it.
+  for (double rate : {50.0, 200.0, 1000.0}) {
+    scenario s = bare(rate);
+    s.cores = 100;
+    s.query_db_cpu = distribution::deterministic(0.001);
+    s.run.requests = 4000;
+    const replication_result awake = simulate_replication(s, 0);
+    s.wakeup_delay = 0.002;
+    s.wakeup_idle = 0.010;
+    const replication_result woken = simulate_replication(s, 0);
+    const double late = 0.002 * std::min(1.0, (1 / rate) / 0.010);
+    INFO("rate " << rate);
+    CHECK(awake.phases[phase_total].max == Approx(0.001).epsilon(1e-9));
+    CHECK(woken.phases[phase_total].mean == Approx(0.001 + late).epsilon(1e-6));
+    CHECK(woken.phases[phase_total].max == Approx(0.001 + late).epsilon(1e-6));
+    CHECK(woken.phases[phase_query].max == Approx(0.001).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("a wake-up is counted per host: split instances each sleep between their own requests") {
+  // Two instances on their own hosts, requests alternating at random between them at 400 req/s
+  // in all: each host's gaps are random (mean 5 ms), so its wake-ups vary; co-located, the one
+  // host sees every request 2.5 ms apart, always 0.5 ms late.
+  scenario s = bare(400);
+  s.cores = 100;
+  s.query_db_cpu = distribution::deterministic(0.001);
+  s.run.requests = 8000;
+  s.wakeup_delay = 0.002;
+  s.wakeup_idle = 0.010;
+  s.deployment.instances = 2;
+  const replication_result colocated = simulate_replication(s, 0);
+  CHECK(colocated.phases[phase_total].mean == Approx(0.0015).epsilon(1e-6));
+  s.deployment.service_cores = 50;
+  s.deployment.database_cores = 50;
+  const replication_result split = simulate_replication(s, 0);
+  // Each host's gap is geometric in steps of 2.5 ms (mean 5 ms): the mean wake-up is
+  // 2 ms x E[min(1, gap / 10 ms)] = 2 x sum_k min(1, k / 4) 2^-k = 0.9375 ms.
+  CHECK(split.phases[phase_total].mean == Approx(0.001 + 0.0009375).margin(0.00005));
+  CHECK(split.phases[phase_total].max == Approx(0.003).epsilon(1e-6));
+}
+
 TEST_CASE("stalls per request are stalls per second at the offered rate") {
   // 0.004 stalls per request at 250 req/s is 1 stall a second: the same stream of stalls, the
   // same draws, the same run, to the last bit.

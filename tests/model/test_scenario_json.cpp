@@ -105,6 +105,24 @@ TEST_CASE("the bound of the cost per runnable task reads back, and is none when 
   CHECK(old.database_max_runnable == 0);
 }
 
+TEST_CASE("an idle host's wake-up reads back, is none when absent, and needs its idle gap") {
+  scenario s =
+      scenario_from_json(boost::json::parse(R"({"wakeup": {"delay": 0.0008, "idle": 0.014}})"));
+  CHECK(s.wakeup_delay == 0.0008);
+  CHECK(s.wakeup_idle == 0.014);
+  scenario back = scenario_from_json(scenario_to_json(s));
+  CHECK(back.wakeup_delay == 0.0008);
+  CHECK(back.wakeup_idle == 0.014);
+  // A file written before the wake-up existed keeps its meaning: none.
+  CHECK(scenario_from_json(boost::json::parse(R"({"arrivals": {"rate": 5}})")).wakeup_delay == 0);
+  CHECK(error_of(R"({"arrivals": {"rate": 5}, "wakeup": {"delay": 0.001}})") ==
+        "wakeup.idle: must be > 0 when wakeup.delay > 0");
+  CHECK(error_of(R"({"arrivals": {"rate": 5}, "wakeup": {"delay": -0.001, "idle": 0.01}})") ==
+        "wakeup.delay: must be in [0, 1] seconds (0 = none)");
+  CHECK(error_of(R"({"arrivals": {"rate": 5}, "wakeup": {"delay": 0.001, "idle": 1, "x": 2}})") ==
+        "wakeup.x: unknown field");
+}
+
 TEST_CASE("the intake's stalls read back, are none when absent, and need a length") {
   scenario s = scenario_from_json(boost::json::parse(
       R"({"stalls": {"rate": 1.5, "length": {"type": "exponential", "mean": 0.004}}})"));
