@@ -480,35 +480,17 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
       m.release_delay = rf.chosen;
       phases["release"] = rf.report;
     }
-    // The client's latency beyond the service's phases and CPU: the network, the kernel and
-    // the threads' scheduling. Quantile by quantile, the client's latency minus the query's and
-    // the other phases' at the same quantile and the CPU (a quantile table, made non-decreasing,
-    // flat past p99: the stalls make the tail beyond it, and a table up to p99.9 put their
-    // milliseconds on every request). On this machine the client's p99 sat 0.5-0.75 ms above
-    // its p50 at every quiet rate, where the query phase's spread is 0.26 ms; a constant here
-    // left the low-load p99 25 % short once the wake-up was modelled.
-    const double cpu_outside = m.parse_cpu.mean() + m.respond_cpu.mean();
-    auto inside = [&](double pct) {
-      double in = q.percentile(pct) + cpu_outside;
-      for (const char* p : {"queue", "wait", "release"})
-        if (const latency_histogram* h = phase_of(*low, p)) in += h->percentile(pct);
-      return in;
-    };
-    const std::vector<double> probs{0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99};
-    std::vector<double> values;
-    for (double pr : probs) {
-      const double pct = std::max(0.1, 100 * pr);  // the lowest bin for p0
-      const double r = std::max(0.0, low->load.latency.percentile(pct) - inside(pct));
-      values.push_back(values.empty() ? r : std::max(r, values.back()));
-    }
-    std::vector<double> table_probs = probs;
-    table_probs.push_back(1);
-    values.push_back(values.back());
-    const double rtt = std::max(0.0, low->load.latency.percentile(50) - inside(50));
-    m.network_rtt = values.back() > 0 ? distribution::quantile_table(table_probs, values)
-                                      : distribution::none();
+    // The client's latency beyond the service's phases and CPU: the network and the kernel, a
+    // constant of the p50s. Not their quantile table (tried 2026-12-07, f0828a5): the step with
+    // the quickest query is a high rate's, whose client tail holds the stalls, and the table put
+    // that tail on every request on top of the stalls fitted for it (bench run 7: a table with
+    // p99 - p50 = 2.05 ms where the quiet steps' whole latency spread 0.7-1.2 ms).
+    double inside = q.percentile(50) + m.parse_cpu.mean() + m.respond_cpu.mean();
+    for (const char* p : {"queue", "wait", "release"})
+      if (const latency_histogram* h = phase_of(*low, p)) inside += h->percentile(50);
+    const double rtt = std::max(0.0, low->load.latency.percentile(50) - inside);
+    m.network_rtt = rtt > 0 ? distribution::deterministic(rtt) : distribution::none();
     phases["network_rtt"] = rtt;
-    phases["network"] = {{"p50", values[5]}, {"p99", values[9]}, {"mean", m.network_rtt.mean()}};
   } else {
     // End to end only: the whole latency at the lowest load becomes the query's delay.
     for (const calibration_step* s : steps)
