@@ -668,10 +668,9 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   {
     std::vector<wakeup_point> quiet;
     for (const calibration_step* s : steps) {
-      const double req = requests_of(*s);
       const double p50 = s->load.latency_all.percentile(50);
-      if (s->load.arrivals != "uniform" || !(s->rate > 0) || !(p50 > 0) || req < 100) continue;
-      if (s->service && s->service->dials > 0.01 * req) continue;
+      if (s->load.arrivals != "uniform" || !(s->rate > 0) || !(p50 > 0)) continue;
+      if (requests_of(*s) < 100 || dial_share(s) > 0.01) continue;
       const bool quiet_cpu = s->cpu && s->cpu->cores > 0
                                  ? s->cpu->host_busy / s->window / s->cpu->cores <= 0.4
                                  : s->rate <= 0.5 * top_rate[s->label];
