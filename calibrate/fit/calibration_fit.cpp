@@ -704,14 +704,16 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
 
   // ---- stalls of the intake, last: simulated with everything above ---------------------------
   if (opt.fit_stalls) {
-    std::vector<const calibration_step*> fell_over;
+    std::vector<const calibration_step*> stopped;
     for (const calibration_step* s : cpu_steps)
-      if (s->stopped_early && s->stop_reason != "interrupted") fell_over.push_back(s);
+      if (s->stopped_early && s->stop_reason != "interrupted") stopped.push_back(s);
     stall_fit_options so;
     so.runs_per_step = opt.stall_runs;
-    // headroom calibrate's --abort-latency default: 10 x the SLO's latency.
-    so.fell_over_latency = opt.slo_latency > 0 ? 10 * opt.slo_latency : 1.0;
-    stall_fit st = fit_stalls(m, steps, fell_over, so);
+    // The regime a user asks about: within the SLO or not. Without an SLO, p99 within 1 s (a run
+    // past it has fallen over for any SLO this tool plans for).
+    so.slo_quantile = opt.slo_latency > 0 ? opt.slo_quantile : 0.99;
+    so.slo_latency = opt.slo_latency > 0 ? opt.slo_latency : 1.0;
+    stall_fit st = fit_stalls(m, steps, stopped, so);
     m.stall_rate = st.rate;
     m.stall_per_request = st.per_request;
     m.stall_length = st.length;

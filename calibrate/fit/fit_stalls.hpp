@@ -3,7 +3,7 @@
 //
 // A stall shows in three places: the tail of the latency (a request due during a pause waits
 // for its end), the dials (a burst needs more connections than the pool keeps idle) and, through
-// those dials, whether a run falls over. None of them has a closed form once the pool and the
+// those dials, whether a run meets the SLO. None of them has a closed form once the pool and the
 // crowded CPU are in the path, so each candidate (a share of time stalled, a mean length) is
 // simulated as each step's own live runs, and the one whose runs look most like the
 // measurements wins (CALIBRATION.md, "Stalls").
@@ -28,12 +28,13 @@ struct stall_fit {
 
 struct stall_fit_options {
   int runs_per_step = 6;           // live runs simulated per step and candidate
-  double fell_over_latency = 0.6;  // a run whose p99 passes this counts as fallen over
+  // A run whose latency at slo_quantile passes slo_latency missed the SLO.
+  double slo_quantile = 0.99, slo_latency = 0.06;
 };
 
 // `model`: the fitted scenario without stalls. `ran`: steps that ran to their end (one whose p99
-// passed fell_over_latency counts as fallen over); `stopped`: steps a guard stopped (latency or
-// errors), fallen over. Each step is simulated at its own rate, pool setting and length
+// at slo_quantile passed slo_latency missed the SLO); `stopped`: steps a guard stopped (latency or
+// errors), missed too. Each step is simulated at its own rate, pool setting and length
 // (scenario_for_step).
 stall_fit fit_stalls(const scenario& model, const std::vector<const calibration_step*>& ran,
                      const std::vector<const calibration_step*>& stopped,
