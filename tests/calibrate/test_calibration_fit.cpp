@@ -172,6 +172,45 @@ TEST_CASE("the fit recovers the model's own CPU demands and delays from its own 
   CHECK(m.cores == 2);
 }
 
+TEST_CASE("the dial's delay is never a storm's: steps within the SLO only, pooled if need be") {
+  // The model's steps with every step's dial phase cut to 10 dials (its deciles), and a
+  // storm added: 40 dials of 0.8 s and a p99 of 0.9 s (bench run 8: the only steps with 20
+  // dials were two storms, and their dials became 0.77 s of delay on every dial). The storm
+  // is the only step with 20 dials; the fit pools the 10-dial steps within the SLO instead.
+  scenario t = truth();
+  auto steps = steps_of(t, 1);
+  std::size_t dialed = 0;
+  for (calibration_step& s : steps) {
+    auto it = s.load.phases.find("dial");
+    if (it == s.load.phases.end() || it->second.total_count() < 10) continue;
+    latency_histogram ten;
+    for (int i = 0; i < 10; ++i) ten.record(it->second.percentile(5 + 10 * i));
+    it->second = ten;
+    ++dialed;
+  }
+  REQUIRE(dialed >= 1);
+  calibration_step storm = steps.front();
+  storm.index = steps.size();
+  storm.repeat = 1;
+  latency_histogram slow;
+  slow.record(0.8, 40);
+  storm.load.phases["dial"] = slow;
+  latency_histogram tail;
+  tail.record(0.0012, 980);
+  tail.record(0.9, 20);
+  storm.load.latency_all = tail;
+  steps.push_back(storm);
+  calibration_fit_options o;
+  o.label = "default";
+  o.slo_latency = 0.06;
+  o.fit_stalls = false;
+  calibration_fit f = fit_calibration(steps, o);
+  INFO(boost::json::serialize(f.report.at("phases")));
+  CHECK(f.model.dial_delay.mean() == Approx(0.001).margin(0.0005));
+  CHECK(f.report.at("phases").at("dial").at("from").as_string().find("pooled") !=
+        std::string::npos);
+}
+
 TEST_CASE("a connection's life comes from the ended backends' CPU when /proc measured it") {
   // The same steps, now with what /proc reports of backends that exited in each window: their
   // CPU after the fork (start, cold query, exit: 40 ms on average in the true model) for each
