@@ -415,8 +415,9 @@ TEST_CASE("the fit finds the model's own stalls from its steps' tails, dials and
   const boost::json::object& st = f.report.at("stalls").as_object();
   INFO(boost::json::serialize(st));
   // Neighbours on the fit's grid bunch requests alike at these rates: with stalls per second
-  // or per request, exponential or fixed lengths, 108 candidates, it chose 0.003 stalls per
-  // request of 8 ms (loss 0.7 against 131 without stalls; six runs per step and candidate). So
+  // or per request, exponential or fixed lengths, 140 candidates, it chose 0.03 stalls per
+  // request of 2 ms, exponential (loss 11 against 1,675 without stalls; six runs per step and
+  // candidate; 0.003 per request of 8 ms before the steps were judged by the SLO). So
   // what the steps pin down is asserted, to the grid's resolution: the share of time stalled at
   // the steps' middle rate (400 req/s) within one grid step (x3) of the truth's 1 %, the mean
   // length within one (x2) of 4 ms, and the loss far below that of no stalls.
