@@ -505,18 +505,21 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
         "phases: the service sends no Server-Timing; the whole latency at the lowest load is "
         "taken as the query's delay");
   }
+  // Whether a step met the SLO, for the dial's delay and the stalls: the SLO's quantile and
+  // latency, or without an SLO p99 within 1 s (a run past it has fallen over for any SLO this
+  // tool plans for).
+  const double slo_q = opt.slo_latency > 0 ? opt.slo_quantile : 0.99;
+  const double slo_l = opt.slo_latency > 0 ? opt.slo_latency : 1.0;
   // The dial's round trips: a dial's mean time minus the CPU the model puts on it, at the step
   // (20 dials or more) whose dials were quickest. A dial's time holds its waits for the CPU and
   // the postmaster too, which the model makes itself; the lowest rate that dialed is often a
   // burst's (calibration_accuracy run 6: dials of 31 ms on average at 839 req/s, the repeat
   // with a p99 of 19 ms, against 8-10 ms at the repeats without), and its mean taken as pure
   // delay put 27 ms on every dial and a p99 of 34 ms at 773 req/s where live measured 2.4.
-  // Only steps within the SLO (else p99 within 1 s): a storm's dials wait behind the storm's
+  // Only steps within the SLO: a storm's dials wait behind the storm's
   // own forks (run 8: the only steps with 20 dials were two storms, whose 0.78 s dials became
   // 0.77 s of delay on every dial). With no such step of 20 dials, the dials of every step
   // within the SLO are pooled (5 or more).
-  const double slo_q = opt.slo_latency > 0 ? opt.slo_quantile : 0.99;
-  const double slo_l = opt.slo_latency > 0 ? opt.slo_latency : 1.0;
   auto within_slo = [&](const calibration_step* s) {
     return !s->stopped_early && s->load.latency_all.percentile(100 * slo_q) <= slo_l;
   };
@@ -535,12 +538,12 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     }
   }
   std::string dial_from = "the step with 20 dials or more whose dials were quickest";
-  if (dial_rate == 0 && pooled_n >= 5) {
+  const bool pooled = dial_rate == 0 && pooled_n >= 5;
+  if (pooled) {
     dial_mean = pooled_sum / static_cast<double>(pooled_n);
-    dial_rate = -1;  // pooled
     dial_from = "the " + std::to_string(pooled_n) + " dials of the steps within the SLO, pooled";
   }
-  if (dial_rate != 0) {
+  if (dial_rate > 0 || pooled) {
     const double d = std::max(0.0, dial_mean - m.dial_fork.mean() - m.dial_cpu.mean());
     m.dial_delay = d > 0 ? distribution::deterministic(d) : distribution::none();
     phases["dial"] = {{"mean", dial_mean},
@@ -731,10 +734,9 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
       if (s->stopped_early && s->stop_reason != "interrupted") stopped.push_back(s);
     stall_fit_options so;
     so.runs_per_step = opt.stall_runs;
-    // The regime a user asks about: within the SLO or not. Without an SLO, p99 within 1 s (a run
-    // past it has fallen over for any SLO this tool plans for).
-    so.slo_quantile = opt.slo_latency > 0 ? opt.slo_quantile : 0.99;
-    so.slo_latency = opt.slo_latency > 0 ? opt.slo_latency : 1.0;
+    // The regime a user asks about: within the SLO or not (slo_q, slo_l above).
+    so.slo_quantile = slo_q;
+    so.slo_latency = slo_l;
     stall_fit st = fit_stalls(m, steps, stopped, so);
     m.stall_rate = st.rate;
     m.stall_per_request = st.per_request;

@@ -132,6 +132,13 @@ stall_fit fit_stalls(const scenario& model, const std::vector<const calibration_
   // left (the ones that missed the SLO last: storms are the slowest to simulate) are not
   // simulated. The choice is the same as without the bound; the grid reports such a loss as a
   // lower bound. `steps`, when given, receives each step's terms (the report's breakdown).
+  // One step's row of the report's breakdown: what every step has.
+  auto step_row = [](const calibration_step& s, bool met_slo, int missed, double regime_term) {
+    return json::object{{"step", s.index},       {"label", s.label},
+                        {"rate", s.rate},        {"repeat", s.repeat},
+                        {"met_slo", met_slo},    {"p99", s.load.latency_all.percentile(99)},
+                        {"runs_missed", missed}, {"loss_regime", regime_term}};
+  };
   auto loss_of = [&](const candidate& c, double bound, json::array* steps = nullptr) {
     scenario m = model;
     c.apply(m);
@@ -154,20 +161,15 @@ stall_fit fit_stalls(const scenario& model, const std::vector<const calibration_
         dial_term = 4 * d * d;
       }
       loss += regime_term + p99_term + dial_term;
-      if (steps)
-        steps->push_back({{"step", s->index},
-                          {"label", s->label},
-                          {"rate", s->rate},
-                          {"repeat", s->repeat},
-                          {"met_slo", true},
-                          {"p99", measured},
-                          {"predicted_p99", p.median_p99},
-                          {"dials", s->service ? s->service->dials : 0.0},
-                          {"predicted_dials", p.dials_per_s * s->window},
-                          {"runs_missed", p.missed},
-                          {"loss_p99", p99_term},
-                          {"loss_dials", dial_term},
-                          {"loss_regime", regime_term}});
+      if (steps) {
+        json::object row = step_row(*s, true, p.missed, regime_term);
+        row["predicted_p99"] = p.median_p99;
+        row["dials"] = s->service ? s->service->dials : 0.0;
+        row["predicted_dials"] = p.dials_per_s * s->window;
+        row["loss_p99"] = p99_term;
+        row["loss_dials"] = dial_term;
+        steps->push_back(std::move(row));
+      }
       if (loss > bound) return loss;
     }
     for (const calibration_step* s : missed) {
@@ -175,15 +177,7 @@ stall_fit fit_stalls(const scenario& model, const std::vector<const calibration_
       first += static_cast<std::uint64_t>(n);
       const double term = minus_two_log(static_cast<double>(p.missed) / n, n);
       loss += term;
-      if (steps)
-        steps->push_back({{"step", s->index},
-                          {"label", s->label},
-                          {"rate", s->rate},
-                          {"repeat", s->repeat},
-                          {"met_slo", false},
-                          {"p99", s->load.latency_all.percentile(99)},
-                          {"runs_missed", p.missed},
-                          {"loss_regime", term}});
+      if (steps) steps->push_back(step_row(*s, false, p.missed, term));
       if (loss > bound) return loss;
     }
     return loss;
