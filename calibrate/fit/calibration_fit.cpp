@@ -49,6 +49,17 @@ std::string fmt(double x, int digits = 3) {
   return os.str();
 }
 
+// A delay from the phase that holds it and the CPU the model adds to it (a constant per
+// request): the phase's distribution shifted down to the delay's mean, so it keeps the phase's
+// spread. Not scaled to that mean: that shrank the spread with it (the notebooks' query phase,
+// 0.45 ms of which 0.33 ms CPU, kept a quarter of its 0.26 ms p99 - p50), and the model's own
+// steps came back with their quiet p99 18 % short. Samples below zero are no delay
+// (request_path_model's delay_step).
+distribution phase_less_cpu(const distribution& phase, double delay) {
+  if (!(phase.mean() > 0)) return phase;
+  return phase.shifted(delay - phase.mean());
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -244,6 +255,23 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   }
   if (steps.empty()) throw std::invalid_argument("no usable step (each stopped early or empty)");
   const std::string label = opt.label.empty() ? steps.back()->label : opt.label;
+  std::map<std::string, double> top_rate;  // each setting's highest rate
+  for (const calibration_step* s : steps)
+    top_rate[s->label] = std::max(top_rate[s->label], s->rate);
+  auto dial_share = [](const calibration_step* s) {
+    const double req = requests_of(*s);
+    return s->service && req > 0 ? s->service->dials / req : 0.0;
+  };
+  // A quiet step, for the wake-up and the network's spread: evenly spaced arrivals (each request
+  // finds the same idle gap, 1 / rate), few dials (a dial's milliseconds are no wake-up) and a
+  // CPU mostly idle (no queueing in the latency): at 40 % of the cores busy, queueing adds a few
+  // hundredths of a millisecond to a 0.5 ms request's p50.
+  auto quiet = [&](const calibration_step* s) {
+    if (s->load.arrivals != "uniform" || !(s->rate > 0)) return false;
+    if (requests_of(*s) < 100 || dial_share(s) > 0.01) return false;
+    return s->cpu && s->cpu->cores > 0 ? s->cpu->host_busy / s->window / s->cpu->cores <= 0.4
+                                       : s->rate <= 0.5 * top_rate[s->label];
+  };
 
   scenario& m = out.model;
   m.name = "calibrated: " + label;
@@ -449,10 +477,6 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   // 500-1,000), which no queue in the model explains away; at the quickest step the delay has the
   // least of wake-ups and queueing in it. The model's own steps (queueing only) give the lowest
   // rate, as before.
-  auto dial_share = [](const calibration_step* s) {
-    const double req = requests_of(*s);
-    return s->service && req > 0 ? s->service->dials / req : 0.0;
-  };
   // Best first: seldom dials, enough requests for a tail, the quickest query, the lowest rate.
   auto rank = [&](const calibration_step* s) {
     const latency_histogram& q = *phase_of(*s, "query");
@@ -469,7 +493,7 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     phase_fit f = fit_phase(q);
     const double measured = q.mean();
     const double delay = std::max(measured - cpu_in_query, min_delay_share * measured);
-    m.query_delay = f.chosen.mean() > 0 ? f.chosen.scaled(delay / f.chosen.mean()) : f.chosen;
+    m.query_delay = phase_less_cpu(f.chosen, delay);
     json::object qr = f.report;
     qr["measured_mean"] = measured;
     qr["delay_mean"] = delay;
@@ -480,17 +504,71 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
       m.release_delay = rf.chosen;
       phases["release"] = rf.report;
     }
-    // The client's latency beyond the service's phases and CPU: the network and the kernel, a
-    // constant of the p50s. Not their quantile table (tried 2026-12-07, f0828a5): the step with
-    // the quickest query is a high rate's, whose client tail holds the stalls, and the table put
-    // that tail on every request on top of the stalls fitted for it (bench run 7: a table with
-    // p99 - p50 = 2.05 ms where the quiet steps' whole latency spread 0.7-1.2 ms).
-    double inside = q.percentile(50) + m.parse_cpu.mean() + m.respond_cpu.mean();
-    for (const char* p : {"queue", "wait", "release"})
-      if (const latency_histogram* h = phase_of(*low, p)) inside += h->percentile(50);
+    // The client's latency beyond the service's phases and CPU: the network and the kernel.
+    // Its p50 from this step: the p50s' difference.
+    auto phases_at = [](const calibration_step& s, double pct) {
+      double in = 0;
+      for (const char* p : {"queue", "wait", "query", "release"})
+        if (const latency_histogram* h = phase_of(s, p)) in += h->percentile(pct);
+      return in;
+    };
+    const double inside = phases_at(*low, 50) + m.parse_cpu.mean() + m.respond_cpu.mean();
     const double rtt = std::max(0.0, low->load.latency.percentile(50) - inside);
-    m.network_rtt = rtt > 0 ? distribution::deterministic(rtt) : distribution::none();
+    // Its spread about that p50 from the quiet steps. At each quantile, the client's latency
+    // less its p50 (d), and the same for each phase (d_p); the network's, d_n, as if the parts
+    // were independent and each spread like a normal's, d^2 = d_n^2 + sum d_p^2 (exact for
+    // normals; for two exponentials the sum's p99 - p50 is 4.96 against 5.5 so, a little short
+    // for skewed parts, where subtracting the spreads would leave nothing); the median over the
+    // quiet steps. On this machine the client's p99 sat 0.5-0.9 ms above its p50 at quiet rates,
+    // the query phase's 0.26 ms; a constant left the low-load p99 20-30 % short. Not this step's
+    // own spread (tried 2026-12-07, f0828a5): the step with the quickest query is a high rate's,
+    // whose client tail holds the stalls, and that tail went onto every request on top of the
+    // stalls fitted for it (bench run 7: p99 - p50 = 2.05 ms where the quiet steps' whole
+    // latency spread 0.7-1.2 ms). Up to p99: past it the stalls take over.
+    const std::vector<double> probs{0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99};
+    std::vector<std::vector<double>> spreads(probs.size());
+    for (const calibration_step* s : steps) {
+      if (!quiet(s) || s->load.latency.total_count() < min_tail_count) continue;
+      if (!phase_of(*s, "query")) continue;
+      const double client50 = s->load.latency.percentile(50);
+      for (std::size_t i = 0; i < probs.size(); ++i) {
+        const double pct = std::max(0.1, 100 * probs[i]);  // the lowest bin for p0
+        const double d = s->load.latency.percentile(pct) - client50;
+        double parts = 0;
+        for (const char* p : {"queue", "wait", "query", "release"})
+          if (const latency_histogram* h = phase_of(*s, p))
+            parts += std::pow(h->percentile(pct) - h->percentile(50), 2);
+        spreads[i].push_back(std::copysign(std::sqrt(std::max(0.0, d * d - parts)), d));
+      }
+    }
+    const std::size_t quiet_steps = spreads[0].size();
+    std::vector<double> values(probs.size(), rtt);
+    if (quiet_steps > 0) {
+      for (std::size_t i = 0; i < probs.size(); ++i)
+        values[i] = std::max(0.0, rtt + median(spreads[i]));
+      const std::size_t at50 = 5;  // probs[5] is the p50: rtt itself, the tails either side
+      values[at50] = rtt;
+      for (std::size_t i = at50 + 1; i < probs.size(); ++i)
+        values[i] = std::max(values[i], values[i - 1]);
+      for (std::size_t i = at50; i-- > 0;) values[i] = std::min(values[i], values[i + 1]);
+    }
+    if (quiet_steps == 0 || values.back() == values.front()) {
+      m.network_rtt = rtt > 0 ? distribution::deterministic(rtt) : distribution::none();
+    } else {
+      std::vector<double> table_probs = probs, table_values = values;
+      table_probs.push_back(1);
+      table_values.push_back(values.back());
+      m.network_rtt = distribution::quantile_table(table_probs, table_values);
+    }
     phases["network_rtt"] = rtt;
+    phases["network"] = {
+        {"p50", rtt},
+        {"p99", values.back()},
+        {"mean", m.network_rtt.mean()},
+        {"quiet_steps", quiet_steps},
+        {"from", quiet_steps > 0 ? "p50 at this step; spread about it, the median over the "
+                                   "quiet steps"
+                                 : "p50 at this step (no quiet step: no spread)"}};
   } else {
     // End to end only: the whole latency at the lowest load becomes the query's delay.
     for (const calibration_step* s : steps)
@@ -499,7 +577,7 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     const double measured = low->load.latency.mean();
     const double on_cpu = cpu_in_query + m.parse_cpu.mean() + m.respond_cpu.mean();
     const double delay = std::max(measured - on_cpu, min_delay_share * measured);
-    m.query_delay = f.chosen.mean() > 0 ? f.chosen.scaled(delay / f.chosen.mean()) : f.chosen;
+    m.query_delay = phase_less_cpu(f.chosen, delay);
     phases["end_to_end"] = f.report;
     out.not_fitted.push_back(
         "phases: the service sends no Server-Timing; the whole latency at the lowest load is "
@@ -650,9 +728,6 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
 
   // The tail's run-to-run spread at low load, where p99 is delays rather than queueing: the
   // p99 (all requests) of repeats of the same step, at rates up to half the run's highest.
-  std::map<std::string, double> top_rate;
-  for (const calibration_step* s : steps)
-    top_rate[s->label] = std::max(top_rate[s->label], s->rate);
   std::map<std::pair<std::string, double>, std::vector<double>> tails;
   for (const calibration_step* s : steps) {
     const double p99 = s->load.latency_all.percentile(99);
@@ -687,24 +762,17 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   }
 
   // ---- the wake-up of an idle host, from the p50 of quiet steps -------------------------------
-  // Evenly spaced arrivals (each request finds the same idle gap, 1 / rate), few dials (a dial's
-  // milliseconds are no wake-up) and a CPU mostly idle (no queueing in the p50): at 40 % of the
-  // cores busy, queueing adds a few hundredths of a millisecond to a 0.5 ms request's p50.
+  // The quiet steps (`quiet` above): each request finds the same idle gap, no queueing.
   {
-    std::vector<wakeup_point> quiet;
+    std::vector<wakeup_point> points;
     for (const calibration_step* s : steps) {
       const double p50 = s->load.latency_all.percentile(50);
-      if (s->load.arrivals != "uniform" || !(s->rate > 0) || !(p50 > 0)) continue;
-      if (requests_of(*s) < 100 || dial_share(s) > 0.01) continue;
-      const bool quiet_cpu = s->cpu && s->cpu->cores > 0
-                                 ? s->cpu->host_busy / s->window / s->cpu->cores <= 0.4
-                                 : s->rate <= 0.5 * top_rate[s->label];
-      if (quiet_cpu) quiet.push_back({1 / s->rate, p50});
+      if (quiet(s) && p50 > 0) points.push_back({1 / s->rate, p50});
     }
-    wakeup_fit w = fit_wakeup(quiet);
+    wakeup_fit w = fit_wakeup(points);
     m.wakeup_delay = w.found ? w.delay : 0;
     m.wakeup_idle = w.found ? w.idle : 0;
-    if (!w.found && quiet.empty() && opt.prior && opt.prior->wakeup_delay > 0) {
+    if (!w.found && points.empty() && opt.prior && opt.prior->wakeup_delay > 0) {
       m.wakeup_delay = opt.prior->wakeup_delay;
       m.wakeup_idle = opt.prior->wakeup_idle;
       out.assumptions.push_back("the wake-up of an idle host: " + fmt(1e3 * m.wakeup_delay) +
