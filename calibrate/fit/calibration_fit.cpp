@@ -50,14 +50,24 @@ std::string fmt(double x, int digits = 3) {
 }
 
 // A delay from the phase that holds it and the CPU the model adds to it (a constant per
-// request): the phase's distribution shifted down to the delay's mean, so it keeps the phase's
-// spread. Not scaled to that mean: that shrank the spread with it (the notebooks' query phase,
-// 0.45 ms of which 0.33 ms CPU, kept a quarter of its 0.26 ms p99 - p50), and the model's own
-// steps came back with their quiet p99 18 % short. Samples below zero are no delay
-// (request_path_model's delay_step).
-distribution phase_less_cpu(const distribution& phase, double delay) {
-  if (!(phase.mean() > 0)) return phase;
-  return phase.shifted(delay - phase.mean());
+// request, `cpu`): the phase less that CPU, so it keeps the phase's spread. Not the phase scaled
+// down to the delay's mean: that shrank the spread with it (the notebooks' query phase, 0.45 ms
+// of which 0.33 ms CPU, kept a quarter of its 0.26 ms p99 - p50), and the model's own steps came
+// back with their quiet p99 18 % short. `phase` is fitted above a floor of at most `cpu`
+// (fit_phase): a family carries the floor as its shift, the empirical table the raw quantiles.
+// Where some phases took less than the CPU (the floor below it), the part above the floor is
+// scaled to the delay's mean, which keeps most of the spread.
+distribution phase_less_cpu(distribution phase, double cpu) {
+  if (phase.kind == distribution_kind::empirical) {
+    for (double& v : phase.values) v = std::max(0.0, v + phase.shift - cpu);
+    phase.shift = 0;
+    return phase;
+  }
+  const double delay = phase.mean() - cpu;
+  phase.shift -= cpu;
+  if (phase.shift >= 0) return phase;
+  phase.shift = 0;
+  return delay > 0 && phase.mean() > 0 ? phase.scaled(delay / phase.mean()) : distribution::none();
 }
 
 double median(std::vector<double> v) {
@@ -178,9 +188,12 @@ struct phase_fit {
   distribution chosen;
   json::object report;
 };
-phase_fit fit_phase(const latency_histogram& h) {
+// `floor`: a known minimum taken out before the families are fitted (fit_distribution).
+phase_fit fit_phase(const latency_histogram& h, double floor = 0) {
   try {
-    distribution_fit f = fit_distribution(observations_from_histogram(h));
+    distribution_fit_options o;
+    o.floor = floor;
+    distribution_fit f = fit_distribution(observations_from_histogram(h), o);
     return {f.chosen, distribution_report(f)};
   } catch (const std::invalid_argument& e) {
     const double m = h.mean();
@@ -490,10 +503,13 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   const double cpu_in_query = m.query_db_cpu.mean() + m.query_service_cpu.mean();
   if (low) {
     const latency_histogram& q = *phase_of(*low, "query");
-    phase_fit f = fit_phase(q);
     const double measured = q.mean();
     const double delay = std::max(measured - cpu_in_query, min_delay_share * measured);
-    m.query_delay = phase_less_cpu(f.chosen, delay);
+    // The CPU below every measured phase (a microsecond under the quickest) is the families'
+    // floor, so what they fit is the delay itself.
+    const double cpu = measured - delay;
+    phase_fit f = fit_phase(q, std::max(0.0, std::min(cpu, q.min() - 1e-6)));
+    m.query_delay = phase_less_cpu(f.chosen, cpu);
     json::object qr = f.report;
     qr["measured_mean"] = measured;
     qr["delay_mean"] = delay;
@@ -573,11 +589,13 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     // End to end only: the whole latency at the lowest load becomes the query's delay.
     for (const calibration_step* s : steps)
       if (!low || s->rate < low->rate) low = s;
-    phase_fit f = fit_phase(low->load.latency);
-    const double measured = low->load.latency.mean();
+    const latency_histogram& e2e = low->load.latency;
+    const double measured = e2e.mean();
     const double on_cpu = cpu_in_query + m.parse_cpu.mean() + m.respond_cpu.mean();
     const double delay = std::max(measured - on_cpu, min_delay_share * measured);
-    m.query_delay = phase_less_cpu(f.chosen, delay);
+    const double cpu = measured - delay;
+    phase_fit f = fit_phase(e2e, std::max(0.0, std::min(cpu, e2e.min() - 1e-6)));
+    m.query_delay = phase_less_cpu(f.chosen, cpu);
     phases["end_to_end"] = f.report;
     out.not_fitted.push_back(
         "phases: the service sends no Server-Timing; the whole latency at the lowest load is "
