@@ -522,13 +522,10 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
     }
     // The client's latency beyond the service's phases and CPU: the network and the kernel.
     // Its p50 from this step: the p50s' difference.
-    auto phases_at = [](const calibration_step& s, double pct) {
-      double in = 0;
-      for (const char* p : {"queue", "wait", "query", "release"})
-        if (const latency_histogram* h = phase_of(s, p)) in += h->percentile(pct);
-      return in;
-    };
-    const double inside = phases_at(*low, 50) + m.parse_cpu.mean() + m.respond_cpu.mean();
+    static constexpr const char* inside_phases[] = {"queue", "wait", "query", "release"};
+    double inside = m.parse_cpu.mean() + m.respond_cpu.mean();
+    for (const char* p : inside_phases)
+      if (const latency_histogram* h = phase_of(*low, p)) inside += h->percentile(50);
     const double rtt = std::max(0.0, low->load.latency.percentile(50) - inside);
     // Its spread about that p50 from the quiet steps. At each quantile, the client's latency
     // less its p50 (d), and the same for each phase (d_p); the network's, d_n, as if the parts
@@ -551,7 +548,7 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
         const double pct = std::max(0.1, 100 * probs[i]);  // the lowest bin for p0
         const double d = s->load.latency.percentile(pct) - client50;
         double parts = 0;
-        for (const char* p : {"queue", "wait", "query", "release"})
+        for (const char* p : inside_phases)
           if (const latency_histogram* h = phase_of(*s, p))
             parts += std::pow(h->percentile(pct) - h->percentile(50), 2);
         spreads[i].push_back(std::copysign(std::sqrt(std::max(0.0, d * d - parts)), d));
