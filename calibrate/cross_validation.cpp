@@ -38,9 +38,9 @@ std::string fmt_stalls(const scenario& m) {
 }
 
 std::string fmt_wakeup(const scenario& m) {
-  if (!(m.wakeup_delay > 0)) return "none";
+  if (m.wakeup_delay.is_zero()) return "none";
   std::ostringstream os;
-  os << m.wakeup_delay << " s after " << m.wakeup_idle << " s idle or more";
+  os << m.wakeup_delay.describe() << " after " << m.wakeup_idle << " s idle or more";
   return os.str();
 }
 

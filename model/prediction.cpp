@@ -99,11 +99,12 @@ void validate(const scenario& s) {
   if (s.stall_rate > 0 || s.stall_per_request > 0)
     field_check(s.stall_length.mean() > 0, "stalls.length",
                 "must have a mean > 0 when stalls.rate or stalls.per_request > 0");
-  field_check(std::isfinite(s.wakeup_delay) && s.wakeup_delay >= 0 && s.wakeup_delay <= 1,
-              "wakeup.delay", "must be in [0, 1] seconds (0 = none)");
+  field_check(std::isfinite(s.wakeup_delay.mean()) && s.wakeup_delay.mean() >= 0 &&
+                  s.wakeup_delay.mean() <= 1,
+              "wakeup.delay", "must have a mean in [0, 1] seconds (0 = none)");
   field_check(std::isfinite(s.wakeup_idle) && s.wakeup_idle >= 0 && s.wakeup_idle <= 60,
               "wakeup.idle", "must be in [0, 60] seconds");
-  if (s.wakeup_delay > 0)
+  if (!s.wakeup_delay.is_zero())
     field_check(s.wakeup_idle > 0, "wakeup.idle", "must be > 0 when wakeup.delay > 0");
   field_check(s.service_cpu_per_runnable >= 0, "cpu.per_runnable.service", "must be >= 0");
   field_check(s.database_cpu_per_runnable >= 0, "cpu.per_runnable.database", "must be >= 0");

@@ -482,6 +482,41 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
                               {"database_cpu_per_second", fd.per_second},
                               {"utilization", m.background_utilization}};
 
+  // ---- the wake-up of an idle host, from the p50 of quiet steps -------------------------------
+  // The quiet steps (`quiet` above): each request finds the same idle gap, no queueing.
+  {
+    std::vector<wakeup_point> points;
+    for (const calibration_step* s : steps) {
+      const double p50 = s->load.latency_all.percentile(50);
+      if (quiet(s) && p50 > 0) points.push_back({1 / s->rate, p50});
+    }
+    wakeup_fit w = fit_wakeup(points);
+    // Its p50 here; its spread with the network's below.
+    m.wakeup_delay = w.found ? distribution::deterministic(w.delay) : distribution::none();
+    m.wakeup_idle = w.found ? w.idle : 0;
+    if (!w.found && points.empty() && opt.prior && !opt.prior->wakeup_delay.is_zero()) {
+      m.wakeup_delay = opt.prior->wakeup_delay;
+      m.wakeup_idle = opt.prior->wakeup_idle;
+      out.assumptions.push_back("the wake-up of an idle host: " + m.wakeup_delay.describe() +
+                                " after " + fmt(1e3 * m.wakeup_idle) +
+                                " ms idle, from the prior calibration " + opt.prior_name +
+                                " (no step had evenly spaced arrivals)");
+    }
+    out.report["wakeup"] = {{"found", w.found},
+                            {"delay", w.delay},
+                            {"delay_standard_error", w.delay_standard_error},
+                            {"idle", w.idle},
+                            {"p50_awake", w.base},
+                            {"rms", w.rms},
+                            {"rms_without", w.rms_without},
+                            {"steps", w.points},
+                            {"rates", w.gaps},
+                            {"measure",
+                             "p50 of all requests at 1 / rate apart, steps with < 1 % "
+                             "dials and <= 40 % of the cores busy"},
+                            {"note", w.note}};
+  }
+
   // ---- delays, from the step whose query phase is quickest -----------------------------------
   // Among steps that seldom dial (a fresh connection's cold first query would otherwise be taken
   // for the query's delay: every request dials with max_idle 0), the one with the smallest mean
@@ -520,29 +555,39 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
       m.release_delay = rf.chosen;
       phases["release"] = rf.report;
     }
-    // The client's latency beyond the service's phases and CPU: the network and the kernel.
-    // Its p50 from this step: the p50s' difference.
+    // The client's latency beyond the service's phases and CPU and the host's wake-up: the
+    // network and the kernel. Its p50 from this step: the p50s' difference, less the wake-up's
+    // p50 at this step's idle gap (fitted above; the model adds it to every request as well).
     static constexpr const char* inside_phases[] = {"queue", "wait", "query", "release"};
-    double inside = m.parse_cpu.mean() + m.respond_cpu.mean();
+    const bool wakes = !m.wakeup_delay.is_zero() && m.wakeup_idle > 0;
+    auto wake_share = [&](const calibration_step* s) {
+      return wakes && s->rate > 0 ? std::min(1.0, 1 / s->rate / m.wakeup_idle) : 0.0;
+    };
+    double inside = m.parse_cpu.mean() + m.respond_cpu.mean() +
+                    m.wakeup_delay.mean() * wake_share(low);  // the wake-up a constant so far
     for (const char* p : inside_phases)
       if (const latency_histogram* h = phase_of(*low, p)) inside += h->percentile(50);
     const double rtt = std::max(0.0, low->load.latency.percentile(50) - inside);
-    // Its spread about that p50 from the quiet steps. At each quantile, the client's latency
-    // less its p50 (d), and the same for each phase (d_p); the network's, d_n, as if the parts
-    // were independent and each spread like a normal's, d^2 = d_n^2 + sum d_p^2 (exact for
-    // normals; for two exponentials the sum's p99 - p50 is 4.96 against 5.5 so, a little short
-    // for skewed parts, where subtracting the spreads would leave nothing); the median over the
-    // quiet steps. On this machine the client's p99 sat 0.5-0.9 ms above its p50 at quiet rates,
-    // the query phase's 0.26 ms; a constant left the low-load p99 20-30 % short. Not this step's
-    // own spread (tried 2026-12-07, f0828a5): the step with the quickest query is a high rate's,
-    // whose client tail holds the stalls, and that tail went onto every request on top of the
-    // stalls fitted for it (bench run 7: p99 - p50 = 2.05 ms where the quiet steps' whole
-    // latency spread 0.7-1.2 ms). Up to p99: past it the stalls take over.
+    // Its spread about that p50, and the wake-up's about its own, from the quiet steps. At
+    // each quantile, the client's latency less its p50 (d), and the same for each phase (d_p);
+    // what the phases leave, as if the parts were independent and each spread like a normal's,
+    // d^2 - sum d_p^2 (exact for normals; for two exponentials the sum's p99 - p50 is 4.96
+    // against 5.5 so, a little short for skewed parts, where subtracting the spreads would
+    // leave nothing), split by fit_spread_split into the network's (every request's) and the
+    // wake-up's (growing with the idle gap as the wake-up's p50 does). Not the median over the
+    // quiet steps for the network alone (2026-12-07, 031a5b9): that put the idle machine's
+    // spread on every request (bench run 9, fit_wakeup.hpp). Not the quickest step's own spread
+    // (tried 2026-12-07, f0828a5): the step with the quickest query is a high rate's, whose
+    // client tail holds the stalls, and that tail went onto every request on top of the stalls
+    // fitted for it (bench run 7: p99 - p50 = 2.05 ms where the quiet steps' whole latency
+    // spread 0.7-1.2 ms). Up to p99: past it the stalls take over.
     const std::vector<double> probs{0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99};
-    std::vector<std::vector<double>> spreads(probs.size());
+    const std::size_t at50 = 5;  // probs[5] is the p50: the tails either side
+    std::vector<std::vector<spread_point>> points(probs.size());
     for (const calibration_step* s : steps) {
       if (!quiet(s) || s->load.latency.total_count() < min_tail_count) continue;
       if (!phase_of(*s, "query")) continue;
+      const double share = wake_share(s);
       const double client50 = s->load.latency.percentile(50);
       for (std::size_t i = 0; i < probs.size(); ++i) {
         const double pct = std::max(0.1, 100 * probs[i]);  // the lowest bin for p0
@@ -551,27 +596,41 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
         for (const char* p : inside_phases)
           if (const latency_histogram* h = phase_of(*s, p))
             parts += std::pow(h->percentile(pct) - h->percentile(50), 2);
-        spreads[i].push_back(std::copysign(std::sqrt(std::max(0.0, d * d - parts)), d));
+        points[i].push_back({share * share, std::max(0.0, d * d - parts)});
       }
     }
-    const std::size_t quiet_steps = spreads[0].size();
-    std::vector<double> values(probs.size(), rtt);
-    if (quiet_steps > 0) {
+    const std::size_t quiet_steps = points[0].size();
+    // A quantile table about a p50 from the spreads either side of it, made monotone.
+    auto table = [&](double p50, const std::vector<double>& spread) {
+      std::vector<double> v(probs.size());
       for (std::size_t i = 0; i < probs.size(); ++i)
-        values[i] = std::max(0.0, rtt + median(spreads[i]));
-      const std::size_t at50 = 5;  // probs[5] is the p50: rtt itself, the tails either side
-      values[at50] = rtt;
-      for (std::size_t i = at50 + 1; i < probs.size(); ++i)
-        values[i] = std::max(values[i], values[i - 1]);
-      for (std::size_t i = at50; i-- > 0;) values[i] = std::min(values[i], values[i + 1]);
-    }
-    if (quiet_steps == 0 || values.back() == values.front()) {
-      m.network_rtt = rtt > 0 ? distribution::deterministic(rtt) : distribution::none();
-    } else {
-      std::vector<double> table_probs = probs, table_values = values;
+        v[i] = std::max(0.0, i < at50 ? p50 - spread[i] : p50 + spread[i]);
+      for (std::size_t i = at50 + 1; i < probs.size(); ++i) v[i] = std::max(v[i], v[i - 1]);
+      for (std::size_t i = at50; i-- > 0;) v[i] = std::min(v[i], v[i + 1]);
+      return v;
+    };
+    auto as_distribution = [&](const std::vector<double>& v) {
+      if (v.back() == v.front())
+        return v[at50] > 0 ? distribution::deterministic(v[at50]) : distribution::none();
+      std::vector<double> table_probs = probs, table_values = v;
       table_probs.push_back(1);
-      table_values.push_back(values.back());
-      m.network_rtt = distribution::quantile_table(table_probs, table_values);
+      table_values.push_back(v.back());
+      return distribution::quantile_table(table_probs, table_values);
+    };
+    std::vector<double> net_spread(probs.size()), wake_spread(probs.size());
+    for (std::size_t i = 0; quiet_steps > 0 && i < probs.size(); ++i) {
+      const spread_split split = fit_spread_split(points[i]);
+      net_spread[i] = std::sqrt(split.constant);
+      wake_spread[i] = std::sqrt(split.growing);
+    }
+    const std::vector<double> values = table(rtt, net_spread);
+    m.network_rtt = as_distribution(values);
+    json::object wake_report;
+    if (wakes && quiet_steps > 0) {
+      const double p50 = m.wakeup_delay.mean();  // a constant so far: fit_wakeup's p50
+      const std::vector<double> w = table(p50, wake_spread);
+      m.wakeup_delay = as_distribution(w);
+      wake_report = {{"p50", p50}, {"p99", w.back()}, {"mean", m.wakeup_delay.mean()}};
     }
     phases["network_rtt"] = rtt;
     phases["network"] = {
@@ -579,9 +638,15 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
         {"p99", values.back()},
         {"mean", m.network_rtt.mean()},
         {"quiet_steps", quiet_steps},
-        {"from", quiet_steps > 0 ? "p50 at this step; spread about it, the median over the "
-                                   "quiet steps"
+        {"from", quiet_steps > 0 ? "p50 at this step; spread about it from the quiet steps, "
+                                   "the part that does not grow with the idle gap"
                                  : "p50 at this step (no quiet step: no spread)"}};
+    if (!wake_report.empty()) {
+      wake_report["from"] =
+          "p50 from the steps' p50 (fit.wakeup); spread about it from the "
+          "quiet steps, the part that grows with the idle gap";
+      phases["wakeup"] = std::move(wake_report);
+    }
   } else {
     // End to end only: the whole latency at the lowest load becomes the query's delay.
     for (const calibration_step* s : steps)
@@ -774,40 +839,6 @@ calibration_fit fit_calibration(const std::vector<calibration_step>& all,
   } else {
     out.not_fitted.push_back(
         "run-to-run variability of the tail: no low-load step was measured twice (--repeats 2)");
-  }
-
-  // ---- the wake-up of an idle host, from the p50 of quiet steps -------------------------------
-  // The quiet steps (`quiet` above): each request finds the same idle gap, no queueing.
-  {
-    std::vector<wakeup_point> points;
-    for (const calibration_step* s : steps) {
-      const double p50 = s->load.latency_all.percentile(50);
-      if (quiet(s) && p50 > 0) points.push_back({1 / s->rate, p50});
-    }
-    wakeup_fit w = fit_wakeup(points);
-    m.wakeup_delay = w.found ? w.delay : 0;
-    m.wakeup_idle = w.found ? w.idle : 0;
-    if (!w.found && points.empty() && opt.prior && opt.prior->wakeup_delay > 0) {
-      m.wakeup_delay = opt.prior->wakeup_delay;
-      m.wakeup_idle = opt.prior->wakeup_idle;
-      out.assumptions.push_back("the wake-up of an idle host: " + fmt(1e3 * m.wakeup_delay) +
-                                " ms after " + fmt(1e3 * m.wakeup_idle) +
-                                " ms idle, from the prior calibration " + opt.prior_name +
-                                " (no step had evenly spaced arrivals)");
-    }
-    out.report["wakeup"] = {{"found", w.found},
-                            {"delay", w.delay},
-                            {"delay_standard_error", w.delay_standard_error},
-                            {"idle", w.idle},
-                            {"p50_awake", w.base},
-                            {"rms", w.rms},
-                            {"rms_without", w.rms_without},
-                            {"steps", w.points},
-                            {"rates", w.gaps},
-                            {"measure",
-                             "p50 of all requests at 1 / rate apart, steps with < 1 % "
-                             "dials and <= 40 % of the cores busy"},
-                            {"note", w.note}};
   }
 
   // ---- stalls of the intake, last: simulated with everything above ---------------------------

@@ -38,4 +38,25 @@ struct wakeup_fit {
 // Needs 3 distinct gaps or more (fewer: not found, the note says why).
 wakeup_fit fit_wakeup(const std::vector<wakeup_point>& points);
 
+// The client's spread about its p50 at quiet steps, split into a part every request has (the
+// network's) and one that grows with the idle gap (the wake-up's). At one quantile, per quiet
+// step: y = the squared distance of the client's quantile from its p50, less the phases' (the
+// parts independent, each spread like a normal's), x = min(1, gap / idle)^2, the wake-up's
+// share squared. Then y = a + b x with a the network's squared spread and b the wake-up's at a
+// full idle gap. On this machine the client's p99 sat 1-3 ms above its p50 at 50 req/s and
+// 0.3-0.6 ms above it from 600 req/s up; one spread for both put the idle machine's on every
+// request (bench run 9: p99 2.1 ms predicted at 728 req/s, 0.9-1.1 live).
+struct spread_point {
+  double x = 0;  // the wake-up's share of a full one, squared
+  double y = 0;  // squared spread the phases leave, s^2
+};
+struct spread_split {
+  double constant = 0;  // a: every request's, s^2
+  double growing = 0;   // b: the wake-up's at a full idle gap, s^2
+};
+// Least absolute deviations with a, b >= 0: a median line, so one wild step (a storm's echo)
+// moves it little. With every x equal (no wake-up), a is the median of y and b is 0. Empty
+// input: both 0.
+spread_split fit_spread_split(const std::vector<spread_point>& points);
+
 }  // namespace headroom::calibrate

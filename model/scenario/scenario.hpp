@@ -111,12 +111,15 @@ struct scenario {
   double stall_rate = 0, stall_per_request = 0;
   distribution stall_length = distribution::none();
   // Wake-up of an idle machine: a request that arrives `gap` seconds after the one before it on
-  // the same host (its service's host) runs late by wakeup_delay * min(1, gap / wakeup_idle),
-  // a pure delay before it enters. At low load the CPUs sleep between requests and each one
-  // pays their wake-up (measured here: p50 1.3 ms at 50 req/s, 0.55 ms from 800 req/s up);
-  // the cost grows with the idle gap up to wakeup_idle, then stays. 0 = none; calibration fits
-  // both from its steps' p50 (CALIBRATION.md, "Wake-up").
-  double wakeup_delay = 0, wakeup_idle = 0;
+  // the same host (its service's host) runs late by a draw of wakeup_delay times
+  // min(1, gap / wakeup_idle), a pure delay before it enters. At low load the CPUs sleep between
+  // requests and each one pays their wake-up (measured here: p50 1.3 ms at 50 req/s, 0.55 ms from
+  // 800 req/s up), and it is uneven: the p99 sat 1-3 ms above the p50 at 50 req/s, 0.3-0.6 ms
+  // above it from 600 req/s up. The cost grows with the idle gap up to wakeup_idle, then stays.
+  // none = no wake-up; a bare number in the file is a constant one; calibration fits its p50
+  // from the steps' p50 and its spread from theirs (CALIBRATION.md, "Wake-up").
+  distribution wakeup_delay = distribution::none();
+  double wakeup_idle = 0;
   // How much one whole run's speed differs from the next on the same machine: each replication
   // draws a factor f (lognormal, mean 1, this sigma of ln f) that multiplies every CPU demand.
   // Calibration fits it from repeated steps; it is what makes a prediction interval for one

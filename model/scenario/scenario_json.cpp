@@ -284,7 +284,9 @@ scenario scenario_from_json(const json::value& v) {
   }
   if (const json::value* v = top.get("wakeup")) {
     reader r(*v, "wakeup");
-    s.wakeup_delay = r.number("delay", 0);
+    // 0 (a constant of no time) is none, as the files before the wake-up's spread wrote it.
+    if (r.has("delay"))
+      if (distribution d = r.dist("delay"); d.mean() != 0) s.wakeup_delay = std::move(d);
     s.wakeup_idle = r.number("idle", 0);
     r.no_unknown_keys();
   }
@@ -526,7 +528,8 @@ json::value scenario_to_json(const scenario& s) {
   o["stalls"] = json::object{{"rate", s.stall_rate},
                              {"per_request", s.stall_per_request},
                              {"length", distribution_to_json(s.stall_length)}};
-  o["wakeup"] = json::object{{"delay", s.wakeup_delay}, {"idle", s.wakeup_idle}};
+  o["wakeup"] =
+      json::object{{"delay", distribution_to_json(s.wakeup_delay)}, {"idle", s.wakeup_idle}};
   o["variability"] = json::object{{"speed_sigma", s.speed_sigma},
                                   {"speed_sigma_dof", s.speed_sigma_dof},
                                   {"delay_sigma", s.delay_sigma},

@@ -92,7 +92,8 @@ enum stream_id : std::uint64_t {
   st_instance,  // which instance an arrival goes to (more than one instance)
   st_database_rtt,
   st_stall,
-  st_broken  // whether a reused connection is found dead (deployment.broken_connection_share)
+  st_broken,  // whether a reused connection is found dead (deployment.broken_connection_share)
+  st_wakeup   // the wake-up's draw (scenario.wakeup_delay)
 };
 
 struct random_streams {
@@ -117,10 +118,11 @@ struct random_streams {
         instance(seed, replication, st_instance),
         database_rtt(seed, replication, st_database_rtt),
         stall(seed, replication, st_stall),
-        broken(seed, replication, st_broken) {}
+        broken(seed, replication, st_broken),
+        wakeup(seed, replication, st_wakeup) {}
   random_stream arrivals, parse, respond, fork, dial_cpu, dial_delay, query_delay, query_db,
       query_service, query_cold, release_delay, release_cpu, close, generator, background_arrivals,
-      background_job, rtt, instance, database_rtt, stall, broken;
+      background_job, rtt, instance, database_rtt, stall, broken, wakeup;
 };
 
 struct request {
@@ -357,13 +359,15 @@ class request_path_sim {
     }
     return t >= stall_begins_ && t < stall_ends_ ? stall_ends_ : t;
   }
-  // The wake-up of an idle host (scenario.wakeup_delay): its cost grows with the gap since the
-  // host's previous arrival, up to wakeup_idle, and varies with the run as every delay does.
+  // The wake-up of an idle host (scenario.wakeup_delay, a draw per request): its cost grows with
+  // the gap since the host's previous arrival, up to wakeup_idle, and varies with the run as
+  // every delay does.
   double wakeup(std::size_t host) {
-    if (scenario_.wakeup_delay <= 0) return 0;
+    if (scenario_.wakeup_delay.is_zero()) return 0;
     const double gap = now_ - last_arrival_[host];
     last_arrival_[host] = now_;
-    return scenario_.wakeup_delay * std::min(1.0, gap / scenario_.wakeup_idle) * delay_factor_;
+    return scenario_.wakeup_delay.sample(random_.wakeup) *
+           std::min(1.0, gap / scenario_.wakeup_idle) * delay_factor_;
   }
   // The request is sent: the generator's CPU, then one of its connections.
   void enter(std::uint32_t id) {

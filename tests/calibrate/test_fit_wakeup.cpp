@@ -70,3 +70,39 @@ TEST_CASE("a wake-up needs three rates: two say so and fit nothing") {
   CHECK(f.note == "not fitted: 2 distinct rates among the quiet steps (3 or more are needed)");
   CHECK_FALSE(fit_wakeup({}).found);
 }
+
+TEST_CASE("the quiet steps' spread splits into the network's and the wake-up's") {
+  // The split's known truth at one quantile: the network's spread 0.4 ms (a = 0.16 ms^2), the
+  // wake-up's 1.2 ms at a full idle gap (b = 1.44 ms^2), at --auto's rates with a 14 ms idle, 3
+  // repeats, each step's y times a mean-1 lognormal of 30 % (a p99's spread from run to run
+  // on this machine), and one wild step (a storm's echo, 40 ms^2) among them.
+  const double a = 0.16e-6, b = 1.44e-6, idle = 0.014;
+  auto noise = distribution::lognormal(-0.5 * 0.3 * 0.3, 0.3);
+  random_stream rng(11, 0, 5);
+  std::vector<spread_point> points;
+  for (double rate = 50; rate <= 1150; rate *= 1.6)
+    for (int r = 0; r < 3; ++r) {
+      const double share = std::min(1.0, (1 / rate) / idle);
+      points.push_back({share * share, (a + b * share * share) * noise.sample(rng)});
+    }
+  points[4].y = 40e-6;
+  const spread_split s = fit_spread_split(points);
+  CHECK(std::sqrt(s.constant) == Approx(0.0004).epsilon(0.25));
+  CHECK(std::sqrt(s.growing) == Approx(0.0012).epsilon(0.25));
+
+  // Points on the line come back exactly.
+  const spread_split exact = fit_spread_split({{0, 1e-7}, {0.25, 3e-7}, {1, 9e-7}});
+  CHECK(exact.constant == Approx(1e-7));
+  CHECK(exact.growing == Approx(8e-7));
+  // No wake-up (every x 0): the median of y, and nothing growing.
+  const spread_split flat = fit_spread_split({{0, 1e-7}, {0, 5e-7}, {0, 2e-7}});
+  CHECK(flat.constant == Approx(2e-7));
+  CHECK(flat.growing == 0);
+  // A spread that shrinks with the idle gap is no wake-up's: b stays at 0, not negative.
+  const spread_split shrinking = fit_spread_split({{0, 9e-7}, {0.5, 5e-7}, {1, 1e-7}});
+  CHECK(shrinking.growing == 0);
+  CHECK(shrinking.constant == Approx(5e-7));
+  const spread_split none = fit_spread_split({});
+  CHECK(none.constant == 0);
+  CHECK(none.growing == 0);
+}

@@ -287,7 +287,7 @@ TEST_CASE("an idle host's wake-up delays each request by its gap's share of the 
     s.query_db_cpu = distribution::deterministic(0.001);
     s.run.requests = 4000;
     const replication_result awake = simulate_replication(s, 0);
-    s.wakeup_delay = 0.002;
+    s.wakeup_delay = distribution::deterministic(0.002);
     s.wakeup_idle = 0.010;
     const replication_result woken = simulate_replication(s, 0);
     const double late = 0.002 * std::min(1.0, (1 / rate) / 0.010);
@@ -307,7 +307,7 @@ TEST_CASE("a wake-up is counted per host: split instances each sleep between the
   s.cores = 100;
   s.query_db_cpu = distribution::deterministic(0.001);
   s.run.requests = 8000;
-  s.wakeup_delay = 0.002;
+  s.wakeup_delay = distribution::deterministic(0.002);
   s.wakeup_idle = 0.010;
   s.deployment.instances = 2;
   const replication_result colocated = simulate_replication(s, 0);

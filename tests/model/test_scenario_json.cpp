@@ -108,17 +108,31 @@ TEST_CASE("the bound of the cost per runnable task reads back, and is none when 
 TEST_CASE("an idle host's wake-up reads back, is none when absent, and needs its idle gap") {
   scenario s =
       scenario_from_json(boost::json::parse(R"({"wakeup": {"delay": 0.0008, "idle": 0.014}})"));
-  CHECK(s.wakeup_delay == 0.0008);
+  CHECK(s.wakeup_delay.kind == distribution_kind::deterministic);
+  CHECK(s.wakeup_delay.mean() == 0.0008);
   CHECK(s.wakeup_idle == 0.014);
   scenario back = scenario_from_json(scenario_to_json(s));
-  CHECK(back.wakeup_delay == 0.0008);
+  CHECK(back.wakeup_delay.mean() == 0.0008);
   CHECK(back.wakeup_idle == 0.014);
-  // A file written before the wake-up existed keeps its meaning: none.
-  CHECK(scenario_from_json(boost::json::parse(R"({"arrivals": {"rate": 5}})")).wakeup_delay == 0);
+  // A file written before the wake-up existed keeps its meaning: none; so does one that wrote
+  // no wake-up as a delay of 0.
+  CHECK(scenario_from_json(boost::json::parse(R"({"arrivals": {"rate": 5}})"))
+            .wakeup_delay.is_zero());
+  CHECK(scenario_from_json(boost::json::parse(R"({"wakeup": {"delay": 0, "idle": 0}})"))
+            .wakeup_delay.is_zero());
+  // A spread wake-up: a distribution, as every delay.
+  scenario spread = scenario_from_json(boost::json::parse(
+      R"({"wakeup": {"delay": {"type": "empirical", "quantiles": [[0, 0.0005], [0.5, 0.0008],
+          [1, 0.002]]}, "idle": 0.014}})"));
+  CHECK(spread.wakeup_delay.kind == distribution_kind::empirical);
+  CHECK(scenario_from_json(scenario_to_json(spread)).wakeup_delay.mean() ==
+        Approx(spread.wakeup_delay.mean()));
   CHECK(error_of(R"({"arrivals": {"rate": 5}, "wakeup": {"delay": 0.001}})") ==
         "wakeup.idle: must be > 0 when wakeup.delay > 0");
   CHECK(error_of(R"({"arrivals": {"rate": 5}, "wakeup": {"delay": -0.001, "idle": 0.01}})") ==
-        "wakeup.delay: must be in [0, 1] seconds (0 = none)");
+        "wakeup.delay: deterministic value must be >= 0");
+  CHECK(error_of(R"({"arrivals": {"rate": 5}, "wakeup": {"delay": 2, "idle": 0.01}})") ==
+        "wakeup.delay: must have a mean in [0, 1] seconds (0 = none)");
   CHECK(error_of(R"({"arrivals": {"rate": 5}, "wakeup": {"delay": 0.001, "idle": 1, "x": 2}})") ==
         "wakeup.x: unknown field");
 }
